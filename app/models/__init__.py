@@ -1,0 +1,19 @@
+"""All models, imported here so Alembic and the app see the whole schema."""
+from app.models.announcement import Announcement, AnnouncementStatus, Audience, Delivery, DeliveryStatus
+from app.models.area import Community, District, Station
+from app.models.billing import Bill, BillStatus, HeatingSeason, Payment, PaymentItem, PaymentState
+from app.models.bridge import BridgeDeadLetter, BridgeEvent
+from app.models.faq import FaqEntry
+from app.models.household import Household, HouseholdStatus
+from app.models.messages import InboundMessage, OutboundMessage
+from app.models.outage import Outage, OutageArea, OutageKind, OutageStatus
+from app.models.outbox import OutboxMessage, OutboxStatus
+from app.models.staff import Crew, CrewArea, Role, Staff
+from app.models.ticket import (
+    Priority, SlaPolicy, Ticket, TicketCategory, TicketCounter, TicketEvent, TicketPhoto, TicketSource,
+    TicketState, TicketType,
+)
+from app.models.types import utcnow
+from app.models.wechat_user import HouseholdBinding, StaffBindCode, WechatUser
+
+__all__ = [name for name in dir() if not name.startswith("_")]

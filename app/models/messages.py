@@ -1,0 +1,40 @@
+"""WeChat message log: inbound messages (deduplicated) and outbound sends with results."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.types import UTCDateTime, utcnow
+
+
+class InboundMessage(db.Model):
+    __tablename__ = "inbound_message"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # MsgId for messages, "<FromUserName>:<CreateTime>" for events: WeChat's retries collide here.
+    dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    msg_type: Mapped[str] = mapped_column(String(20))
+    event: Mapped[str | None] = mapped_column(String(40))
+    content: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class OutboundMessage(db.Model):
+    __tablename__ = "outbound_message"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # One notification is sent at most once: the sender claims this key first.
+    dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
+    wechat_user_id: Mapped[int | None] = mapped_column(ForeignKey("wechat_user.id"), index=True)
+    openid: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(20))  # subscribe | template | custom
+    payload: Mapped[dict | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)  # pending|sent|failed|skipped
+    errcode: Mapped[int | None] = mapped_column(Integer)
+    errmsg: Mapped[str | None] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,40 @@
+"""The small enqueue interface services and blueprints use; nothing here imports jobs/.
+
+Jobs are enqueued by dotted path (``"jobs.outbox.deliver_outbox_message"``), always after
+the database commit, so a worker never runs before the row it needs exists.
+"""
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import current_app
+from rq import Queue, Retry
+
+log = logging.getLogger(__name__)
+
+# Queues by urgency: workers listen in this order.
+QUEUES = ("notify", "default", "bulk")
+
+
+def get_redis() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+def get_queue(name: str = "default") -> Queue:
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=get_redis())
+
+
+def enqueue(func_path: str, *args, queue: str = "default", job_id: str | None = None,
+            retry: Retry | None = None, timeout: int = 300, **kwargs):
+    """Enqueue a job by dotted path with a default retry policy."""
+    return get_queue(queue).enqueue(
+        func_path,
+        *args,
+        job_id=job_id,
+        retry=retry if retry is not None else Retry(max=3, interval=[10, 60, 300]),
+        job_timeout=timeout,
+        **kwargs,
+    )

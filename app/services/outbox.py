@@ -1,0 +1,99 @@
+"""The transactional outbox (DESIGN §5).
+
+A state change that must notify someone calls :func:`record` inside the same database
+transaction, so the change and the promise to tell someone commit or roll back together.
+After a successful commit the new rows are handed to RQ (best effort); if Redis is down the
+rows stay ``pending`` and the sweeper job enqueues them once Redis is back.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+from app.models import OutboxMessage, OutboxStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+DELIVER_JOB = "jobs.outbox.deliver_outbox_message"
+_NEW_KEY = "outbox_new_ids"
+
+
+def record(topic: str, payload: dict, *, dedupe_key: str, ordering_key: str | None = None,
+           session: Session | None = None) -> OutboxMessage:
+    """Add an outbox row to the current transaction (nothing is sent before commit).
+
+    ``dedupe_key`` makes the promise idempotent: recording the same notification twice in
+    retried code leaves one row (the unique constraint refuses the second at flush).
+    """
+    session = session or db.session
+    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
+    if existing is not None:
+        return existing
+    msg = OutboxMessage(topic=topic, payload=payload, dedupe_key=dedupe_key, ordering_key=ordering_key)
+    session.add(msg)
+    session.info.setdefault("outbox_pending", []).append(msg)
+    return msg
+
+
+def pending_ready(limit: int, *, older_than: timedelta = timedelta(0), now: datetime | None = None) -> list[OutboxMessage]:
+    """Pending rows whose time has come, oldest first."""
+    now = now or utcnow()
+    return list(db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.PENDING,
+               OutboxMessage.available_at <= now - older_than)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    ))
+
+
+def mark_enqueued(ids: list[int]) -> None:
+    if ids:
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.ENQUEUED, enqueued_at=utcnow())
+        )
+
+
+_installed = False
+
+
+def install_after_commit_dispatch(app: Flask) -> None:
+    """After each successful commit, enqueue a delivery job per new outbox row.
+
+    Listeners are registered once per process (several test apps share the Session class).
+    """
+    global _installed
+    if _installed:
+        return
+    _installed = True
+
+    @event.listens_for(Session, "after_flush")
+    def _collect_ids(session, flush_context):
+        pending = session.info.pop("outbox_pending", None)
+        if pending:
+            session.info.setdefault(_NEW_KEY, []).extend(m.id for m in pending if m.id is not None)
+
+    @event.listens_for(Session, "after_commit")
+    def _dispatch(session):
+        ids = session.info.pop(_NEW_KEY, None)
+        if not ids or not has_app_context() or not current_app.config.get("OUTBOX_DISPATCH_ON_COMMIT", True):
+            return
+        try:
+            from app.queue import enqueue
+
+            for outbox_id in ids:
+                enqueue(DELIVER_JOB, outbox_id, queue="notify", job_id=f"outbox-{outbox_id}")
+        except Exception:  # Redis down: the rows stay pending and the sweeper enqueues them later
+            log.warning("outbox: could not enqueue %s now; left pending for the sweeper", ids, exc_info=True)
+
+    @event.listens_for(Session, "after_rollback")
+    def _forget(session):
+        session.info.pop(_NEW_KEY, None)
+        session.info.pop("outbox_pending", None)

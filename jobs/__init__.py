@@ -1,0 +1,1 @@
+"""Work that runs in the RQ worker. Code outside jobs/ enqueues these by dotted path."""

@@ -1,0 +1,15 @@
+def test_healthz_reports_database_and_redis_ok(client):
+    res = client.get("/healthz")
+    assert res.status_code == 200
+    body = res.get_json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["redis"]["ok"] is True
+    assert set(body["checks"]["queues"]) == {"notify", "default", "bulk"}
+
+
+def test_unknown_url_is_json_404_in_chinese(client):
+    res = client.get("/no-such-page")
+    assert res.status_code == 404
+    assert res.get_json()["error"]["code"] == "not_found"
+    assert "不存在" in res.get_json()["error"]["message"]
