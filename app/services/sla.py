@@ -1,0 +1,49 @@
+"""Ticket deadlines (respond by, finish by) from the editable SLA policy table.
+
+The numbers live in ``sla_policy`` rows (seeded by the first migration, edited by staff);
+this module only looks them up. A row for the exact ticket type wins over the ``"*"`` row
+of the same priority.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from app.errors import DomainError
+from app.extensions import db
+from app.models import Priority, SlaPolicy, Ticket, TicketType
+
+ANY_TYPE = "*"
+
+
+class SlaMissingError(DomainError):
+    status = 500
+    code = "sla_missing"
+
+
+def policy_for(ticket_type: str, priority: str) -> SlaPolicy:
+    rows = db.session.scalars(
+        select(SlaPolicy).where(SlaPolicy.priority == priority,
+                                SlaPolicy.ticket_type.in_((ticket_type, ANY_TYPE)))
+    ).all()
+    exact = [r for r in rows if r.ticket_type == ticket_type]
+    if exact:
+        return exact[0]
+    if rows:
+        return rows[0]
+    raise SlaMissingError(
+        f"未配置“{TicketType.LABELS.get(ticket_type, ticket_type)}/"
+        f"{Priority.LABELS.get(priority, priority)}”的办理时限，请管理员在时限规则中补充"
+    )
+
+
+def deadlines_for(ticket_type: str, priority: str, start: datetime) -> tuple[datetime, datetime]:
+    """(respond_by, finish_by) for a ticket of this type and priority opened at ``start``."""
+    policy = policy_for(ticket_type, priority)
+    return start + timedelta(minutes=policy.respond_minutes), start + timedelta(minutes=policy.finish_minutes)
+
+
+def apply_deadlines(ticket: Ticket) -> None:
+    """Set (or recompute, e.g. after a priority change) the ticket's deadlines from its opening time."""
+    ticket.respond_by, ticket.finish_by = deadlines_for(ticket.type, ticket.priority, ticket.created_at)

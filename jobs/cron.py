@@ -1,0 +1,68 @@
+"""Periodic work, declared in one list with stable names (run by RQ's cron scheduler).
+
+``python -m jobs.cron`` runs the scheduler. Several may run (one per worker host): only
+the holder of a Redis leader lock enqueues, so each periodic job runs once per tick.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+
+from rq.cron import CronScheduler
+
+log = logging.getLogger(__name__)
+
+# (dotted path, queue, seconds between runs)
+PERIODIC = [
+    ("jobs.outbox.sweep_outbox", "default", 15),
+]
+
+LEADER_KEY = "cron:leader:lock"
+LEADER_TTL = 30
+
+
+def build_scheduler(connection) -> CronScheduler:
+    import importlib
+
+    scheduler = CronScheduler(connection=connection)
+    for path, queue, interval in PERIODIC:
+        module, _, name = path.rpartition(".")
+        func = getattr(importlib.import_module(module), name)
+        scheduler.register(func, queue, interval=interval, name=path, job_timeout=300)
+    return scheduler
+
+
+def acquire_leadership(connection, token: str) -> None:
+    """Block until this process holds the leader lock; keep it renewed in a thread."""
+    while not connection.set(LEADER_KEY, token, nx=True, ex=LEADER_TTL):
+        time.sleep(LEADER_TTL / 3)
+
+    def renew():
+        while True:
+            time.sleep(LEADER_TTL / 3)
+            if connection.get(LEADER_KEY) != token.encode():
+                log.error("cron: lost the leader lock; exiting so another scheduler takes over")
+                os._exit(1)
+            connection.expire(LEADER_KEY, LEADER_TTL)
+
+    threading.Thread(target=renew, daemon=True, name="cron-leader").start()
+
+
+def main() -> None:
+    from app import create_app
+
+    app = create_app()
+    with app.app_context():
+        connection = app.extensions["redis"]
+        token = uuid.uuid4().hex
+        log.info("cron: waiting for the leader lock")
+        acquire_leadership(connection, token)
+        log.info("cron: leader; scheduling %d periodic job(s)", len(PERIODIC))
+        build_scheduler(connection).start()
+
+
+if __name__ == "__main__":
+    main()
