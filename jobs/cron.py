@@ -35,9 +35,16 @@ def build_scheduler(connection) -> CronScheduler:
     return scheduler
 
 
+def try_lead(connection, token: str) -> bool:
+    """Take the leader lock if it is free (or already ours)."""
+    if connection.set(LEADER_KEY, token, nx=True, ex=LEADER_TTL):
+        return True
+    return connection.get(LEADER_KEY) == token.encode()
+
+
 def acquire_leadership(connection, token: str) -> None:
     """Block until this process holds the leader lock; keep it renewed in a thread."""
-    while not connection.set(LEADER_KEY, token, nx=True, ex=LEADER_TTL):
+    while not try_lead(connection, token):
         time.sleep(LEADER_TTL / 3)
 
     def renew():
@@ -61,7 +68,12 @@ def main() -> None:
         log.info("cron: waiting for the leader lock")
         acquire_leadership(connection, token)
         log.info("cron: leader; scheduling %d periodic job(s)", len(PERIODIC))
-        build_scheduler(connection).start()
+        try:
+            build_scheduler(connection).start()
+        finally:
+            # Hand over at once rather than after the lock's TTL.
+            if connection.get(LEADER_KEY) == token.encode():
+                connection.delete(LEADER_KEY)
 
 
 if __name__ == "__main__":
