@@ -1,0 +1,144 @@
+"""Binding a WeChat user to households (with proof) and staff to their WeChat (one-time code).
+
+Proof (DESIGN §3): the account number plus the owner's name or the last 4 digits of the
+registered phone. Wrong guesses are limited per user and per household by a counter kept
+in Redis (passed in as ``attempts``), so nobody can walk through account numbers.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import select
+
+from app.errors import ConflictError, DomainError, NotFoundError, ValidationError
+from app.extensions import db
+from app.models import Household, HouseholdBinding, HouseholdStatus, Staff, StaffBindCode, WechatUser, utcnow
+
+MAX_FAILURES = 5              # per user and per household within the window
+FAILURE_WINDOW = 3600         # seconds
+MAX_HOUSEHOLDS_PER_USER = 10
+STAFF_CODE_TTL = timedelta(hours=24)
+
+
+class TooManyAttemptsError(DomainError):
+    status = 429
+    code = "too_many_attempts"
+
+
+class AttemptCounter(Protocol):
+    def count(self, key: str) -> int: ...
+    def hit(self, key: str, window: int) -> int: ...
+
+
+class RedisAttemptCounter:
+    def __init__(self, redis):
+        self.redis = redis
+
+    def count(self, key: str) -> int:
+        return int(self.redis.get(key) or 0)
+
+    def hit(self, key: str, window: int) -> int:
+        # SET NX starts the window once (EXPIRE NX needs Redis 7; the embedded one is 6.2).
+        pipe = self.redis.pipeline()
+        pipe.set(key, 0, ex=window, nx=True)
+        pipe.incr(key)
+        return pipe.execute()[1]
+
+
+def _normalise_name(name: str) -> str:
+    return "".join(name.split())
+
+
+def _proof_matches(household: Household, owner_name: str | None, phone_last4: str | None) -> str | None:
+    if owner_name and _normalise_name(owner_name) == _normalise_name(household.owner_name):
+        return "owner_name"
+    if phone_last4 and household.owner_phone and household.owner_phone.strip()[-4:] == phone_last4.strip():
+        return "phone_last4"
+    return None
+
+
+def bind_household(user: WechatUser, account_no: str, *, owner_name: str | None = None,
+                   phone_last4: str | None = None, attempts: AttemptCounter) -> HouseholdBinding:
+    account_no = (account_no or "").strip().upper()
+    if not account_no:
+        raise ValidationError("请输入户号", fields={"account_no": ["必填"]})
+    if not (owner_name and owner_name.strip()) and not (phone_last4 and phone_last4.strip()):
+        raise ValidationError("请输入户主姓名或预留手机号后四位",
+                              fields={"owner_name": ["户主姓名与手机号后四位至少填一项"]})
+    if phone_last4 and not (len(phone_last4.strip()) == 4 and phone_last4.strip().isdigit()):
+        raise ValidationError("手机号后四位应为4位数字", fields={"phone_last4": ["应为4位数字"]})
+
+    user_key, household_key = f"bind:fail:user:{user.id}", f"bind:fail:household:{account_no}"
+    if attempts.count(user_key) >= MAX_FAILURES or attempts.count(household_key) >= MAX_FAILURES:
+        raise TooManyAttemptsError("验证失败次数过多，请一小时后再试或致电客服热线")
+
+    household = db.session.scalar(select(Household).where(Household.account_no == account_no))
+    proof = _proof_matches(household, owner_name, phone_last4) if household else None
+    if proof is None or household.status == HouseholdStatus.CLOSED:
+        attempts.hit(user_key, FAILURE_WINDOW)
+        attempts.hit(household_key, FAILURE_WINDOW)
+        # One message for both cases: do not reveal which account numbers exist.
+        raise ValidationError("户号与户主信息不匹配，请核对后重试", code="proof_mismatch")
+
+    existing = db.session.scalar(select(HouseholdBinding).where(
+        HouseholdBinding.wechat_user_id == user.id, HouseholdBinding.household_id == household.id))
+    if existing:
+        return existing
+    if len(user.bindings) >= MAX_HOUSEHOLDS_PER_USER:
+        raise ConflictError(f"每个微信号最多绑定{MAX_HOUSEHOLDS_PER_USER}户")
+    binding = HouseholdBinding(wechat_user_id=user.id, household_id=household.id, proof=proof)
+    db.session.add(binding)
+    db.session.flush()
+    return binding
+
+
+def unbind_household(user: WechatUser, household_id: int) -> None:
+    binding = db.session.scalar(select(HouseholdBinding).where(
+        HouseholdBinding.wechat_user_id == user.id, HouseholdBinding.household_id == household_id))
+    if binding is None:
+        raise NotFoundError("您未绑定该户")
+    db.session.delete(binding)
+    db.session.flush()
+
+
+def bound_households(user: WechatUser) -> list[Household]:
+    return list(db.session.scalars(
+        select(Household).join(HouseholdBinding, HouseholdBinding.household_id == Household.id)
+        .where(HouseholdBinding.wechat_user_id == user.id).order_by(HouseholdBinding.id)))
+
+
+@dataclass
+class StaffCode:
+    code: str
+    expires_at: datetime
+
+
+def issue_staff_bind_code(staff: Staff, now: datetime | None = None) -> StaffCode:
+    """A one-time code for the staff-binding QR (the QR's scene string carries it)."""
+    now = now or utcnow()
+    row = StaffBindCode(code=secrets.token_urlsafe(18), staff_id=staff.id, expires_at=now + STAFF_CODE_TTL)
+    db.session.add(row)
+    db.session.flush()
+    return StaffCode(row.code, row.expires_at)
+
+
+def bind_staff(user: WechatUser, code: str, now: datetime | None = None) -> Staff:
+    now = now or utcnow()
+    row = db.session.scalar(select(StaffBindCode).where(StaffBindCode.code == code).with_for_update())
+    if row is None or row.expires_at <= now:
+        raise ValidationError("绑定二维码无效或已过期，请在后台重新生成", code="bind_code_invalid")
+    if row.used_at is not None:
+        if row.used_by_id == user.id:
+            return db.session.get(Staff, row.staff_id)  # WeChat retried the scan: same answer
+        raise ConflictError("该绑定二维码已被使用")
+    other = db.session.scalar(select(WechatUser).where(WechatUser.staff_id == row.staff_id))
+    if other is not None and other.id != user.id:
+        other.staff_id = None  # a staff member has one WeChat: the new phone replaces the old
+        db.session.flush()
+    row.used_at, row.used_by_id = now, user.id
+    user.staff_id = row.staff_id
+    db.session.flush()
+    return db.session.get(Staff, row.staff_id)
