@@ -1,0 +1,121 @@
+"""Knowledge base (FAQ) look-up: rank entries by Chinese word matching (jieba + BM25).
+
+Used for automatic replies in the official account and by staff. The index is derived
+data, rebuilt in each process when the FAQ table changes (its version is one cheap query),
+so nothing stateful lives in memory.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+import jieba
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import FaqEntry
+
+jieba.setLogLevel(logging.WARNING)
+
+# Words that say nothing about the topic of a resident's question.
+STOPWORDS = frozenset(
+    "的 了 吗 呢 啊 吧 呀 么 是 我 我家 家 家里 你们 你 请问 一下 怎么 怎么办 怎样 如何 什么 为什么 "
+    "可以 能 能否 要 需要 有 没有 还 就 都 和 与 及 在 这 那 个 一个 哪 哪里 多少 现在 今天 谢谢 您好 你好 "
+    "？ ? ， , 。 . ！ ! 、 ： : ； ; （ ） ( ) “ ” \" ' 　".split()
+) | {" "}
+
+# Words residents use for the same thing as the FAQ's wording.
+SYNONYMS = {
+    "交": "缴", "交费": "缴费", "交钱": "缴费", "付费": "缴费", "支付": "缴费",
+    "暖气费": "热费", "供暖费": "热费", "取暖费": "热费", "采暖费": "热费", "供热费": "热费",
+    "不暖和": "不热", "冰凉": "不热", "凉": "不热", "冷": "不热",
+    "停暖": "报停", "暂停供暖": "报停",
+}
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+KEYWORD_WEIGHT = 2  # keywords count as if the word appeared twice in the question
+
+
+def tokenize(text: str) -> list[str]:
+    return [SYNONYMS.get(t, t) for t in jieba.cut_for_search(text.lower()) if t.strip() and t not in STOPWORDS]
+
+
+@dataclass(frozen=True)
+class FaqMatch:
+    entry_id: int
+    question: str
+    answer: str
+    score: float
+    confidence: float  # 0..1: share of the question's weight that matched
+
+
+class _Index:
+    def __init__(self, entries: list[FaqEntry]):
+        self.docs: list[tuple[int, str, str, Counter]] = []
+        for e in entries:
+            terms = Counter(tokenize(e.question))
+            for kw in (e.keywords or "").split():
+                terms[kw.lower()] += KEYWORD_WEIGHT
+            self.docs.append((e.id, e.question, e.answer, terms))
+        n = len(self.docs) or 1
+        df = Counter(t for *_, terms in self.docs for t in terms)
+        self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        self.default_idf = math.log(1 + (n + 0.5) / 0.5)
+        self.avg_len = sum(sum(t.values()) for *_, t in self.docs) / n or 1.0
+
+    def search(self, query: str, limit: int) -> list[FaqMatch]:
+        q_terms = set(tokenize(query))
+        if not q_terms:
+            return []
+        # The best a document could do for this query: every term present.
+        ceiling = sum(self.idf.get(t, self.default_idf) for t in q_terms) * (BM25_K1 + 1) / (1 + BM25_K1 * 0.5)
+        results = []
+        for entry_id, question, answer, terms in self.docs:
+            length = sum(terms.values())
+            score = 0.0
+            for t in q_terms:
+                tf = terms.get(t, 0)
+                if tf:
+                    norm = tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * length / self.avg_len))
+                    score += self.idf[t] * norm
+            if score > 0:
+                results.append(FaqMatch(entry_id, question, answer, round(score, 4),
+                                        round(min(score / ceiling, 1.0), 4)))
+        results.sort(key=lambda m: (-m.score, m.entry_id))
+        return results[:limit]
+
+
+_cache: dict = {}
+_lock = threading.Lock()
+
+
+def _faq_version() -> tuple:
+    return tuple(db.session.execute(
+        select(func.count(FaqEntry.id), func.max(FaqEntry.updated_at), func.sum(FaqEntry.id))
+        .where(FaqEntry.active.is_(True))
+    ).one())
+
+
+def _index() -> _Index:
+    version = (db.engine.url.render_as_string(), _faq_version())
+    with _lock:
+        if _cache.get("version") != version:
+            entries = list(db.session.scalars(select(FaqEntry).where(FaqEntry.active.is_(True))))
+            _cache["index"] = _Index(entries)
+            _cache["version"] = version
+        return _cache["index"]
+
+
+def search_faq(query: str, limit: int = 3) -> list[FaqMatch]:
+    """Best FAQ entries for a question, best first (empty when nothing matches)."""
+    return _index().search(query, limit)
+
+
+def answer_question(query: str, threshold: float) -> FaqMatch | None:
+    """The single answer to give automatically, or None when not confident enough."""
+    matches = search_faq(query, limit=1)
+    return matches[0] if matches and matches[0].confidence >= threshold else None
