@@ -1,0 +1,536 @@
+"""The ticket lifecycle (工单): create, assign, accept, work, reply, close, forward, reopen, ...
+
+States: new → assigned → accepted → in_progress → replied → closed, and cancelled; forwarding
+(二次转办) and reopening lead back to assigned. Every function takes the acting
+:class:`~app.services.actors.Actor`, checks who may act (``PermissionDeniedError``), then
+the current state (``InvalidTransitionError``), then the input (``ValidationError``), and
+appends exactly one ``TicketEvent`` per change. Notifications are outbox rows written in the
+same transaction. Functions flush (ids are needed for events and outbox keys) but never
+commit: the caller commits once. Callers that act on an existing ticket should load it with
+``get_ticket(id, for_update=True)`` so two people cannot move the same ticket at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_app_context
+from sqlalchemy import select, update
+
+from app.errors import (
+    ConflictError, InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError,
+)
+from app.extensions import db
+from app.models import (
+    Crew, Household, HouseholdBinding, Priority, Role, Staff, Ticket, TicketCategory, TicketCounter,
+    TicketEvent, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
+)
+from app.services import outbox
+from app.services.actors import Actor, ActorKind
+from app.services.routing import Route, pick_assignee, route_ticket
+from app.services.sla import apply_deadlines, deadlines_for
+
+S = TicketState
+# A resident may reopen a replied or closed ticket for this long after the answer.
+REOPEN_WINDOW = timedelta(days=7)
+# Roles that give the final answer, cancel and visit (customer service).
+SERVICE_ROLES = (Role.AGENT, Role.ADMIN)
+# Staff a ticket can be assigned or forwarded to.
+FIELD_ROLES = (Role.CREW_MEMBER, Role.CREW_LEAD)
+RESIDENT_SOURCES = (TicketSource.OFFICIAL_ACCOUNT, TicketSource.MINI_PROGRAM)
+
+ACTION_LABELS = {
+    "create": "提交", "assign": "派单", "accept": "接单", "start": "开始处理", "note": "记录进展",
+    "reply": "回复", "close": "办结", "forward": "转办", "reopen": "重新打开", "cancel": "撤销",
+    "defect": "开具消缺单", "rate": "评价", "visit": "回访", "priority": "调整优先级",
+}
+
+
+@dataclass(frozen=True)
+class PhotoInput:
+    """A photo to attach: a WeChat media id (fetched later by a job) and/or a stored file path."""
+
+    media_id: str | None = None
+    path: str | None = None
+    content_type: str | None = None
+    size_bytes: int | None = None
+
+
+PhotoArg = PhotoInput | str  # a plain string is a WeChat media id
+
+
+# --- loading and numbering ------------------------------------------------------------------
+
+def get_ticket(ticket_id: int, *, for_update: bool = False) -> Ticket:
+    query = select(Ticket).where(Ticket.id == ticket_id)
+    if for_update:
+        query = query.with_for_update()
+    ticket = db.session.scalar(query)
+    if ticket is None:
+        raise NotFoundError("工单不存在")
+    return ticket
+
+
+def _local_day(now: datetime) -> str:
+    tz = current_app.config.get("TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai"
+    return now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
+
+
+def next_ticket_number(now: datetime | None = None) -> str:
+    """GD<local day>-<per-day sequence>, e.g. GD20261123-0001.
+
+    Insert-if-missing then increment-and-return: on PostgreSQL the UPDATE locks the day's
+    counter row until commit, so concurrent creators wait for each other and never share or
+    skip a number; SQLite serialises writers anyway.
+    """
+    day = _local_day(now or utcnow())
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only PostgreSQL and SQLite are supported
+        raise NotImplementedError(f"ticket numbering does not support {dialect}")
+    db.session.execute(
+        insert(TicketCounter).values(day=day, value=0).on_conflict_do_nothing(index_elements=["day"])
+    )
+    value = db.session.execute(
+        update(TicketCounter).where(TicketCounter.day == day)
+        .values(value=TicketCounter.value + 1).returning(TicketCounter.value),
+        execution_options={"synchronize_session": False},
+    ).scalar_one()
+    return f"GD{day}-{value:04d}"
+
+
+# --- shared checks ------------------------------------------------------------------------
+
+def _deny(action: str, why: str = "") -> PermissionDeniedError:
+    return PermissionDeniedError(f"您无权{ACTION_LABELS[action]}该工单{why}", code="ticket_forbidden")
+
+
+def _require_state(ticket: Ticket, allowed: Iterable[str], action: str) -> None:
+    if ticket.state not in allowed:
+        raise InvalidTransitionError(
+            f"工单当前状态为“{S.LABELS[ticket.state]}”，不能{ACTION_LABELS[action]}",
+            code="invalid_transition",
+        )
+
+
+def _required_text(value: str | None, field: str, message: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise ValidationError(message, fields={field: [message]})
+    return text
+
+
+def _is_crew_side(ticket: Ticket, actor: Actor) -> bool:
+    """The ticket's assignee, or the lead of the crew holding it."""
+    return actor.role is not None and (
+        (ticket.assignee_id is not None and actor.staff_id == ticket.assignee_id)
+        or actor.leads_crew(ticket.crew_id)
+    )
+
+
+def _is_reporter(ticket: Ticket, actor: Actor) -> bool:
+    return actor.kind == ActorKind.RESIDENT and ticket.reporter_id is not None and actor.user_id == ticket.reporter_id
+
+
+# --- events, photos and notifications -------------------------------------------------------
+
+def _record_event(ticket: Ticket, actor: Actor, action: str, *, to_state: str | None = None,
+                  from_state: str | None = None, note: str | None = None, data: dict | None = None,
+                  photos: Iterable[PhotoArg] = (), at: datetime | None = None) -> TicketEvent:
+    event = TicketEvent(
+        ticket=ticket, action=action, from_state=from_state, to_state=to_state,
+        actor_kind=actor.kind, actor_staff_id=actor.staff_id, actor_user_id=actor.user_id,
+        actor_name=actor.name, note=note, data=data, created_at=at or utcnow(),
+    )
+    db.session.add(event)
+    _attach_photos(ticket, event, actor, photos)
+    db.session.flush()
+    if from_state != to_state and ticket.external_id:
+        _sync_bridge(ticket, event)
+    return event
+
+
+def _move(ticket: Ticket, actor: Actor, action: str, to_state: str, **kw) -> TicketEvent:
+    """Change the state and record the change."""
+    from_state = ticket.state
+    ticket.state = to_state
+    return _record_event(ticket, actor, action, from_state=from_state, to_state=to_state, **kw)
+
+
+def _attach_photos(ticket: Ticket, event: TicketEvent, actor: Actor, photos: Iterable[PhotoArg]) -> None:
+    seen = {p.media_id for p in ticket.photos if p.media_id}
+    for photo in photos:
+        if isinstance(photo, str):
+            photo = PhotoInput(media_id=photo)
+        if not photo.media_id and not photo.path:
+            raise ValidationError("照片缺少媒体编号或文件", fields={"photos": ["照片缺少媒体编号或文件"]})
+        if photo.media_id and photo.media_id in seen:
+            continue  # the same WeChat media sent twice is one photo
+        if photo.media_id:
+            seen.add(photo.media_id)
+        ticket.photos.append(TicketPhoto(
+            event=event, media_id=photo.media_id, path=photo.path, content_type=photo.content_type,
+            size_bytes=photo.size_bytes, uploaded_by_kind=actor.kind,
+        ))
+
+
+def _notify_assignee(ticket: Ticket, event: TicketEvent) -> None:
+    if ticket.assignee_id is None:
+        return
+    outbox.record(
+        "notify.task_assigned",
+        {"ticket_id": ticket.id, "staff_id": ticket.assignee_id, "event_id": event.id},
+        dedupe_key=f"task_assigned:{ticket.id}:{event.id}",
+    )
+
+
+def _notify_reporter(ticket: Ticket, event: TicketEvent) -> None:
+    if ticket.reporter_id is None:
+        return
+    outbox.record(
+        "notify.ticket_updated",
+        {"ticket_id": ticket.id, "wechat_user_id": ticket.reporter_id, "state": ticket.state, "event_id": event.id},
+        dedupe_key=f"ticket_updated:{ticket.id}:{event.id}",
+    )
+
+
+def _alert_emergency(ticket: Ticket, event: TicketEvent) -> None:
+    """An emergency goes to the crew lead(s) at once; with no crew, to the leaders on duty."""
+    if ticket.crew_id is not None:
+        who = select(Staff).where(Staff.crew_id == ticket.crew_id, Staff.role == Role.CREW_LEAD)
+    else:
+        who = select(Staff).where(Staff.role == Role.LEADER, Staff.on_duty.is_(True))
+    for staff in db.session.scalars(who.where(Staff.active.is_(True)).order_by(Staff.id)):
+        outbox.record(
+            "notify.emergency_alert",
+            {"ticket_id": ticket.id, "staff_id": staff.id, "event_id": event.id},
+            dedupe_key=f"emergency_alert:{ticket.id}:{event.id}:{staff.id}",
+        )
+
+
+def _sync_bridge(ticket: Ticket, event: TicketEvent) -> None:
+    outbox.record(
+        "bridge.status",
+        {
+            "ticket_id": ticket.id, "number": ticket.number, "external_id": ticket.external_id,
+            "event_id": event.id, "action": event.action, "from_state": event.from_state,
+            "state": event.to_state, "note": event.note, "at": event.created_at.isoformat(),
+        },
+        dedupe_key=f"bridge_status:{ticket.id}:{event.id}",
+        ordering_key=f"ticket:{ticket.id}",
+    )
+
+
+def _hand_over(ticket: Ticket, actor: Actor, action: str, crew: Crew | None, assignee: Staff | None, *,
+               note: str | None = None, data: dict | None = None) -> TicketEvent:
+    """Put the ticket in the hands of a crew/person (state assigned), record and notify."""
+    before = {"crew_id": ticket.crew_id, "staff_id": ticket.assignee_id}
+    ticket.crew_id = crew.id if crew is not None else None
+    ticket.assignee_id = assignee.id if assignee is not None else None
+    after = {"crew_id": ticket.crew_id, "staff_id": ticket.assignee_id}
+    event = _move(ticket, actor, action, S.ASSIGNED, note=note,
+                  data={"from": before, "to": after, **(data or {})})
+    _notify_assignee(ticket, event)
+    if ticket.priority == Priority.EMERGENCY and ticket.crew_id is not None and ticket.crew_id != before["crew_id"]:
+        _alert_emergency(ticket, event)
+    return event
+
+
+def _resolve_target(crew: Crew | None, staff: Staff | None, *, exclude: Iterable[int] = ()) -> tuple[Crew | None, Staff | None]:
+    """Validate a crew and/or staff target; a crew alone gets its least-loaded member."""
+    if crew is None and staff is None:
+        raise ValidationError("请选择班组或人员", fields={"assignee": ["请选择班组或人员"]})
+    if staff is not None:
+        if not staff.active or staff.role not in FIELD_ROLES:
+            raise ValidationError("只能派给在岗的维修人员或班组长", fields={"assignee": ["只能派给在岗的维修人员或班组长"]})
+        if crew is not None and staff.crew_id != crew.id:
+            raise ValidationError("该人员不属于所选班组", fields={"assignee": ["该人员不属于所选班组"]})
+        return staff.crew or crew, staff
+    return crew, pick_assignee(crew, exclude=exclude)
+
+
+# --- use cases ----------------------------------------------------------------------------
+
+def create_ticket(actor: Actor, *, type: str, source: str, description: str,
+                  category: str = TicketCategory.OTHER, priority: str | None = None,
+                  household: Household | None = None, caller_phone: str | None = None,
+                  caller_name: str | None = None, address: str | None = None,
+                  latitude: float | None = None, longitude: float | None = None,
+                  recording_url: str | None = None, external_id: str | None = None,
+                  photos: Iterable[PhotoArg] = (), parent: Ticket | None = None,
+                  now: datetime | None = None) -> Ticket:
+    """Open a ticket; a repair is routed to the responsible crew at once (state assigned)."""
+    if actor.kind == ActorKind.STAFF and actor.role is None:
+        raise _deny("create")
+    errors = {}
+    if type not in TicketType.ALL:
+        errors["type"] = ["工单类型不正确"]
+    if source not in TicketSource.ALL:
+        errors["source"] = ["工单来源不正确"]
+    elif actor.kind == ActorKind.RESIDENT and source not in RESIDENT_SOURCES:
+        errors["source"] = ["工单来源不正确"]
+    if category not in TicketCategory.ALL:
+        errors["category"] = ["问题分类不正确"]
+    if priority is not None and priority not in Priority.ALL:
+        errors["priority"] = ["优先级不正确"]
+    if not (description or "").strip():
+        errors["description"] = ["请填写问题描述"]
+    if errors:
+        raise ValidationError("提交的工单信息有误", fields=errors)
+    if actor.kind == ActorKind.RESIDENT and household is not None and not db.session.scalar(
+        select(HouseholdBinding.id).where(HouseholdBinding.wechat_user_id == actor.user_id,
+                                          HouseholdBinding.household_id == household.id)
+    ):
+        raise PermissionDeniedError("只能为已绑定的住户报修", code="ticket_forbidden")
+    if external_id and db.session.scalar(select(Ticket.id).where(Ticket.external_id == external_id)):
+        raise ConflictError("该外部工单号已存在", code="duplicate_external_id")
+
+    now = now or utcnow()
+    if category in TicketCategory.EMERGENCY:
+        priority = Priority.EMERGENCY
+    priority = priority or Priority.NORMAL
+    respond_by, finish_by = deadlines_for(type, priority, now)
+    ticket = Ticket(
+        number=next_ticket_number(now), source=source, type=type, category=category,
+        priority=priority, state=S.NEW, household=household,
+        reporter_id=actor.user_id, created_by_id=actor.staff_id, caller_phone=caller_phone,
+        caller_name=caller_name, address=address or (household.address if household else None),
+        description=description.strip(), latitude=latitude, longitude=longitude,
+        recording_url=recording_url, external_id=external_id or None, parent=parent,
+        respond_by=respond_by, finish_by=finish_by, created_at=now, updated_at=now,
+    )
+    db.session.add(ticket)
+    db.session.flush()
+    created = _record_event(ticket, actor, "created", to_state=S.NEW, photos=photos, at=now,
+                            data={"parent_id": parent.id} if parent is not None else None)
+
+    if type == TicketType.REPAIR:
+        # A defect order stays with the crew that found the defect.
+        route = (Route(parent.crew, pick_assignee(parent.crew)) if parent is not None and parent.crew is not None
+                 else route_ticket(ticket))
+        if route is not None:
+            _hand_over(ticket, Actor.system(), "assigned", route.crew, route.assignee, note="自动派单")
+            return ticket
+    if ticket.priority == Priority.EMERGENCY:
+        _alert_emergency(ticket, created)
+    return ticket
+
+
+def assign_ticket(ticket: Ticket, actor: Actor, *, crew: Crew | None = None, staff: Staff | None = None,
+                  note: str | None = None) -> TicketEvent:
+    """Dispatch a new (or not yet accepted) ticket to a crew and/or a person.
+
+    Agents, leaders, admins and the phone system may assign anywhere; a crew lead only
+    within their own crew and only tickets their crew holds.
+    """
+    is_lead = actor.leads_crew(ticket.crew_id)
+    if not (actor.has_role(Role.AGENT, Role.LEADER, Role.ADMIN) or actor.is_automation or is_lead):
+        raise _deny("assign")
+    _require_state(ticket, (S.NEW, S.ASSIGNED), "assign")
+    crew, staff = _resolve_target(crew, staff)
+    if is_lead and (crew is None or crew.id != actor.staff.crew_id):
+        raise _deny("assign", "：班组长只能在本班组内派单")
+    if ticket.state == S.ASSIGNED and ticket.crew_id == (crew.id if crew else None) and \
+            ticket.assignee_id == (staff.id if staff else None):
+        raise ValidationError("工单已派给该班组/人员", fields={"assignee": ["工单已派给该班组/人员"]})
+    return _hand_over(ticket, actor, "assigned", crew, staff, note=(note or "").strip() or None)
+
+
+def accept_ticket(ticket: Ticket, actor: Actor) -> TicketEvent:
+    """The assignee (or their crew lead) takes the task; the first acceptance is the first response.
+
+    A ticket waiting at a crew with nobody assigned is claimed by the crew member who accepts it.
+    """
+    claims = (ticket.assignee_id is None and actor.has_role(*FIELD_ROLES)
+              and ticket.crew_id is not None and actor.staff.crew_id == ticket.crew_id)
+    if not (_is_crew_side(ticket, actor) or claims):
+        raise _deny("accept")
+    _require_state(ticket, (S.ASSIGNED,), "accept")
+    if ticket.assignee_id is None:
+        ticket.assignee_id = actor.staff_id
+    if ticket.accepted_at is None:
+        ticket.accepted_at = utcnow()
+    return _move(ticket, actor, "accepted", S.ACCEPTED)
+
+
+def start_progress(ticket: Ticket, actor: Actor, note: str | None = None) -> TicketEvent:
+    if not _is_crew_side(ticket, actor):
+        raise _deny("start")
+    _require_state(ticket, (S.ACCEPTED,), "start")
+    return _move(ticket, actor, "started", S.IN_PROGRESS, note=(note or "").strip() or None)
+
+
+def add_progress_note(ticket: Ticket, actor: Actor, note: str | None = None,
+                      photos: Iterable[PhotoArg] = ()) -> TicketEvent:
+    """A progress entry with optional photos; an accepted ticket moves to in progress."""
+    if not _is_crew_side(ticket, actor):
+        raise _deny("note")
+    _require_state(ticket, (S.ACCEPTED, S.IN_PROGRESS), "note")
+    photos = list(photos)
+    text = (note or "").strip() or None
+    if text is None and not photos:
+        raise ValidationError("请填写进展或上传照片", fields={"note": ["请填写进展或上传照片"]})
+    if ticket.state == S.ACCEPTED:
+        return _move(ticket, actor, "progress_note", S.IN_PROGRESS, note=text, photos=photos)
+    return _record_event(ticket, actor, "progress_note", from_state=ticket.state, to_state=ticket.state,
+                         note=text, photos=photos)
+
+
+def reply_ticket(ticket: Ticket, actor: Actor, reply: str, photos: Iterable[PhotoArg] = ()) -> TicketEvent:
+    """The crew's answer (处理结果); the resident is told."""
+    if not _is_crew_side(ticket, actor):
+        raise _deny("reply")
+    _require_state(ticket, (S.ACCEPTED, S.IN_PROGRESS), "reply")
+    text = _required_text(reply, "reply", "请填写处理结果")
+    ticket.reply = text
+    ticket.replied_at = utcnow()
+    event = _move(ticket, actor, "replied", S.REPLIED, note=text, photos=photos)
+    _notify_reporter(ticket, event)
+    return event
+
+
+def close_ticket(ticket: Ticket, actor: Actor, final_answer: str) -> TicketEvent:
+    """Customer service gives the final answer (办结). Inquiries and suggestions need no crew."""
+    if not actor.has_role(*SERVICE_ROLES):
+        raise _deny("close")
+    allowed = (S.NEW, S.ASSIGNED, S.REPLIED) if ticket.type in TicketType.DIRECT_CLOSE else (S.REPLIED,)
+    _require_state(ticket, allowed, "close")
+    text = _required_text(final_answer, "final_answer", "请填写答复内容")
+    ticket.final_answer = text
+    ticket.closed_at = utcnow()
+    event = _move(ticket, actor, "closed", S.CLOSED, note=text)
+    _notify_reporter(ticket, event)
+    return event
+
+
+def forward_ticket(ticket: Ticket, actor: Actor, *, reason: str, crew: Crew | None = None,
+                   staff: Staff | None = None) -> TicketEvent:
+    """二次转办: hand a task that is not ours to another crew or person, with a reason."""
+    if not (_is_crew_side(ticket, actor) or actor.has_role(*SERVICE_ROLES)):
+        raise _deny("forward")
+    _require_state(ticket, (S.ASSIGNED, S.ACCEPTED, S.IN_PROGRESS), "forward")
+    text = _required_text(reason, "reason", "请填写转办原因")
+    if staff is not None and staff.id == actor.staff_id:
+        raise ValidationError("不能转办给自己", fields={"assignee": ["不能转办给自己"]})
+    exclude = [i for i in (actor.staff_id, ticket.assignee_id) if i is not None]
+    crew, staff = _resolve_target(crew, staff, exclude=exclude)
+    if staff is not None and staff.id == ticket.assignee_id:
+        raise ValidationError("工单已在该人员手中", fields={"assignee": ["工单已在该人员手中"]})
+    if staff is None and crew is not None and crew.id == ticket.crew_id:
+        raise ValidationError("本班组没有其他可转办的人员", fields={"assignee": ["本班组没有其他可转办的人员"]})
+    return _hand_over(ticket, actor, "forwarded", crew, staff, note=text)
+
+
+def reopen_ticket(ticket: Ticket, actor: Actor, reason: str) -> TicketEvent:
+    """Back to the same crew (state assigned) when the answer did not solve the problem.
+
+    Agents, leaders and admins may always reopen; the reporting resident within
+    ``REOPEN_WINDOW`` of the answer.
+    """
+    if not (actor.has_role(Role.AGENT, Role.LEADER, Role.ADMIN) or _is_reporter(ticket, actor)):
+        raise _deny("reopen")
+    _require_state(ticket, (S.REPLIED, S.CLOSED), "reopen")
+    text = _required_text(reason, "reason", "请填写重新打开的原因")
+    if actor.kind == ActorKind.RESIDENT:
+        answered_at = ticket.closed_at if ticket.state == S.CLOSED else ticket.replied_at
+        if answered_at is not None and utcnow() - answered_at > REOPEN_WINDOW:
+            raise PermissionDeniedError(
+                f"答复已超过{REOPEN_WINDOW.days}天，不能重新打开，请联系客服", code="reopen_window_passed"
+            )
+    ticket.closed_at = None
+    if ticket.crew_id is None:  # answered directly by an agent: back to the agents' queue
+        return _move(ticket, actor, "reopened", S.NEW, note=text)
+    assignee = ticket.assignee
+    if assignee is None or not assignee.active or assignee.crew_id != ticket.crew_id:
+        assignee = pick_assignee(ticket.crew)
+    return _hand_over(ticket, actor, "reopened", ticket.crew, assignee, note=text)
+
+
+def cancel_ticket(ticket: Ticket, actor: Actor, reason: str | None = None) -> TicketEvent:
+    """The reporting resident until a crew accepts it; customer service at any open state
+    (and then the resident is told)."""
+    if actor.has_role(*SERVICE_ROLES):
+        allowed = S.OPEN
+    elif _is_reporter(ticket, actor):
+        allowed = (S.NEW, S.ASSIGNED)
+    else:
+        raise _deny("cancel")
+    _require_state(ticket, allowed, "cancel")
+    event = _move(ticket, actor, "cancelled", S.CANCELLED, note=(reason or "").strip() or None)
+    if actor.kind == ActorKind.STAFF:
+        _notify_reporter(ticket, event)
+    return event
+
+
+def open_defect_order(parent: Ticket, actor: Actor, description: str, *,
+                      category: str = TicketCategory.OTHER, priority: str | None = None,
+                      photos: Iterable[PhotoArg] = ()) -> Ticket:
+    """消缺单: a crew member turns a defect found on their task into a child repair for their crew."""
+    if not (_is_crew_side(parent, actor) and actor.has_role(*FIELD_ROLES)):
+        raise _deny("defect")
+    _require_state(parent, (S.ACCEPTED, S.IN_PROGRESS, S.REPLIED), "defect")
+    child = create_ticket(
+        actor, type=TicketType.REPAIR, source=TicketSource.STAFF, description=description,
+        category=category, priority=priority, household=parent.household, address=parent.address,
+        caller_phone=parent.caller_phone, caller_name=parent.caller_name, photos=photos, parent=parent,
+    )
+    _record_event(parent, actor, "defect_order_opened", from_state=parent.state, to_state=parent.state,
+                  note=child.description, data={"child_id": child.id, "child_number": child.number})
+    return child
+
+
+def rate_ticket(ticket: Ticket, actor: Actor, rating: int, comment: str | None = None) -> TicketEvent:
+    """The reporting resident rates a closed ticket once (1–5 and a comment)."""
+    if not _is_reporter(ticket, actor):
+        raise _deny("rate")
+    _require_state(ticket, (S.CLOSED,), "rate")
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise ValidationError("评分应为1到5分", fields={"rating": ["评分应为1到5分"]})
+    if ticket.rating is not None:
+        raise ConflictError("该工单已评价过", code="already_rated")
+    ticket.rating = rating
+    ticket.rating_comment = (comment or "").strip() or None
+    ticket.rated_at = utcnow()
+    return _record_event(ticket, actor, "rated", from_state=ticket.state, to_state=ticket.state,
+                         note=ticket.rating_comment, data={"rating": rating})
+
+
+def record_visit(ticket: Ticket, actor: Actor, result: str, *, satisfied: bool | None = None) -> TicketEvent:
+    """回访: customer service records the follow-up call on a closed ticket (the latest one counts)."""
+    if not actor.has_role(*SERVICE_ROLES):
+        raise _deny("visit")
+    _require_state(ticket, (S.CLOSED,), "visit")
+    text = _required_text(result, "result", "请填写回访结果")
+    ticket.visit_result = text
+    ticket.visited_at = utcnow()
+    return _record_event(ticket, actor, "visited", from_state=ticket.state, to_state=ticket.state,
+                         note=text, data={"satisfied": satisfied})
+
+
+def change_priority(ticket: Ticket, actor: Actor, priority: str, reason: str | None = None) -> TicketEvent:
+    """Raise or lower an open ticket's priority; its deadlines are recomputed from its opening time.
+
+    A leak or burst pipe stays an emergency.
+    """
+    if not (actor.has_role(Role.AGENT, Role.LEADER, Role.ADMIN) or actor.leads_crew(ticket.crew_id)):
+        raise _deny("priority")
+    _require_state(ticket, S.OPEN, "priority")
+    if priority not in Priority.ALL:
+        raise ValidationError("优先级不正确", fields={"priority": ["优先级不正确"]})
+    if priority == ticket.priority:
+        raise ValidationError("优先级未变化", fields={"priority": ["优先级未变化"]})
+    if ticket.category in TicketCategory.EMERGENCY and priority != Priority.EMERGENCY:
+        raise ValidationError("漏水、爆管工单必须为特急", fields={"priority": ["漏水、爆管工单必须为特急"]})
+    before = ticket.priority
+    ticket.priority = priority
+    apply_deadlines(ticket)
+    event = _record_event(ticket, actor, "priority_changed", from_state=ticket.state, to_state=ticket.state,
+                          note=(reason or "").strip() or None, data={"from": before, "to": priority})
+    if priority == Priority.EMERGENCY:
+        _alert_emergency(ticket, event)
+    return event
