@@ -14,6 +14,6 @@ from app.models.ticket import (
     TicketState, TicketType,
 )
 from app.models.types import utcnow
-from app.models.wechat_user import HouseholdBinding, StaffBindCode, WechatUser
+from app.models.wechat_user import HouseholdBinding, StaffBindCode, SubscribeConsent, WechatUser
 
 __all__ = [name for name in dir() if not name.startswith("_")]

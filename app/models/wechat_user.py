@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -55,3 +55,15 @@ class StaffBindCode(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_by_id: Mapped[int | None] = mapped_column(ForeignKey("wechat_user.id"))
+
+
+class SubscribeConsent(db.Model):
+    """Mini-program subscribe-message consent: each 'accept' buys one send of a template."""
+
+    __tablename__ = "subscribe_consent"
+    __table_args__ = (UniqueConstraint("wechat_user_id", "template_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wechat_user_id: Mapped[int] = mapped_column(ForeignKey("wechat_user.id"), index=True)
+    template_id: Mapped[str] = mapped_column(String(64))
+    remaining: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
