@@ -1,0 +1,1 @@
+"""Everything WeChat shapes: callback, crypto, outbound clients, and the offline sandbox."""

@@ -1,0 +1,77 @@
+"""Sandbox settings: defaults, and reading them from the environment for `python -m`.
+
+The credentials default to the backend's development defaults (app/config.py), and the
+environment variable names are the backend's own, so one environment configures both sides.
+"""
+from __future__ import annotations
+
+import os
+
+DEFAULTS: dict = {
+    "store_path": "instance/sandbox.db",
+    "callback_url": "http://127.0.0.1:5000/wechat/callback",
+    "token": "demo-callback-token",
+    "aes_key": None,  # 43-character EncodingAESKey; set means safe mode
+    "oa_appid": "wx_demo_official_account",
+    "oa_secret": "demo-oa-secret",
+    "oa_original_id": "gh_sandbox000001",
+    "mp_appid": "wx_demo_mini_program",
+    "mp_secret": "demo-mp-secret",
+    "mchid": "1900000001",
+    "apiv3_key": "sandbox-apiv3-key-0123456789abcd",  # 32 ASCII bytes, like the real one
+    # Where to write the platform public key PEM (and "<path>.id") for the backend to read.
+    "pay_public_key_path": None,
+    "pay_public_key_id": None,  # None: generated once and kept in the store
+    # The merchant's private key, public key or certificate; when given, request
+    # signatures are verified cryptographically, otherwise only their format and mchid.
+    "merchant_key_path": None,
+    "template_finish_events": True,  # post TEMPLATESENDJOBFINISH after template sends
+    "events_async": True,  # post those events from a thread (False: before answering)
+    "callback_timeout": 5.0,  # WeChat gives the server 5 s ...
+    "callback_attempts": 3,  # ... and tries three times in all
+    "notify_timeout": 5.0,
+}
+
+# config key -> environment variables, first set wins
+ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "store_path": ("SANDBOX_STORE",),
+    "callback_url": ("SANDBOX_CALLBACK_URL",),
+    "token": ("SANDBOX_TOKEN", "WECHAT_TOKEN"),
+    "aes_key": ("SANDBOX_AES_KEY", "WECHAT_AES_KEY"),
+    "oa_appid": ("SANDBOX_OA_APPID", "WECHAT_APPID"),
+    "oa_secret": ("SANDBOX_OA_SECRET", "WECHAT_SECRET"),
+    "mp_appid": ("SANDBOX_MP_APPID", "MINIAPP_APPID"),
+    "mp_secret": ("SANDBOX_MP_SECRET", "MINIAPP_SECRET"),
+    "mchid": ("SANDBOX_MCHID", "WECHATPAY_MCHID"),
+    "apiv3_key": ("SANDBOX_APIV3_KEY", "WECHATPAY_APIV3_KEY"),
+    "pay_public_key_path": ("SANDBOX_PAY_PUBLIC_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH"),
+    "pay_public_key_id": ("SANDBOX_PAY_PUBLIC_KEY_ID", "WECHATPAY_PUBLIC_KEY_ID"),
+    "merchant_key_path": ("SANDBOX_MERCHANT_KEY_PATH", "WECHATPAY_PRIVATE_KEY_PATH"),
+}
+
+
+def build_config(overrides: dict | None = None) -> dict:
+    """Defaults updated with `overrides` (unknown keys are refused to catch typos)."""
+    overrides = overrides or {}
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown sandbox settings: {sorted(unknown)}")
+    config = {**DEFAULTS, **overrides}
+    aes_key = config["aes_key"]
+    if aes_key and len(aes_key) != 43:
+        raise ValueError("aes_key (EncodingAESKey) must be 43 characters")
+    if len(config["apiv3_key"].encode()) != 32:
+        raise ValueError("apiv3_key must be 32 bytes")
+    return config
+
+
+def config_from_env(environ: dict | None = None) -> dict:
+    """Settings named in ENV_NAMES, from the environment."""
+    environ = os.environ if environ is None else environ
+    found = {}
+    for key, names in ENV_NAMES.items():
+        for name in names:
+            if environ.get(name):
+                found[key] = environ[name]
+                break
+    return found

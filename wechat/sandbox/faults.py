@@ -1,0 +1,186 @@
+"""Quotas, rate limits and injected faults (WECHAT.md §2, §3, §7 and the fidelity traps).
+
+Every WeChat API call passes `guard()` once its credentials are known. Injected faults are
+counted down ("the next N calls"), never open-ended, because wechatpy retries 40001/40014/42001
+by recursion without a limit (WECHAT.md §9).
+
+POST /sandbox/faults takes any of these keys (several at once are fine):
+  {"errcode": 45015, "times": 1, "api": "message/custom/send", "errmsg": "..."}
+  {"busy": 3}                              -1 for the next 3 calls (optionally "api")
+  {"token_invalid": 40001, "times": 1}     40001/40014/42001 for calls made with a token
+  {"delay": 6, "times": 1, "api": "..."}   answer 6 s late
+  {"rate_limit_per_minute": 20}            45011 beyond 20 calls a minute per API and appid
+  {"daily_quota": {"message/template/send": 5}}   45009 beyond 5 a day (Beijing day)
+  {"window_closed": true}                  45015 for every customer-service message
+  {"template_status": "failed:user block"} Status of the next TEMPLATESENDJOBFINISH events
+  {"template_finish_events": false}        stop posting TEMPLATESENDJOBFINISH
+  {"notify_status": ...}                   (pay) not used: the backend's answer decides
+GET reads the state, DELETE clears it (quota counters included).
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+
+from flask import Blueprint, jsonify, request
+
+from .errors import ControlError, WeChatError
+
+# Default daily quotas per appid and API (WECHAT.md §2-§7); others are unlimited.
+DAILY_QUOTAS = {
+    "cgi-bin/token": 2000,
+    "cgi-bin/message/template/send": 100_000,
+    "cgi-bin/message/custom/send": 500_000,
+    "cgi-bin/message/subscribe/send": 10_000_000,
+    "cgi-bin/message/mass/sendall": 100,
+    "cgi-bin/message/mass/send": 100,
+    "cgi-bin/user/get": 500,
+    "cgi-bin/user/info": 5_000_000,
+    "cgi-bin/media/upload": 100_000,
+    "cgi-bin/media/get": 200_000,
+    "cgi-bin/qrcode/create": 100_000,
+}
+TOKEN_ERRCODES = (40001, 40014, 42001)
+SETTINGS_KEY = "fault_settings"
+
+
+def _matches(pattern: str | None, api: str) -> bool:
+    if not pattern:
+        return True
+    pattern = pattern.strip("/")
+    return api == pattern or api.endswith("/" + pattern)
+
+
+def settings(sb) -> dict:
+    return sb.store.get_json(SETTINGS_KEY, {})
+
+
+def daily_quota(sb, api: str) -> int | None:
+    overrides = settings(sb).get("daily_quota", {})
+    for pattern, limit in overrides.items():
+        if _matches(pattern, api):
+            return int(limit)
+    return DAILY_QUOTAS.get(api)
+
+
+def guard(sb, api: str, appid: str, with_token: bool) -> None:
+    """Apply slow answers, injected errors, the per-minute limit and the daily quota."""
+    now = sb.now()
+    conf = settings(sb)
+    delay = 0.0
+    injected = None
+    with sb.store.tx() as conn:
+        for row in conn.execute("SELECT * FROM faults ORDER BY id").fetchall():
+            if not _matches(row["api"], api):
+                continue
+            value = json.loads(row["value"])
+            if row["kind"] == "errcode":
+                if injected or (value["errcode"] in TOKEN_ERRCODES and not with_token):
+                    continue
+                injected = value
+            elif row["kind"] == "delay" and not delay:
+                delay = float(value["seconds"])
+            else:
+                continue
+            if row["remaining"] <= 1:
+                conn.execute("DELETE FROM faults WHERE id = ?", (row["id"],))
+            else:
+                conn.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?", (row["id"],))
+        over_minute = over_day = False
+        if not injected:
+            limit = conf.get("rate_limit_per_minute")
+            if limit:
+                minute = int(now // 60)
+                count = _bump(conn, f"minute:{appid}:{api}:{minute}", (minute + 1) * 60)
+                over_minute = count > int(limit)
+            quota = daily_quota(sb, api)
+            if quota is not None and not over_minute:
+                day = sb.beijing_now().strftime("%Y-%m-%d")
+                count = _bump(conn, f"day:{appid}:{api}:{day}", now + 2 * 86400)
+                over_day = count > quota
+        if random.random() < 0.01:
+            conn.execute("DELETE FROM counters WHERE expires_at < ?", (now,))
+    if delay:
+        time.sleep(delay)  # outside the transaction: a slow answer holds no lock
+    if injected:
+        raise WeChatError(injected["errcode"], injected.get("errmsg"))
+    if over_minute:
+        raise WeChatError(45011)
+    if over_day:
+        raise WeChatError(45009)
+
+
+def _bump(conn, key: str, expires_at: float) -> int:
+    conn.execute(
+        "INSERT INTO counters (key, count, expires_at) VALUES (?, 1, ?) "
+        "ON CONFLICT(key) DO UPDATE SET count = count + 1",
+        (key, expires_at),
+    )
+    return conn.execute("SELECT count FROM counters WHERE key = ?", (key,)).fetchone()["count"]
+
+
+def _add(sb, kind: str, value: dict, times, api) -> None:
+    times = int(times or 1)
+    if times < 1:
+        raise ControlError(400, "times must be at least 1")
+    sb.store.run(
+        "INSERT INTO faults (kind, api, value, remaining) VALUES (?, ?, ?, ?)",
+        kind, api, json.dumps(value), times,
+    )
+
+
+def set_faults(sb, data: dict) -> None:
+    times, api = data.get("times", 1), data.get("api")
+    if "errcode" in data:
+        _add(sb, "errcode", {"errcode": int(data["errcode"]), "errmsg": data.get("errmsg")}, times, api)
+    if "busy" in data:
+        _add(sb, "errcode", {"errcode": -1, "errmsg": None}, data["busy"], api)
+    if "token_invalid" in data:
+        code = int(data["token_invalid"]) if data["token_invalid"] not in (True, 1) else 40001
+        if code not in TOKEN_ERRCODES:
+            raise ControlError(400, f"token_invalid must be one of {TOKEN_ERRCODES}")
+        _add(sb, "errcode", {"errcode": code, "errmsg": None}, times, api)
+    if "delay" in data:
+        _add(sb, "delay", {"seconds": float(data["delay"])}, times, api)
+    conf = settings(sb)
+    for key in ("rate_limit_per_minute", "window_closed", "template_status", "template_finish_events"):
+        if key in data:
+            conf[key] = data[key]
+    if "daily_quota" in data:
+        if not isinstance(data["daily_quota"], dict):
+            raise ControlError(400, "daily_quota must map an API path to a number")
+        conf.setdefault("daily_quota", {}).update(data["daily_quota"])
+    sb.store.set_json(SETTINGS_KEY, conf)
+
+
+def describe(sb) -> dict:
+    rows = sb.store.all("SELECT * FROM faults ORDER BY id")
+    return {
+        "injected": [
+            {"id": r["id"], "kind": r["kind"], "api": r["api"], "remaining": r["remaining"], **json.loads(r["value"])}
+            for r in rows
+        ],
+        "settings": settings(sb),
+        "default_daily_quotas": DAILY_QUOTAS,
+    }
+
+
+def clear(sb) -> None:
+    with sb.store.tx() as conn:
+        conn.execute("DELETE FROM faults")
+        conn.execute("DELETE FROM counters")
+        conn.execute("DELETE FROM kv WHERE key = ?", (SETTINGS_KEY,))
+
+
+def register(bp: Blueprint, sb) -> None:
+    @bp.route("/faults", methods=["GET", "POST", "DELETE"])
+    def faults_endpoint():
+        if request.method == "POST":
+            data = request.get_json(silent=True)
+            if not isinstance(data, dict):
+                raise ControlError(400, "JSON object expected")
+            set_faults(sb, data)
+        elif request.method == "DELETE":
+            clear(sb)
+        return jsonify(describe(sb))

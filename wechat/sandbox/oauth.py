@@ -1,0 +1,134 @@
+"""Mini-program login (jscode2session) and web OAuth2 for H5 pages (WECHAT.md §6).
+
+/connect/oauth2/authorize stands in for the consent screen: with `sandbox_openid` (any of a
+user's openids) it redirects at once; without it, it shows a page to pick a user.
+"""
+from __future__ import annotations
+
+import html
+import secrets
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, jsonify, redirect, request
+
+from . import faults
+from .core import user_json
+from .errors import WeChatError
+from .tokens import EXPIRES_IN, check_credentials
+
+CODE_LIFETIME = 300
+
+
+def _use_code(sb, code: str | None, kind: str):
+    """Spend a one-time code: 40029 unknown or expired, 40163 already used."""
+    if not code:
+        raise WeChatError(41008)
+    now = sb.now()
+    with sb.store.tx() as conn:
+        row = conn.execute("SELECT * FROM codes WHERE code = ? AND kind = ?", (code, kind)).fetchone()
+        if row is None or now - row["created_at"] > CODE_LIFETIME:
+            raise WeChatError(40029)
+        if row["used_at"] is not None:
+            raise WeChatError(40163)
+        conn.execute("UPDATE codes SET used_at = ? WHERE code = ?", (now, code))
+    return row
+
+
+def register(bp: Blueprint, sb) -> None:
+    @bp.route("/sns/jscode2session")
+    def jscode2session():
+        appid = request.args.get("appid")
+        check_credentials(sb, appid, request.args.get("secret"))
+        if appid != sb.config["mp_appid"]:
+            raise WeChatError(40013)
+        faults.guard(sb, "sns/jscode2session", appid, with_token=False)
+        row = _use_code(sb, request.args.get("js_code"), "jscode")
+        user = sb.find_user(row["openid"])
+        return jsonify({
+            "openid": user["mp_openid"],
+            "session_key": secrets.token_urlsafe(16)[:22] + "==",
+            "unionid": user["unionid"],
+        })
+
+    @bp.route("/connect/oauth2/authorize")
+    def authorize():
+        args = request.args
+        if args.get("appid") != sb.config["oa_appid"] or not args.get("redirect_uri"):
+            return Response("<p>参数错误：appid 或 redirect_uri 不正确</p>", status=400, content_type="text/html; charset=utf-8")
+        scope = args.get("scope", "snsapi_base")
+        if scope not in ("snsapi_base", "snsapi_userinfo"):
+            return Response("<p>scope 参数错误</p>", status=400, content_type="text/html; charset=utf-8")
+        chosen = args.get("sandbox_openid")
+        if not chosen:
+            return _chooser(sb, args)
+        user = sb.user_or_404(chosen)
+        code = secrets.token_hex(16)
+        sb.store.run(
+            "INSERT INTO codes (code, kind, openid, scope, created_at) VALUES (?, 'oauth', ?, ?, ?)",
+            code, user["oa_openid"], scope, sb.now(),
+        )
+        uri = args["redirect_uri"]
+        separator = "&" if "?" in uri else "?"
+        return redirect(uri + separator + urlencode({"code": code, "state": args.get("state", "")}))
+
+    @bp.route("/sns/oauth2/access_token")
+    def oauth_access_token():
+        appid = request.args.get("appid")
+        check_credentials(sb, appid, request.args.get("secret"))
+        faults.guard(sb, "sns/oauth2/access_token", appid, with_token=False)
+        row = _use_code(sb, request.args.get("code"), "oauth")
+        user = sb.find_user(row["openid"])
+        token = secrets.token_urlsafe(64)
+        sb.store.run(
+            "INSERT INTO web_tokens (token, openid, scope, expires_at) VALUES (?, ?, ?, ?)",
+            token, user["oa_openid"], row["scope"], sb.now() + EXPIRES_IN,
+        )
+        answer = {
+            "access_token": token, "expires_in": EXPIRES_IN, "refresh_token": secrets.token_urlsafe(64),
+            "openid": user["oa_openid"], "scope": row["scope"],
+        }
+        if row["scope"] == "snsapi_userinfo":
+            answer["unionid"] = user["unionid"]
+        return jsonify(answer)
+
+    def _web_token():
+        row = sb.store.one("SELECT * FROM web_tokens WHERE token = ?", request.args.get("access_token", ""))
+        if row is None:
+            raise WeChatError(40001)
+        if sb.now() >= row["expires_at"]:
+            raise WeChatError(42001)
+        if request.args.get("openid") and request.args["openid"] != row["openid"]:
+            raise WeChatError(40003)
+        return row
+
+    @bp.route("/sns/userinfo")
+    def userinfo():
+        row = _web_token()
+        if row["scope"] != "snsapi_userinfo":
+            raise WeChatError(48001)
+        user = user_json(sb.find_user(row["openid"]))
+        return jsonify({
+            "openid": user["openid"], "nickname": user["nickname"], "sex": 0, "province": "",
+            "city": "", "country": "", "headimgurl": "", "privilege": [], "unionid": user["unionid"],
+        })
+
+    @bp.route("/sns/auth")
+    def auth_check():
+        _web_token()
+        return jsonify({"errcode": 0, "errmsg": "ok"})
+
+
+def _chooser(sb, args) -> Response:
+    rows = sb.store.all("SELECT * FROM users ORDER BY created_at")
+    links = "".join(
+        f'<li><a href="?{html.escape(urlencode({**args, "sandbox_openid": r["oa_openid"]}))}">'
+        f'{html.escape(r["nickname"])}（{r["oa_openid"][:10]}…）</a></li>'
+        for r in rows
+    ) or "<li>还没有模拟用户，请先在沙箱创建用户</li>"
+    body = (
+        '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
+        "<title>微信授权（沙箱）</title><body style='font-family:sans-serif;padding:16px'>"
+        "<h3>微信授权（沙箱模拟）</h3><p>请选择以哪位微信用户身份同意授权：</p>"
+        f"<ul>{links}</ul></body></html>"
+    )
+    return Response(body, content_type="text/html; charset=utf-8")
