@@ -69,7 +69,8 @@ def _progressbar(length: int, label: str):
 def _echo_summary(result: ImportResult, mode: str) -> None:
     rejected = len(result.rejected_rows)
     if result.errors and mode == ImportMode.ALL_OR_NOTHING:
-        click.echo(f"导入被拒绝：共 {result.total} 行，{rejected} 行有问题，未写入任何数据。"
+        prefix = "试运行：" if result.dry_run else ""
+        click.echo(f"{prefix}导入被拒绝：共 {result.total} 行，{rejected} 行有问题，未写入任何数据。"
                    "请修改后重新导入，或使用 --skip-invalid 只导入正确的行。", err=True)
         return
     prefix = "试运行（未写入）" if result.dry_run else "导入完成"

@@ -287,3 +287,25 @@ def test_cli_template_option_writes_a_template(db, runner, tmp_path):
 
     assert result.exit_code == 0, result.output
     assert load_workbook(path).active["A1"].value == "户号"
+
+
+def test_cli_crash_mid_write_leaves_nothing_of_the_batch(db, runner, clean_file, monkeypatch):
+    import app.imports.households as households
+
+    calls = []
+
+    def failing_resolved(values):  # the second chunk of households blows up
+        calls.append(values)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return original(values)
+
+    original = households._resolved
+    monkeypatch.setattr(households, "CHUNK", 1)
+    monkeypatch.setattr(households, "_resolved", failing_resolved)
+
+    result = runner.invoke(args=["import-households", str(clean_file)])
+
+    assert isinstance(result.exception, RuntimeError)
+    db.session.rollback()
+    assert count(db, Household) == 0 and count(db, District) == 0 and count(db, Station) == 0
