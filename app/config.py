@@ -85,6 +85,26 @@ class Config:
         self.LATE_FEE_BP_PER_DAY = env_int("LATE_FEE_BP_PER_DAY", 5)
         self.TIMEZONE = env_str("TIMEZONE", "Asia/Shanghai")
         self.OUTBOX_BATCH = env_int("OUTBOX_BATCH", 200)
+        self.WECHAT_TIMEOUT = float(env_int("WECHAT_TIMEOUT_MS", 5000)) / 1000
+        # Below this confidence an FAQ answer is not given automatically (offer 人工 instead).
+        self.FAQ_CONFIDENCE_THRESHOLD = float(env_str("FAQ_CONFIDENCE_THRESHOLD", "0.35"))
+        # Public base URL of this backend (links in messages) and the mini-program's appid pages.
+        self.PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+        # Template ids: official-account template messages and mini-program subscribe
+        # messages, by logical notice kind. Set the real ids from the WeChat admin console.
+        self.WECHAT_TEMPLATES = {
+            "task": env_str("WECHAT_TPL_TASK", "TPL_TASK_ASSIGNED"),
+            "ticket": env_str("WECHAT_TPL_TICKET", "TPL_TICKET_PROGRESS"),
+            "outage": env_str("WECHAT_TPL_OUTAGE", "TPL_OUTAGE_NOTICE"),
+            "bill": env_str("WECHAT_TPL_BILL", "TPL_BILL_REMINDER"),
+            "notice": env_str("WECHAT_TPL_NOTICE", "TPL_ANNOUNCEMENT"),
+        }
+        self.MINIAPP_TEMPLATES = {
+            "ticket": env_str("MINIAPP_TPL_TICKET", "MP_TPL_TICKET_PROGRESS"),
+            "outage": env_str("MINIAPP_TPL_OUTAGE", "MP_TPL_OUTAGE_NOTICE"),
+            "bill": env_str("MINIAPP_TPL_BILL", "MP_TPL_BILL_REMINDER"),
+            "notice": env_str("MINIAPP_TPL_NOTICE", "MP_TPL_ANNOUNCEMENT"),
+        }
 
     def check(self) -> None:
         """Refuse settings that cannot work; production refuses placeholder secrets."""

@@ -38,3 +38,14 @@ def enqueue(func_path: str, *args, queue: str = "default", job_id: str | None = 
         job_timeout=timeout,
         **kwargs,
     )
+
+
+class Deferred(Exception):
+    """Raised by a job's work to say "not now, try again at ``until``" — e.g. WeChat's
+    per-minute limit (45011) or its spent daily quota (45009). The caller keeps the work
+    durable (an outbox row, a delivery row) with that time instead of hot-retrying."""
+
+    def __init__(self, until, reason: str):
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason

@@ -15,16 +15,20 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import OutboxMessage, OutboxStatus, utcnow
-from app.queue import enqueue
+from app.queue import Deferred, enqueue
 from app.services import outbox
 
 log = logging.getLogger(__name__)
 
-# topic prefix -> dotted path of ``handler(payload: dict, outbox_id: int) -> None``.
+# topic (or topic prefix) -> dotted path of ``handler(payload: dict, outbox_id: int) -> None``.
 # Topics without a handler stay pending until one is registered (they are never dropped):
-# "notify.*" gets its handler with the WeChat notification service, "bridge.status" with
-# the phone-system bridge.
-HANDLERS: dict[str, str] = {}
+# "notify.outage" gets its fan-out with the broadcast jobs, "bridge.status" with the bridge.
+HANDLERS: dict[str, str] = {
+    "notify.task_assigned": "jobs.notify.task_assigned",
+    "notify.emergency_alert": "jobs.notify.emergency_alert",
+    "notify.ticket_updated": "jobs.notify.ticket_updated",
+}
+MAX_ATTEMPTS = 10  # then the row is marked failed, for a person to see
 
 SWEEP_GRACE = timedelta(seconds=30)     # let the after-commit enqueue go first
 STUCK_AFTER = timedelta(minutes=15)     # an enqueued row not done by then is swept again
@@ -51,10 +55,20 @@ def deliver_outbox_message(outbox_id: int) -> str:
     db.session.commit()
     try:
         handler(dict(msg.payload), outbox_id)
+    except Deferred as exc:
+        # WeChat said "not now" (per-minute limit, daily quota): park the row until then;
+        # the sweeper picks it up at that time. No hot retry loop.
+        db.session.rollback()
+        db.session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(
+            status=OutboxStatus.PENDING, available_at=exc.until, last_error=exc.reason))
+        db.session.commit()
+        return "deferred"
     except Exception as exc:
         db.session.rollback()
-        db.session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id)
-                           .values(last_error=f"{type(exc).__name__}: {exc}"[:2000]))
+        values = {"last_error": f"{type(exc).__name__}: {exc}"[:2000]}
+        if msg.attempts >= MAX_ATTEMPTS:
+            values["status"] = OutboxStatus.FAILED
+        db.session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id).values(**values))
         db.session.commit()
         raise  # RQ records the failure and retries with backoff
     db.session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id)

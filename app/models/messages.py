@@ -35,6 +35,9 @@ class OutboundMessage(db.Model):
     status: Mapped[str] = mapped_column(String(12), default="pending", index=True)  # pending|sent|failed|skipped
     errcode: Mapped[int | None] = mapped_column(Integer)
     errmsg: Mapped[str | None] = mapped_column(String(300))
+    # Template msgid, matched by the TEMPLATESENDJOBFINISH event WeChat posts back.
+    wechat_msgid: Mapped[str | None] = mapped_column(String(40), index=True)
+    delivered: Mapped[str | None] = mapped_column(String(40))  # the event's Status
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,104 @@
+"""Outbox handlers that tell one person something through WeChat (wechat.notify).
+
+Each handler loads fresh state, builds the Chinese notice and sends it once per recipient
+(the notice key carries the outbox id), so a re-run after a crash sends nothing twice.
+"""
+from __future__ import annotations
+
+import logging
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Priority, Staff, Ticket, TicketCategory, TicketState, TicketType, WechatUser
+from wechat.notify import Notice, Outcome, send_notice
+
+log = logging.getLogger(__name__)
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def _local(dt) -> str:
+    return dt.astimezone(BEIJING).strftime("%m月%d日 %H:%M") if dt else "—"
+
+
+def _staff_user(staff_id: int) -> WechatUser | None:
+    return db.session.scalar(select(WechatUser).where(WechatUser.staff_id == staff_id))
+
+
+def _where(ticket: Ticket) -> str:
+    return ticket.household.address if ticket.household else (ticket.address or "未提供地址")
+
+
+def _task_page(ticket: Ticket) -> str:
+    return f"pages/task/detail?id={ticket.id}"
+
+
+def _ticket_fields(ticket: Ticket) -> list[tuple[str, str]]:
+    return [
+        ("工单号", ticket.number),
+        ("类型", f"{TicketType.LABELS.get(ticket.type, ticket.type)}·{TicketCategory.LABELS.get(ticket.category, '')}"),
+        ("地址", _where(ticket)),
+        ("问题", ticket.description[:60]),
+        ("完成时限", _local(ticket.finish_by)),
+    ]
+
+
+def _send_to_staff(staff_id: int, notice: Notice) -> Outcome | None:
+    user = _staff_user(staff_id)
+    if user is None:
+        staff = db.session.get(Staff, staff_id)
+        log.warning("notify: staff %s (%s) has not bound WeChat; %s not sent",
+                    staff_id, staff.name if staff else "?", notice.key)
+        return None
+    return send_notice(user, notice)
+
+
+def task_assigned(payload: dict, outbox_id: int) -> None:
+    ticket = db.session.get(Ticket, payload["ticket_id"])
+    if ticket is None or ticket.assignee_id != payload["staff_id"] or not ticket.is_open:
+        return  # the task moved on before we got here: nothing to tell
+    urgent = "【特急】" if ticket.priority == Priority.EMERGENCY else ""
+    _send_to_staff(payload["staff_id"], Notice(
+        key=f"outbox:{outbox_id}:staff:{payload['staff_id']}", kind="task",
+        title=f"{urgent}您有新的维修任务，请及时接单", fields=_ticket_fields(ticket),
+        remark="请在小程序“我的任务”中接单处理，非本人任务可转办。", mp_page=_task_page(ticket)))
+
+
+def emergency_alert(payload: dict, outbox_id: int) -> None:
+    ticket = db.session.get(Ticket, payload["ticket_id"])
+    if ticket is None or not ticket.is_open:
+        return
+    assignee = ticket.assignee.name if ticket.assignee else "待派单"
+    _send_to_staff(payload["staff_id"], Notice(
+        key=f"outbox:{outbox_id}:staff:{payload['staff_id']}", kind="task",
+        title="【紧急工单】请立即关注", fields=_ticket_fields(ticket) + [("处理人", assignee)],
+        remark="该工单为紧急工单（漏水/爆管等），请督促尽快到场。", mp_page=_task_page(ticket)))
+
+
+STATE_TEXT = {
+    TicketState.REPLIED: "维修人员已处理并回复",
+    TicketState.CLOSED: "您的工单已办结",
+    TicketState.CANCELLED: "您的工单已撤销",
+}
+
+
+def ticket_updated(payload: dict, outbox_id: int) -> None:
+    ticket = db.session.get(Ticket, payload["ticket_id"])
+    user = db.session.get(WechatUser, payload["wechat_user_id"])
+    if ticket is None or user is None:
+        return
+    state = payload.get("state") or ticket.state
+    answer = ticket.final_answer if state == TicketState.CLOSED else ticket.reply
+    fields = [("工单号", ticket.number), ("当前状态", TicketState.LABELS.get(state, state))]
+    if answer:
+        fields.append(("处理结果", answer[:80]))
+    remark = "如问题未解决，可在7日内申请重新处理。" if state in (TicketState.REPLIED, TicketState.CLOSED) else None
+    if state == TicketState.CLOSED and ticket.rating is None:
+        remark = "欢迎对本次服务进行评价。" + (remark or "")
+    send_notice(user, Notice(
+        key=f"outbox:{outbox_id}:user:{user.id}", kind="ticket",
+        title=STATE_TEXT.get(state, "您的工单有新进展"), fields=fields, remark=remark,
+        url=f"{current_app.config['PUBLIC_BASE_URL']}/t/{ticket.number}",
+        mp_page=f"pages/repair/detail?id={ticket.id}"))
