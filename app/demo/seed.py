@@ -22,10 +22,11 @@ from app.extensions import db
 from app.models import (
     Announcement, AnnouncementStatus, Audience, Bill, BillStatus, Community, Crew, CrewArea, District,
     FaqEntry, HeatingSeason, Household, HouseholdBinding, HouseholdStatus, Outage, OutageArea, OutageKind,
-    OutageStatus, Payment, PaymentItem, PaymentState, Priority, Role, SlaPolicy, Staff, Station, Ticket,
+    OutageStatus, Payment, PaymentItem, PaymentState, Priority, Role, Staff, Station, Ticket,
     TicketCategory, TicketCounter, TicketEvent, TicketSource, TicketState, TicketType, WechatUser, utcnow,
 )
 from app.services.billing import bill_amount_fen
+from app.services.sla import policy_for
 
 RANDOM_SEED = 20261123
 DEFAULT_HOUSEHOLDS = 2000
@@ -40,8 +41,6 @@ DEFAULT_LATE_FEE_BP = 5
 
 # The first demo station: its presence means the demo city is already there.
 MARKER_STATION_CODE = data.DISTRICTS[0][1][0][0]
-# Used when no SLA row matches at all (the migration normally seeds them).
-FALLBACK_SLA = (120, 24 * 60)
 
 
 @dataclass
@@ -286,6 +285,7 @@ class _Builder:
         self.session.add_all(users)
         self.session.flush()
         self.wechat_users = users
+        self.user_by_id = {u.id: u for u in users}
 
     def build_bills(self) -> None:
         today = self.today()
@@ -368,8 +368,7 @@ class _Builder:
 
     # ------------------------------------------------------------------ tickets
     def build_tickets(self) -> None:
-        self.sla = {(p.ticket_type, p.priority): (p.respond_minutes, p.finish_minutes)
-                    for p in db.session.scalars(select(SlaPolicy))}
+        self.sla: dict[tuple[str, str], tuple[int, int]] = {}
         total = max(20, round(TICKETS_PER_2000 * self.n / DEFAULT_HOUSEHOLDS))
         self.outage_community = self.communities[7][0]  # 锦绣家园: the burst pipe of today
         specs = [self.ticket_spec() for _ in range(total - 1)]
@@ -430,7 +429,7 @@ class _Builder:
         if ttype == TicketType.REPAIR:
             table = ({C.NO_HEAT: 30, C.LOW_TEMPERATURE: 30, C.LEAK: 14, C.RADIATOR: 8, C.VALVE: 7,
                       C.NOISE: 6, C.BURST_PIPE: 2, C.OTHER: 3} if heating
-                     else {C.LEAK: 45, C.VALVE: 25, C.RADIATOR: 20, C.OTHER: 10})
+                     else {C.LEAK: 35, C.VALVE: 30, C.RADIATOR: 25, C.OTHER: 10})
         elif ttype == TicketType.COMPLAINT:
             table = ({C.LOW_TEMPERATURE: 40, C.SERVICE: 35, C.NO_HEAT: 15, C.BILLING: 10} if heating
                      else {C.SERVICE: 50, C.BILLING: 50})
@@ -495,13 +494,17 @@ class _Builder:
             table = {S.NEW: 3, S.ASSIGNED: 7, S.ACCEPTED: 10, S.IN_PROGRESS: 25, S.REPLIED: 25, S.CLOSED: 25,
                      S.CANCELLED: 5}
         elif age_h < 72:
-            table = {S.ACCEPTED: 2, S.IN_PROGRESS: 8, S.REPLIED: 12, S.CLOSED: 73, S.CANCELLED: 5}
+            table = {S.ACCEPTED: 1, S.IN_PROGRESS: 5, S.REPLIED: 8, S.CLOSED: 81, S.CANCELLED: 5}
         else:
-            table = {S.IN_PROGRESS: 2, S.REPLIED: 1, S.CLOSED: 92, S.CANCELLED: 5}
+            table = {S.IN_PROGRESS: 1, S.CLOSED: 94, S.CANCELLED: 5}
         return _weighted(self.rng, table)
 
     def sla_for(self, ttype: str, priority: str) -> tuple[int, int]:
-        return self.sla.get((ttype, priority)) or self.sla.get(("*", priority)) or FALLBACK_SLA
+        """(respond, finish) minutes from the SLA table, looked up once per type and priority."""
+        if (ttype, priority) not in self.sla:
+            policy = policy_for(ttype, priority)
+            self.sla[ttype, priority] = (policy.respond_minutes, policy.finish_minutes)
+        return self.sla[ttype, priority]
 
     def describe(self, spec: dict) -> str:
         rng = self.rng
@@ -541,7 +544,7 @@ class _Builder:
             description=self.describe(spec), external_id=spec.get("external_id"),
             crew_id=crew.id if assignee else None,
             assignee_id=assignee.id if assignee else None,
-            created_by_id=agent.id if spec["source"] in (TicketSource.PHONE, TicketSource.STAFF) else None,
+            created_by_id=agent.id if spec["source"] == TicketSource.STAFF else None,
             respond_by=created + timedelta(minutes=respond), finish_by=created + timedelta(minutes=finish),
             created_at=created,
         )
@@ -562,14 +565,14 @@ class _Builder:
         else:
             path = [S.NEW, S.ASSIGNED, S.ACCEPTED, S.IN_PROGRESS, S.REPLIED, S.CLOSED]
             fast = t.priority == Priority.EMERGENCY
-            late = rng.random() < 0.12
+            late = rng.random() < 0.08
             offsets = {S.ASSIGNED: rng.uniform(1, 5) if fast else rng.uniform(2, 15)}
             offsets[S.ACCEPTED] = offsets[S.ASSIGNED] + respond * (rng.uniform(1.0, 2.5) if rng.random() < 0.1
                                                                   else rng.uniform(0.1, 0.9))
             offsets[S.IN_PROGRESS] = offsets[S.ACCEPTED] + (rng.uniform(5, 30) if fast else rng.uniform(20, 90))
             offsets[S.REPLIED] = max(offsets[S.IN_PROGRESS] + 15,
-                                     finish * (rng.uniform(1.05, 2.0) if late else rng.uniform(0.2, 0.85)))
-            offsets[S.CLOSED] = offsets[S.REPLIED] + rng.uniform(10, 240)
+                                     finish * (rng.uniform(1.05, 2.0) if late else rng.uniform(0.1, 0.55)))
+            offsets[S.CLOSED] = self.office_minutes(created, offsets[S.REPLIED] + rng.uniform(10, 120))
             if t.state == S.CANCELLED:
                 upto = S.ASSIGNED if t.assignee_id else S.NEW
                 target = path[: path.index(upto) + 1]
@@ -590,7 +593,7 @@ class _Builder:
             action="created", from_state=None, to_state=S.NEW, actor_kind=creator_kind,
             actor_staff_id=agent.id if creator_kind == "staff" else None,
             actor_user_id=user.id if creator_kind == "resident" and user else None,
-            actor_name=agent.name if creator_kind != "resident" else t.caller_name,
+            actor_name=agent.name if creator_kind != "resident" else (user.nickname if user else None) or "用户",
             note=t.description, data={"source": t.source}, created_at=created))
         last = created
         for action, before, after, minutes in steps:
@@ -599,7 +602,8 @@ class _Builder:
             note, extra = None, None
             if after == S.ASSIGNED:
                 note = f"派单至{crew.name}，由{assignee.name}处理"
-                extra = {"crew_id": crew.id, "assignee_id": assignee.id}
+                extra = {"from": {"crew_id": None, "staff_id": None},
+                         "to": {"crew_id": crew.id, "staff_id": assignee.id}}
             elif after == S.ACCEPTED:
                 note = rng.choice(data.ACCEPT_NOTES)
                 t.accepted_at = at
@@ -624,31 +628,49 @@ class _Builder:
                                         created_at=at))
             last = at
         if t.state == S.CLOSED:
-            last = self.add_rating_and_visit(t, agent, user) or last
+            last = self.add_rating_and_visit(t, agent) or last
         t.updated_at = last
 
-    def add_rating_and_visit(self, t: Ticket, agent: Staff, user: WechatUser | None) -> datetime | None:
+    def office_minutes(self, start: datetime, minutes: float) -> float:
+        """Minutes after start, moved into customer service's hours (8:00–21:00 local)."""
+        at = (start + timedelta(minutes=minutes)).astimezone(self.tz)
+        if at.hour >= 21:
+            at = (at + timedelta(days=1)).replace(hour=8, minute=0) + timedelta(minutes=self.rng.randrange(150))
+        elif at.hour < 8:
+            at = at.replace(hour=8, minute=0) + timedelta(minutes=self.rng.randrange(150))
+        return (at - start).total_seconds() / 60
+
+    def add_rating_and_visit(self, t: Ticket, agent: Staff) -> datetime | None:
+        """The reporting resident may rate from WeChat; customer service calls back (回访)."""
         rng = self.rng
-        last = None
+        S = TicketState
+        events = []
+        reporter = self.user_by_id.get(t.reporter_id)
         rated_at = t.closed_at + timedelta(minutes=rng.uniform(20, 1800))
-        if rng.random() < 0.75 and rated_at < self.now:
+        if reporter is not None and rng.random() < 0.8 and rated_at < self.now:
             t.rating = _weighted(rng, {5: 60, 4: 22, 3: 9, 2: 5, 1: 4})
             t.rating_comment = rng.choice(data.RATING_COMMENTS[t.rating]) or None
-            t.rated_at = last = rated_at
-            t.events.append(TicketEvent(action="rated", actor_kind="resident",
-                                        actor_user_id=user.id if user else None, actor_name=t.caller_name,
-                                        note=t.rating_comment, data={"rating": t.rating}, created_at=rated_at))
-        visited_at = t.closed_at + timedelta(minutes=rng.uniform(60, 2880))
+            t.rated_at = rated_at
+            events.append(TicketEvent(action="rated", from_state=S.CLOSED, to_state=S.CLOSED, actor_kind="resident",
+                                      actor_user_id=reporter.id, actor_name=reporter.nickname or "用户",
+                                      note=t.rating_comment, data={"rating": t.rating}, created_at=rated_at))
+        visited_at = created = t.closed_at + timedelta(minutes=rng.uniform(60, 2880))
+        visited_at = created + timedelta(minutes=self.office_minutes(created, 0))
         if visited_at < self.now and rng.random() < 0.9:
-            if t.rating is None or t.rating >= 4:
+            satisfied = t.rating is None or t.rating >= 3
+            if t.type in TicketType.DIRECT_CLOSE:
+                t.visit_result = data.VISIT_ANSWERED
+            elif t.rating is None or t.rating >= 4:
                 t.visit_result = rng.choice(data.VISIT_RESULTS[:3])
             else:
                 t.visit_result = data.VISIT_RESULTS[3 if t.rating == 3 else 4]
             t.visited_at = visited_at
-            t.events.append(TicketEvent(action="visited", actor_kind="staff", actor_staff_id=agent.id,
-                                        actor_name=agent.name, note=t.visit_result, created_at=visited_at))
-            last = max(last or visited_at, visited_at)
-        return last
+            events.append(TicketEvent(action="visited", from_state=S.CLOSED, to_state=S.CLOSED, actor_kind="staff",
+                                      actor_staff_id=agent.id, actor_name=agent.name, note=t.visit_result,
+                                      data={"satisfied": satisfied}, created_at=visited_at))
+        events.sort(key=lambda e: e.created_at)
+        t.events.extend(events)
+        return events[-1].created_at if events else None
 
     # ------------------------------------------------------------------ outages, announcements
     def build_outages_and_announcements(self) -> None:
