@@ -79,3 +79,10 @@ def test_menu_created_is_returned(sandbox, oa_client):
     menu = {"button": [{"type": "click", "name": "报修", "key": "REPAIR"}]}
     oa_client.menu.create(menu)
     assert oa_client.menu.get()["menu"] == menu
+
+
+def test_page_is_chinese_html_without_external_assets(sandbox):
+    response = sandbox.get("/")
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "模拟用户" in response.text
+    assert "http://" not in response.text and "https://" not in response.text
