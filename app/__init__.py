@@ -35,6 +35,11 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
     app.register_blueprint(health_bp)
     install_after_commit_dispatch(app)
 
+    # Doors into the domain: each package owns its blueprint (imports point inwards).
+    from wechat.callback import bp as wechat_callback_bp
+
+    app.register_blueprint(wechat_callback_bp)
+
     from app.cli import register_cli
 
     register_cli(app)

@@ -44,7 +44,7 @@ RESIDENT_SOURCES = (TicketSource.OFFICIAL_ACCOUNT, TicketSource.MINI_PROGRAM)
 ACTION_LABELS = {
     "create": "提交", "assign": "派单", "accept": "接单", "start": "开始处理", "note": "记录进展",
     "reply": "回复", "close": "办结", "forward": "转办", "reopen": "重新打开", "cancel": "撤销",
-    "defect": "开具消缺单", "rate": "评价", "visit": "回访", "priority": "调整优先级",
+    "defect": "开具消缺单", "rate": "评价", "visit": "回访", "priority": "调整优先级", "photo": "上传照片",
 }
 
 
@@ -379,6 +379,22 @@ def add_progress_note(ticket: Ticket, actor: Actor, note: str | None = None,
         return _move(ticket, actor, "progress_note", S.IN_PROGRESS, note=text, photos=photos)
     return _record_event(ticket, actor, "progress_note", from_state=ticket.state, to_state=ticket.state,
                          note=text, photos=photos)
+
+
+def attach_photos(ticket: Ticket, actor: Actor, photos: Iterable[PhotoArg], note: str | None = None) -> TicketEvent:
+    """Photos sent later (e.g. to the official account) join the timeline; no state change.
+
+    The crew holding the task or the resident who reported it may add photos while the
+    ticket is open.
+    """
+    if not (_is_crew_side(ticket, actor) or _is_reporter(ticket, actor)):
+        raise _deny("photo")
+    _require_state(ticket, S.OPEN, "photo")
+    photos = list(photos)
+    if not photos:
+        raise ValidationError("请上传照片", fields={"photos": ["请上传照片"]})
+    return _record_event(ticket, actor, "photo_added", from_state=ticket.state, to_state=ticket.state,
+                         note=(note or "").strip() or None, photos=photos)
 
 
 def reply_ticket(ticket: Ticket, actor: Actor, reply: str, photos: Iterable[PhotoArg] = ()) -> TicketEvent:

@@ -1,0 +1,138 @@
+"""GET/POST /wechat/callback — the official account's server URL (WECHAT.md §1).
+
+Verify the signature and the timestamp, decrypt in safe mode, parse safely, deduplicate
+WeChat's retries by a unique row, dispatch to the conversation, and answer within WeChat's
+5 seconds — slow work goes to RQ. A message we can parse never gets a 5xx: an unexpected
+error is logged and the user is told politely.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as safe_fromstring
+from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy.exc import IntegrityError
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.replies import TextReply
+from wechatpy.utils import check_signature
+from xml.etree.ElementTree import ParseError
+
+from app.extensions import db
+from app.models import InboundMessage
+from wechat import conversation
+
+log = logging.getLogger(__name__)
+bp = Blueprint("wechat_callback", __name__)
+
+MAX_BODY = 1024 * 1024          # WeChat's pushes are tiny; anything near this is not WeChat
+TIMESTAMP_TOLERANCE = 300       # seconds either way
+REPLY_CACHE_TTL = 60            # a retry of a message we answered gets the same answer
+SORRY = "系统繁忙，请稍后再试。如需帮助请拨打客服热线。"
+
+
+def _plain_error(status: int, message: str) -> Response:
+    return Response(message, status=status, mimetype="text/plain")
+
+
+def _verify_query() -> tuple[str, str]:
+    args = request.args
+    signature, timestamp, nonce = args.get("signature", ""), args.get("timestamp", ""), args.get("nonce", "")
+    try:
+        check_signature(current_app.config["WECHAT_TOKEN"], signature, timestamp, nonce)
+    except InvalidSignatureException:
+        abort(_plain_error(403, "invalid signature"))
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > TIMESTAMP_TOLERANCE:
+        abort(_plain_error(403, "stale timestamp"))
+    return timestamp, nonce
+
+
+def _cryptos() -> list[WeChatCrypto]:
+    cfg = current_app.config
+    keys = [k for k in (cfg.get("WECHAT_AES_KEY"), cfg.get("WECHAT_AES_KEY_PREVIOUS")) if k]
+    return [WeChatCrypto(cfg["WECHAT_TOKEN"], key, cfg["WECHAT_APPID"]) for key in keys]
+
+
+@bp.get("/wechat/callback")
+def verify_url():
+    _verify_query()
+    return _plain_error(200, request.args.get("echostr", ""))
+
+
+@bp.post("/wechat/callback")
+def receive():
+    if (request.content_length or 0) > MAX_BODY:
+        return _plain_error(413, "body too large")
+    timestamp, nonce = _verify_query()
+    body = request.stream.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return _plain_error(413, "body too large")
+
+    crypto = None
+    if request.args.get("encrypt_type") == "aes":
+        xml = None
+        for candidate in _cryptos():  # current key first, then the previous one (rotation)
+            try:
+                xml = candidate.decrypt_message(body, request.args.get("msg_signature", ""), timestamp, nonce)
+                crypto = candidate
+                break
+            except InvalidSignatureException:
+                return _plain_error(403, "invalid msg_signature")
+            except (InvalidAppIdException, ValueError, KeyError, TypeError, ParseError, Exception) as exc:
+                log.info("callback: cannot decrypt with one key: %s", type(exc).__name__)
+        if xml is None:
+            return _plain_error(400, "cannot decrypt message")
+    else:
+        xml = body.decode("utf-8", errors="replace")
+
+    try:
+        safe_fromstring(xml.encode() if isinstance(xml, str) else xml)  # refuses DTDs and entities
+        msg = parse_message(xml)
+    except (DefusedXmlException, ParseError, ValueError, KeyError, TypeError, AttributeError):
+        return _plain_error(400, "malformed XML")
+    if not getattr(msg, "source", None):
+        return _plain_error(400, "message without FromUserName")
+
+    key = str(msg.id) if getattr(msg, "id", 0) else f"{msg.source}:{int(msg.time)}"
+    redis = current_app.extensions["redis"]
+    cached = redis.get(f"wechat:reply:{key}")
+    if not _record_inbound(key, msg, xml):
+        # WeChat retried a message we already took: same answer, no second effect.
+        return _answer(cached.decode() if cached else None, msg, crypto, nonce)
+
+    try:
+        text = conversation.handle(msg)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("callback: handler failed for %s", key)
+        text = SORRY
+    if text:
+        redis.set(f"wechat:reply:{key}", text, ex=REPLY_CACHE_TTL)
+    conversation.after_commit()
+    return _answer(text, msg, crypto, nonce)
+
+
+def _record_inbound(key: str, msg, xml: str) -> bool:
+    row = InboundMessage(dedupe_key=key[:100], openid=msg.source, msg_type=msg.type,
+                         event=getattr(msg, "event", None), content=getattr(msg, "content", None),
+                         raw=xml if len(xml) < 20000 else xml[:20000])
+    db.session.add(row)
+    try:
+        db.session.commit()
+        return True
+    except IntegrityError:
+        db.session.rollback()
+        return False
+
+
+def _answer(text: str | None, msg, crypto: WeChatCrypto | None, nonce: str) -> Response:
+    if not text:
+        return _plain_error(200, "success")
+    xml = TextReply(content=text, message=msg).render()
+    if crypto is not None:
+        xml = crypto.encrypt_message(xml, nonce, str(int(time.time())))
+    return Response(xml, status=200, mimetype="application/xml")

@@ -1,0 +1,349 @@
+"""The official-account conversation, in Chinese: who is writing, and what we answer.
+
+``handle(msg)`` takes a parsed wechatpy message and returns the text of the passive reply
+(or None for "success"). It runs inside the callback's 5 seconds: it only touches the
+database and Redis; slow work (downloading media) is enqueued after the commit.
+
+Short-lived conversation state — "send your owner name to finish binding", "which task is
+this photo for?" — lives in Redis with a TTL, so any web process can take the next message.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from zoneinfo import ZoneInfo
+
+from flask import current_app, g
+from sqlalchemy import select
+
+from app.errors import DomainError
+from app.extensions import db
+from app.models import (
+    Household, Role, Staff, Ticket, TicketSource, TicketState, TicketType, WechatUser, utcnow,
+)
+from app.models import OutboundMessage
+from app.queue import enqueue
+from app.services import binding, billing, knowledge, outages, tickets
+from app.services.actors import Actor
+
+log = logging.getLogger(__name__)
+
+STATE_TTL = 600
+HUMAN = "人工"
+MENU_KEYS = {
+    "MENU_BILL": "账单", "MENU_REPAIR": "报修", "MENU_OUTAGE": "停热",
+    "MENU_TICKETS": "进度", "MENU_SERVICE": HUMAN,
+}
+WELCOME = (
+    "您好，欢迎关注！这里可以查询缴纳热费、报修、查看停热通知和工单进度。\n"
+    "回复【账单】查询欠费，【报修】了解报修方式，【停热】查看停热通知，【进度】查看工单，"
+    "【人工】联系客服；也可以直接描述您的问题。\n"
+    "首次使用请回复：绑定 户号 户主姓名（或手机号后四位），例如：绑定 R00001234 张伟"
+)
+ACTIVE_TASK_STATES = (TicketState.ASSIGNED, TicketState.ACCEPTED, TicketState.IN_PROGRESS)
+
+
+# --- plumbing --------------------------------------------------------------------------------
+
+def _redis():
+    return current_app.extensions["redis"]
+
+
+def _state_key(openid: str) -> str:
+    return f"wechat:conv:{openid}"
+
+
+def _set_state(openid: str, **state) -> None:
+    _redis().set(_state_key(openid), json.dumps(state, ensure_ascii=False), ex=STATE_TTL)
+
+
+def _pop_state(openid: str) -> dict | None:
+    raw = _redis().getdel(_state_key(openid))
+    return json.loads(raw) if raw else None
+
+
+def _after_commit(func_path: str, *args, **kw) -> None:
+    g.setdefault("wechat_jobs", []).append((func_path, args, kw))
+
+
+def after_commit() -> None:
+    """Enqueue the slow work collected while handling (called after the commit)."""
+    for func_path, args, kw in g.pop("wechat_jobs", []):
+        try:
+            enqueue(func_path, *args, **kw)
+        except Exception:  # Redis down: the photo stays without a file; staff can re-fetch
+            log.exception("wechat: could not enqueue %s%r", func_path, args)
+
+
+def _user(openid: str, *, interacted: bool = True) -> WechatUser:
+    user = db.session.scalar(select(WechatUser).where(WechatUser.oa_openid == openid))
+    if user is None:
+        user = WechatUser(oa_openid=openid, subscribed=True, subscribed_at=utcnow())
+        db.session.add(user)
+    if interacted:
+        user.last_interaction_at = utcnow()  # opens the 48-hour customer-service window
+    db.session.flush()
+    return user
+
+
+def _local(dt) -> str:
+    return dt.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%m月%d日%H:%M")
+
+
+def _fen(amount: int) -> str:
+    return f"{amount / 100:,.2f}元"
+
+
+def _staff(user: WechatUser) -> Staff | None:
+    staff = user.staff
+    return staff if staff is not None and staff.active else None
+
+
+# --- entry point -----------------------------------------------------------------------------
+
+def handle(msg) -> str | None:
+    kind = msg.type
+    if kind == "event":
+        return _handle_event(msg)
+    user = _user(msg.source)
+    if kind == "text":
+        return _handle_text(user, (msg.content or "").strip())
+    if kind == "image":
+        return _handle_image(user, msg.media_id)
+    if kind == "location":
+        return _handle_location(user, msg)
+    if kind == "voice" and getattr(msg, "recognition", None):
+        return _handle_text(user, msg.recognition.strip())
+    return "暂不支持此类消息，请发送文字或图片。回复【人工】联系客服。"
+
+
+def _handle_event(msg) -> str | None:
+    event = (msg.event or "").lower()
+    if event == "unsubscribe":
+        user = db.session.scalar(select(WechatUser).where(WechatUser.oa_openid == msg.source))
+        if user is not None:
+            user.subscribed = False
+        return None
+    if event in ("templatesendjobfinish",):
+        _template_finished(msg)
+        return None
+    if event in ("subscribe", "subscribe_scan", "scan"):
+        user = _user(msg.source)
+        if event != "scan":
+            user.subscribed, user.subscribed_at = True, utcnow()
+        scene = getattr(msg, "scene_id", None) or (getattr(msg, "key", "") or "").removeprefix("qrscene_")
+        if scene:
+            return _handle_scene(user, str(scene))
+        return WELCOME
+    if event == "click":
+        user = _user(msg.source)
+        command = MENU_KEYS.get(msg.key)
+        return _handle_text(user, command) if command else None
+    return None  # VIEW, LOCATION reports, subscribe_msg_* and others need no answer
+
+
+def _template_finished(msg) -> None:
+    msgid = str(msg._data.get("MsgID") or msg._data.get("MsgId") or "")
+    status = msg._data.get("Status") or msg._data.get("status") or ""
+    if not msgid:
+        return
+    row = db.session.scalar(select(OutboundMessage).where(OutboundMessage.wechat_msgid == msgid))
+    if row is not None:
+        row.delivered = status[:40]
+        if status != "success":
+            row.status, row.errmsg = "failed", f"TEMPLATESENDJOBFINISH: {status}"[:300]
+
+
+# --- QR scenes: binding a household or a staff member -------------------------------------------
+
+def _handle_scene(user: WechatUser, scene: str) -> str:
+    if scene.startswith("hh:"):
+        account_no = scene[3:]
+        _set_state(user.oa_openid, step="bind_proof", account_no=account_no)
+        return f"您正在绑定户号 {account_no}。\n请回复户主姓名或预留手机号后四位完成验证。"
+    if scene.startswith("staff:"):
+        try:
+            staff = binding.bind_staff(user, scene[6:])
+        except DomainError as exc:
+            return exc.message
+        return f"{staff.name}，您的微信已绑定员工账号（{Role.LABELS.get(staff.role, staff.role)}），今后的任务将推送到这里。"
+    return WELCOME
+
+
+def _bind(user: WechatUser, account_no: str, proof: str) -> str:
+    proof = proof.strip()
+    kwargs = {"phone_last4": proof} if proof.isdigit() else {"owner_name": proof}
+    try:
+        result = binding.bind_household(user, account_no, attempts=binding.RedisAttemptCounter(_redis()), **kwargs)
+    except DomainError as exc:
+        return exc.message
+    return f"绑定成功：{result.household.address}（户号 {result.household.account_no}）。\n回复【账单】查询热费。"
+
+
+# --- text --------------------------------------------------------------------------------------
+
+BIND_COMMAND = re.compile(r"^绑定\s*([A-Za-z0-9]+)\s+(\S+)$")
+
+
+def _handle_text(user: WechatUser, text: str) -> str:
+    if not text:
+        return WELCOME
+    state = _pop_state(user.oa_openid)
+    if state and state.get("step") == "bind_proof":
+        return _bind(user, state["account_no"], text)
+    if state and state.get("step") == "photo_choice":
+        reply = _pick_photo_task(user, state, text)
+        if reply:
+            return reply
+    match = BIND_COMMAND.match(text)
+    if match:
+        return _bind(user, match.group(1), match.group(2))
+    if text in ("账单", "缴费", "查询", "欠费", "热费"):
+        return _bills(user)
+    if text in ("报修", "维修"):
+        return _repair_help()
+    if text in ("停热", "停暖", "停热通知"):
+        return _outages(user)
+    if text in ("进度", "工单", "我的工单"):
+        return _progress(user)
+    if text in (HUMAN, "客服", "转人工"):
+        return _to_human(user, "用户请求人工客服")
+    if text in ("帮助", "菜单", "?", "？"):
+        return WELCOME
+    return _faq(user, text)
+
+
+def _households_or_hint(user: WechatUser) -> list[Household] | str:
+    homes = binding.bound_households(user)
+    return homes or "您还没有绑定住户。请回复：绑定 户号 户主姓名（或手机号后四位），例如：绑定 R00001234 张伟"
+
+
+def _bills(user: WechatUser) -> str:
+    homes = _households_or_hint(user)
+    if isinstance(homes, str):
+        return homes
+    today = billing.local_today()
+    lines = []
+    for home in homes:
+        summary = billing.household_arrears(home.id, today)
+        if not summary.items:
+            lines.append(f"{home.address}：热费已缴清，感谢您的支持。")
+            continue
+        detail = "；".join(f"{i.season_code}采暖季 {_fen(i.principal_fen)}"
+                          + (f"（含滞纳金{_fen(i.late_fee_fen)}）" if i.late_fee_fen else "")
+                          for i in summary.items)
+        lines.append(f"{home.address}（户号 {home.account_no}）欠费合计 {_fen(summary.total_due_fen)}：{detail}")
+    pay = f"{current_app.config['PUBLIC_BASE_URL']}/pay"
+    return "\n".join(lines) + f'\n<a href="{pay}">点击缴费</a>，或在小程序“缴费查询”中支付。'
+
+
+def _repair_help() -> str:
+    return ("报修请在小程序“我要报修”中填写问题并上传照片，我们会按时派人上门；"
+            "漏水、爆管等紧急情况请直接拨打24小时热线。\n"
+            '<a data-miniprogram-path="pages/repair/new" href="https://mp.weixin.qq.com">打开报修页面</a>')
+
+
+def _outages(user: WechatUser) -> str:
+    homes = _households_or_hint(user)
+    if isinstance(homes, str):
+        return homes
+    seen, lines = set(), []
+    for home in homes:
+        for outage in outages.outages_touching(home):
+            if outage.id in seen:
+                continue
+            seen.add(outage.id)
+            end = _local(outage.expected_end_at) if outage.expected_end_at else "待定"
+            lines.append(f"【{outage.title}】{outage.reason}，预计恢复：{end}")
+    return "\n".join(lines) if lines else "您绑定的住户目前没有停热计划，如家中不热请回复【报修】。"
+
+
+def _progress(user: WechatUser) -> str:
+    rows = list(db.session.scalars(
+        select(Ticket).where(Ticket.reporter_id == user.id, Ticket.state.in_(TicketState.OPEN))
+        .order_by(Ticket.created_at.desc()).limit(5)))
+    if not rows:
+        return "您目前没有处理中的工单。"
+    return "您的工单：\n" + "\n".join(
+        f"{t.number} {TicketType.LABELS.get(t.type, t.type)}：{TicketState.LABELS[t.state]}" for t in rows)
+
+
+def _to_human(user: WechatUser, description: str) -> str:
+    homes = binding.bound_households(user)
+    ticket = tickets.create_ticket(Actor.of_resident(user), type=TicketType.INQUIRY,
+                                   source=TicketSource.OFFICIAL_ACCOUNT, description=description,
+                                   household=homes[0] if homes else None)
+    return f"已为您转人工客服（工单号 {ticket.number}），客服将尽快在这里答复您。"
+
+
+def _faq(user: WechatUser, text: str) -> str:
+    threshold = current_app.config["FAQ_CONFIDENCE_THRESHOLD"]
+    matches = knowledge.search_faq(text, limit=3)
+    if matches and matches[0].confidence >= threshold:
+        return matches[0].answer
+    if matches:
+        others = "\n".join(f"· {m.question}" for m in matches)
+        return f"没有找到完全匹配的答案，您是否想问：\n{others}\n也可以回复【人工】，由客服为您解答。"
+    return "抱歉，暂时无法回答这个问题。回复【人工】，客服将为您解答。"
+
+
+# --- images and locations ----------------------------------------------------------------------
+
+def _attach(ticket: Ticket, actor: Actor, media_id: str) -> str:
+    event = tickets.attach_photos(ticket, actor, [media_id])
+    db.session.flush()
+    for photo in ticket.photos:
+        if photo.media_id == media_id and photo.event_id == event.id:
+            _after_commit("jobs.media.fetch_ticket_photo", photo.id, queue="default")
+    return f"照片已添加到工单 {ticket.number}。"
+
+
+def _crew_tasks(staff: Staff) -> list[Ticket]:
+    return list(db.session.scalars(
+        select(Ticket).where(Ticket.assignee_id == staff.id, Ticket.state.in_(ACTIVE_TASK_STATES))
+        .order_by(Ticket.finish_by)))
+
+
+def _handle_image(user: WechatUser, media_id: str) -> str:
+    staff = _staff(user)
+    if staff is not None and staff.role in (Role.CREW_MEMBER, Role.CREW_LEAD):
+        tasks = _crew_tasks(staff)
+        if not tasks:
+            return "您当前没有处理中的任务，照片未关联工单。"
+        if len(tasks) == 1:
+            return _attach(tasks[0], Actor.of_staff(staff), media_id)
+        _set_state(user.oa_openid, step="photo_choice", media_id=media_id, tasks=[t.id for t in tasks[:9]])
+        options = "\n".join(f"{i}. {t.number} {t.household.address if t.household else (t.address or '')}"
+                            for i, t in enumerate(tasks[:9], start=1))
+        return f"您有多个处理中的任务，这张照片属于哪一个？请回复序号：\n{options}"
+    ticket = db.session.scalar(
+        select(Ticket).where(Ticket.reporter_id == user.id, Ticket.type == TicketType.REPAIR,
+                             Ticket.state.in_(TicketState.OPEN)).order_by(Ticket.created_at.desc()).limit(1))
+    if ticket is None:
+        return "已收到照片。您目前没有处理中的报修，如需报修请回复【报修】。"
+    return _attach(ticket, Actor.of_resident(user), media_id)
+
+
+def _pick_photo_task(user: WechatUser, state: dict, text: str) -> str | None:
+    if not text.isdigit():
+        return None  # not an answer to the question: treat the text normally
+    choice = int(text)
+    if not 1 <= choice <= len(state["tasks"]):
+        _set_state(user.oa_openid, **state)
+        return f"请回复 1 到 {len(state['tasks'])} 之间的序号。"
+    staff = _staff(user)
+    ticket = db.session.get(Ticket, state["tasks"][choice - 1])
+    if staff is None or ticket is None:
+        return "任务已变化，请重新发送照片。"
+    return _attach(ticket, Actor.of_staff(staff), state["media_id"])
+
+
+def _handle_location(user: WechatUser, msg) -> str:
+    staff = _staff(user)
+    if staff is None:
+        return "已收到位置。如需报修请回复【报修】。"
+    staff.last_latitude, staff.last_longitude = float(msg.location_x), float(msg.location_y)
+    staff.last_location_label = (msg.label or "")[:200] or None
+    staff.last_located_at = utcnow()
+    return "位置已更新，感谢。"
