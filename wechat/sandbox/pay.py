@@ -57,16 +57,21 @@ def load_pay_keys(sb) -> PayKeys:
     path = sb.config["pay_public_key_path"]
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(pem)
-        with open(path + ".id", "w") as f:
-            f.write(key_id + "\n")
+        _write_atomically(path, pem)  # several workers may start at once
+        _write_atomically(path + ".id", key_id + "\n")
     merchant = None
     merchant_path = sb.config["merchant_key_path"]
     if merchant_path and os.path.exists(merchant_path):
         with open(merchant_path) as f:
             merchant = load_any_public_key(f.read())
     return PayKeys(private_key, key_id, pem, merchant)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as f:
+        f.write(text)
+    os.replace(temporary, path)
 
 
 def signature_headers(sb, body: str) -> dict:
