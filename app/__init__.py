@@ -19,6 +19,7 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
     app.config["ENV_NAME"] = cfg.ENV_NAME
     app.json.ensure_ascii = False  # Chinese text stays readable in JSON answers
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     from app.extensions import db, migrate
     from app import models  # noqa: F401  (register every table with the metadata)

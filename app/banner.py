@@ -6,8 +6,6 @@ base = f"http://{host}:{port}"
 print(f"""
 热力客服系统 (heating service backend) — starting
   健康检查 healthz       {base}/healthz
-  领导看板 dashboard     {base}/dashboard
-  客服后台 console       {base}/console
   公众号回调 callback    {base}/wechat/callback
   微信沙箱 sandbox       http://{host}:{sandbox_port}/sandbox
 Ctrl-C stops everything; `make stop` also stops the embedded Redis.
