@@ -18,9 +18,14 @@ $(STAMP): requirements.txt
 install: $(STAMP)
 
 # Migrate, seed the demo city when the database is empty, then start the web app, the
-# RQ worker with the cron scheduler, and the WeChat sandbox together (honcho).
+# RQ worker with the cron scheduler, and the WeChat sandbox together (honcho). The app's
+# WeChat and WeChat Pay clients are pointed at the sandbox.
 run: $(STAMP)
 	@REDIS_URL="$${REDIS_URL:-$$($(BIN)/python -m app.embedded_redis)}" && export REDIS_URL && \
+	export WECHAT_API_BASE="http://$(HOST):$(SANDBOX_PORT)/sandbox/" \
+	       WECHATPAY_API_BASE="http://$(HOST):$(SANDBOX_PORT)/sandbox" \
+	       PUBLIC_BASE_URL="http://$(HOST):$(PORT)" \
+	       WECHATPAY_NOTIFY_URL="http://$(HOST):$(PORT)/pay/notify" && \
 	$(BIN)/flask db upgrade && \
 	$(BIN)/flask seed-demo --if-empty && \
 	$(BIN)/python -m app.banner $(HOST) $(PORT) $(SANDBOX_PORT) && \

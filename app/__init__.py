@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import redis
 from flask import Flask
@@ -40,11 +41,29 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
     from wechat.callback import bp as wechat_callback_bp
 
     app.register_blueprint(wechat_callback_bp)
+    if app.config["WECHAT_SANDBOX"]:
+        _mount_sandbox(app)
 
     from app.cli import register_cli
 
     register_cli(app)
     return app
+
+
+def _mount_sandbox(app: Flask) -> None:
+    """WECHAT_SANDBOX=1: serve the offline WeChat stand-in under /sandbox (demo and tests)."""
+    from wechat.sandbox import create_sandbox_blueprint
+
+    cfg = app.config
+    app.register_blueprint(create_sandbox_blueprint({
+        "store_path": str(Path(cfg["INSTANCE_DIR"]) / "sandbox.db"),
+        "callback_url": f"{cfg['PUBLIC_BASE_URL']}/wechat/callback",
+        "token": cfg["WECHAT_TOKEN"], "aes_key": cfg["WECHAT_AES_KEY"],
+        "oa_appid": cfg["WECHAT_APPID"], "oa_secret": cfg["WECHAT_SECRET"],
+        "mp_appid": cfg["MINIAPP_APPID"], "mp_secret": cfg["MINIAPP_SECRET"],
+        "mchid": cfg["WECHATPAY_MCHID"], "apiv3_key": cfg["WECHATPAY_APIV3_KEY"],
+        "pay_public_key_path": cfg["WECHATPAY_PUBLIC_KEY_PATH"],
+    }), url_prefix="/sandbox")
 
 
 def _migrations_dir() -> str:

@@ -79,6 +79,17 @@ class Config:
         self.BRIDGE_SECRET = env_str("BRIDGE_SECRET", DEV_BRIDGE_SECRET)
         self.BRIDGE_OUTBOUND_URL = env_str("BRIDGE_OUTBOUND_URL")
         self.WECHAT_SANDBOX = env_bool("WECHAT_SANDBOX", False)
+        # Public base URL of this backend (links in messages, callback/notify URLs in the demo).
+        self.PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        if self.WECHAT_SANDBOX:
+            # Mounted sandbox: unless told otherwise, every WeChat call goes to /sandbox here.
+            sandbox_base = f"{self.PUBLIC_BASE_URL}/sandbox"
+            self.WECHAT_API_BASE = env_str("WECHAT_API_BASE", sandbox_base + "/")
+            self.WECHATPAY_API_BASE = env_str("WECHATPAY_API_BASE", sandbox_base)
+        # The sandbox's development APIv3 key, so the demo's pay notifications decrypt.
+        self.WECHATPAY_APIV3_KEY = self.WECHATPAY_APIV3_KEY or "sandbox-apiv3-key-0123456789abcd"
+        self.WECHATPAY_PUBLIC_KEY_PATH = self.WECHATPAY_PUBLIC_KEY_PATH or str(
+            INSTANCE_DIR / "sandbox_wechatpay_public_key.pem")
 
         # Domain settings (not contracts; sensible defaults, overridable).
         # Late fee in ten-thousandths of the unpaid principal per day (5 = 0.05 %/day, 万分之五).
@@ -88,8 +99,6 @@ class Config:
         self.WECHAT_TIMEOUT = float(env_int("WECHAT_TIMEOUT_MS", 5000)) / 1000
         # Below this confidence an FAQ answer is not given automatically (offer 人工 instead).
         self.FAQ_CONFIDENCE_THRESHOLD = float(env_str("FAQ_CONFIDENCE_THRESHOLD", "0.35"))
-        # Public base URL of this backend (links in messages) and the mini-program's appid pages.
-        self.PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
         # Template ids: official-account template messages and mini-program subscribe
         # messages, by logical notice kind. Set the real ids from the WeChat admin console.
         self.WECHAT_TEMPLATES = {
@@ -121,6 +130,8 @@ class ProductionConfig(Config):
             problems.append("BRIDGE_SECRET must be set")
         if self.WECHAT_SANDBOX:
             problems.append("WECHAT_SANDBOX=1 is refused in production")
+        if not env_str("WECHATPAY_APIV3_KEY"):
+            problems.append("WECHATPAY_APIV3_KEY must be set")
         if not env_str("DATABASE_URL"):
             problems.append("DATABASE_URL must be set (PostgreSQL)")
         if not self.REDIS_URL:

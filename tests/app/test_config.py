@@ -18,6 +18,7 @@ def test_production_refuses_the_sandbox(monkeypatch):
     monkeypatch.setenv("BRIDGE_SECRET", "bridge-secret-from-the-vault")
     monkeypatch.setenv("DATABASE_URL", "postgresql://heating@db/heating")
     monkeypatch.setenv("REDIS_URL", "redis://redis:6379/0")
+    monkeypatch.setenv("WECHATPAY_APIV3_KEY", "0123456789abcdef0123456789abcdef")
     ProductionConfig().check()  # complete production settings pass
     monkeypatch.setenv("WECHAT_SANDBOX", "1")
     with pytest.raises(ConfigError, match="WECHAT_SANDBOX"):
