@@ -26,6 +26,7 @@ from app.models import OutboundMessage
 from app.queue import enqueue
 from app.services import binding, billing, knowledge, outages, tickets
 from app.services.actors import Actor
+from wechat.notify import record_template_result
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +150,11 @@ def _template_finished(msg) -> None:
     if not msgid:
         return
     row = db.session.scalar(select(OutboundMessage).where(OutboundMessage.wechat_msgid == msgid))
-    if row is not None:
-        row.delivered = status[:40]
-        if status != "success":
-            row.status, row.errmsg = "failed", f"TEMPLATESENDJOBFINISH: {status}"[:300]
+    if row is None:
+        # The event can overtake the send's own bookkeeping: leave the result for the sender.
+        _redis().set(f"wechat:template-finish:{msgid}", status[:40], ex=86400)
+        return
+    record_template_result(row, status)
 
 
 # --- QR scenes: binding a household or a staff member -------------------------------------------

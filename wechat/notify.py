@@ -2,8 +2,9 @@
 
 Channels, in order of preference (WECHAT.md §3, §7):
 1. mini-program subscribe message — where the user gave a one-time consent for the template;
-2. official-account template message — to followers;
-3. customer-service message — inside 48 hours of the user's last message to us.
+2. customer-service message — inside 48 hours of the user's last message to us (it spends
+   no template quota, which broadcasts need); 45015/45047 fall through to
+3. official-account template message — to followers.
 
 Errors are classified as WeChat documents them: −1 and timeouts are retried by the caller
 (RQ backoff); 45011 waits for the next minute and 45009 until the daily reset (``Deferred``,
@@ -39,6 +40,8 @@ RETRYABLE = (-1,)
 NOT_FOLLOWING, NO_CONSENT, WINDOW_CLOSED, OUT_OF_COUNT = 43004, 43101, 45015, 45047
 MINUTE_LIMIT, DAILY_QUOTA = 45011, 45009
 CONFIG_ERRORS = (40037, 47003, 41030, 48001, 40003)
+# This channel is closed for this user now; the next channel may still reach them.
+CHANNEL_CLOSED = (WINDOW_CLOSED, OUT_OF_COUNT)
 
 REASONS = {
     NOT_FOLLOWING: "用户未关注公众号",
@@ -135,8 +138,18 @@ def _finish(row: OutboundMessage, outcome: Outcome, openid: str | None) -> Outco
     if outcome.status == "sent":
         row.sent_at = utcnow()
         row.wechat_msgid = outcome.msgid
+        early = outcome.msgid and current_app.extensions["redis"].getdel(f"wechat:template-finish:{outcome.msgid}")
+        if early:  # TEMPLATESENDJOBFINISH arrived before this bookkeeping
+            record_template_result(row, early.decode())
     db.session.commit()
     return outcome
+
+
+def record_template_result(row: OutboundMessage, status: str) -> None:
+    """WeChat's TEMPLATESENDJOBFINISH verdict on a template message we sent."""
+    row.delivered = status[:40]
+    if status != "success":
+        row.status, row.errmsg = "failed", f"TEMPLATESENDJOBFINISH: {status}"[:300]
 
 
 def _call(api: str, fn):
@@ -171,7 +184,7 @@ def _consume_consent(user: WechatUser, template_id: str) -> bool:
     return res.rowcount == 1
 
 
-def _try_subscribe(user: WechatUser, notice: Notice) -> Outcome | None:
+def _try_subscribe(user: WechatUser, notice: Notice, now: datetime) -> Outcome | None:
     template_id = current_app.config["MINIAPP_TEMPLATES"].get(notice.kind)
     if not (template_id and user.mp_openid and _consume_consent(user, template_id)):
         return None
@@ -200,7 +213,7 @@ def _try_subscribe(user: WechatUser, notice: Notice) -> Outcome | None:
     return Outcome("sent", "subscribe")
 
 
-def _try_template(user: WechatUser, notice: Notice) -> Outcome | None:
+def _try_template(user: WechatUser, notice: Notice, now: datetime) -> Outcome | None:
     template_id = current_app.config["WECHAT_TEMPLATES"].get(notice.kind)
     if not (template_id and user.oa_openid and user.subscribed):
         return None
@@ -254,9 +267,15 @@ def send_notice(user: WechatUser, notice: Notice, *, now: datetime | None = None
         return claimed
     row = claimed
     try:
-        outcome = (_try_subscribe(user, notice) or _try_template(user, notice)
-                   or _try_custom(user, notice, now)
-                   or Outcome("skipped", None, None, REASONS["no_channel"]))
+        outcome = None
+        for attempt in (_try_subscribe, _try_custom, _try_template):
+            result = attempt(user, notice, now)
+            if result is None:
+                continue
+            outcome = result
+            if result.status == "sent" or result.errcode not in CHANNEL_CLOSED:
+                break  # sent, or a failure that another channel would not fix
+        outcome = outcome or Outcome("skipped", None, None, REASONS["no_channel"])
     except (TemporaryFailure, Deferred) as exc:
         db.session.rollback()
         row = db.session.get(OutboundMessage, row.id)
