@@ -39,8 +39,10 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
 
     # Doors into the domain: each package owns its blueprint (imports point inwards).
     from wechat.callback import bp as wechat_callback_bp
+    from wechat.cli import wechat_cli
 
     app.register_blueprint(wechat_callback_bp)
+    app.cli.add_command(wechat_cli)
     if app.config["WECHAT_SANDBOX"]:
         _mount_sandbox(app)
 

@@ -166,3 +166,14 @@ def test_assigning_a_task_pushes_it_to_the_crew_members_wechat(db, wechat, worke
     worker()  # nothing left; nothing sent twice
     assert len(wechat.inbox(person["openid"])) == 1
     assert db.session.scalar(select(func.count()).select_from(OutboundMessage)) == 1
+
+
+def test_an_answer_slower_than_our_timeout_is_a_temporary_failure(db, wechat, app, monkeypatch):
+    _, user = _user(db, wechat)
+    wechat_client.official_account().access_token  # fetch the token before slowing things down
+    monkeypatch.setitem(app.config, "WECHAT_TIMEOUT", 0.3)
+    app.extensions.pop("wechat_clients", None)
+    wechat.faults(delay=1, times=1, api="template/send")
+    with pytest.raises(TemporaryFailure):
+        send_notice(user, _notice())
+    assert send_notice(user, _notice()).status == "sent"  # client_msg_id: WeChat drops a repeat

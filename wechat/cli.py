@@ -1,0 +1,43 @@
+"""`flask wechat ...`: official-account housekeeping."""
+from __future__ import annotations
+
+import json
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from wechatpy.exceptions import WeChatClientException
+
+from wechat import client as wechat_client
+
+wechat_cli = AppGroup("wechat", help="公众号管理 (official account housekeeping)")
+
+
+def menu_definition() -> dict:
+    """The official account's menu: at most 3 top-level buttons, 5 under each (WeChat's rule)."""
+    cfg = current_app.config
+    return {"button": [
+        {"type": "click", "name": "缴费查询", "key": "MENU_BILL"},
+        {"type": "miniprogram", "name": "我要报修", "url": cfg["PUBLIC_BASE_URL"],
+         "appid": cfg["MINIAPP_APPID"], "pagepath": "pages/repair/new"},
+        {"name": "服务中心", "sub_button": [
+            {"type": "click", "name": "停热公告", "key": "MENU_OUTAGE"},
+            {"type": "click", "name": "我的工单", "key": "MENU_TICKETS"},
+            {"type": "click", "name": "联系客服", "key": "MENU_SERVICE"},
+        ]},
+    ]}
+
+
+@wechat_cli.command("sync-menu")
+@click.option("--dry-run", is_flag=True, help="print the menu instead of creating it")
+def sync_menu(dry_run: bool) -> None:
+    """Create the official account's menu (缴费查询, 我要报修, 停热公告, 我的工单, 联系客服)."""
+    menu = menu_definition()
+    if dry_run:
+        click.echo(json.dumps(menu, ensure_ascii=False, indent=2))
+        return
+    try:
+        wechat_client.official_account().menu.create(menu)
+    except WeChatClientException as exc:
+        raise click.ClickException(f"创建菜单失败：errcode={exc.errcode} {exc.errmsg}") from exc
+    click.echo("公众号菜单已更新 (menu created).")
