@@ -22,7 +22,8 @@ from wechatpy.utils import check_signature
 from xml.etree.ElementTree import ParseError
 
 from app.extensions import db
-from app.models import InboundMessage
+from app.dbutil import insert_or_skip
+from app.models import InboundMessage, utcnow
 from wechat import conversation
 
 log = logging.getLogger(__name__)
@@ -98,17 +99,23 @@ def receive():
 
     key = str(msg.id) if getattr(msg, "id", 0) else f"{msg.source}:{int(msg.time)}"
     redis = current_app.extensions["redis"]
-    cached = redis.get(f"wechat:reply:{key}")
+    # One transaction on the happy path: the dedupe row and the handler's changes commit
+    # together; a retry of the same message collides on the unique key at flush.
     if not _record_inbound(key, msg, xml):
+        cached = redis.get(f"wechat:reply:{key}")
         # WeChat retried a message we already took: same answer, no second effect.
         return _answer(cached.decode() if cached else None, msg, crypto, nonce)
-
     try:
         text = conversation.handle(msg)
         db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # a concurrent copy of this message won the race
+        return _answer(None, msg, crypto, nonce)
     except Exception:
         db.session.rollback()
         log.exception("callback: handler failed for %s", key)
+        _record_inbound(key, msg, xml)  # keep the message (and its dedupe) without the half work
+        db.session.commit()
         text = SORRY
     if text:
         redis.set(f"wechat:reply:{key}", text, ex=REPLY_CACHE_TTL)
@@ -117,16 +124,17 @@ def receive():
 
 
 def _record_inbound(key: str, msg, xml: str) -> bool:
-    row = InboundMessage(dedupe_key=key[:100], openid=msg.source, msg_type=msg.type,
-                         event=getattr(msg, "event", None), content=getattr(msg, "content", None),
-                         raw=xml if len(xml) < 20000 else xml[:20000])
-    db.session.add(row)
-    try:
-        db.session.commit()
-        return True
-    except IntegrityError:
+    """Add the dedupe row to the transaction; False when this message was seen before."""
+    inserted = db.session.execute(
+        insert_or_skip(InboundMessage.__table__, conflict=["dedupe_key"]).values(
+            dedupe_key=key[:100], openid=msg.source, msg_type=msg.type, event=getattr(msg, "event", None),
+            content=getattr(msg, "content", None), raw=xml[:20000], received_at=utcnow(),
+        ).returning(InboundMessage.__table__.c.id)
+    ).first()
+    if inserted is None:
         db.session.rollback()
         return False
+    return True
 
 
 def _answer(text: str | None, msg, crypto: WeChatCrypto | None, nonce: str) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, g
@@ -26,11 +27,12 @@ from app.models import OutboundMessage
 from app.queue import enqueue
 from app.services import binding, billing, knowledge, outages, tickets
 from app.services.actors import Actor
-from wechat.notify import record_template_result
+from wechat.notify import CUSTOM_WINDOW, record_template_result, window_key
 
 log = logging.getLogger(__name__)
 
 STATE_TTL = 600
+INTERACTION_GRANULARITY = timedelta(minutes=1)
 HUMAN = "人工"
 MENU_KEYS = {
     "MENU_BILL": "账单", "MENU_REPAIR": "报修", "MENU_OUTAGE": "停热",
@@ -59,11 +61,6 @@ def _set_state(openid: str, **state) -> None:
     _redis().set(_state_key(openid), json.dumps(state, ensure_ascii=False), ex=STATE_TTL)
 
 
-def _pop_state(openid: str) -> dict | None:
-    raw = _redis().getdel(_state_key(openid))
-    return json.loads(raw) if raw else None
-
-
 def _after_commit(func_path: str, *args, **kw) -> None:
     g.setdefault("wechat_jobs", []).append((func_path, args, kw))
 
@@ -77,13 +74,36 @@ def after_commit() -> None:
             log.exception("wechat: could not enqueue %s%r", func_path, args)
 
 
+class Caller:
+    """Who wrote: the openid at once, the WechatUser row only when a handler needs it.
+
+    The FAQ path — most messages — never touches the user row: the 48-hour window is kept
+    in Redis (a key with a 48-hour TTL), so answering a question costs one database write
+    (the dedupe row), not three.
+    """
+
+    def __init__(self, openid: str):
+        self.openid = openid
+        self._user: WechatUser | None = None
+        self.state: dict | None = None         # a pending step (binding proof, photo choice)
+        self.faq_version: bytes | None = None  # read with the state, for the FAQ index
+
+    @property
+    def user(self) -> WechatUser:
+        if self._user is None:
+            self._user = _user(self.openid)
+        return self._user
+
+
 def _user(openid: str, *, interacted: bool = True) -> WechatUser:
     user = db.session.scalar(select(WechatUser).where(WechatUser.oa_openid == openid))
     if user is None:
         user = WechatUser(oa_openid=openid, subscribed=True, subscribed_at=utcnow())
         db.session.add(user)
-    if interacted:
-        user.last_interaction_at = utcnow()  # opens the 48-hour customer-service window
+    now = utcnow()
+    # Also on the row (minute precision) for reports; the Redis key is what senders check.
+    if interacted and (user.last_interaction_at is None or now - user.last_interaction_at > INTERACTION_GRANULARITY):
+        user.last_interaction_at = now
     db.session.flush()
     return user
 
@@ -107,15 +127,23 @@ def handle(msg) -> str | None:
     kind = msg.type
     if kind == "event":
         return _handle_event(msg)
-    user = _user(msg.source)
+    caller = Caller(msg.source)
+    # One round trip: open the 48-hour window, take any pending conversation step, and
+    # read the FAQ version (most texts are questions answered from the FAQ).
+    pipe = _redis().pipeline(transaction=False)
+    pipe.set(window_key(caller.openid), 1, ex=int(CUSTOM_WINDOW.total_seconds()))
+    pipe.getdel(_state_key(caller.openid))
+    pipe.get(knowledge.VERSION_KEY)
+    _, raw_state, caller.faq_version = pipe.execute()
+    caller.state = json.loads(raw_state) if raw_state else None
     if kind == "text":
-        return _handle_text(user, (msg.content or "").strip())
+        return _handle_text(caller, (msg.content or "").strip())
     if kind == "image":
-        return _handle_image(user, msg.media_id)
+        return _handle_image(caller.user, msg.media_id)
     if kind == "location":
-        return _handle_location(user, msg)
+        return _handle_location(caller.user, msg)
     if kind == "voice" and getattr(msg, "recognition", None):
-        return _handle_text(user, msg.recognition.strip())
+        return _handle_text(caller, msg.recognition.strip())
     return "暂不支持此类消息，请发送文字或图片。回复【人工】联系客服。"
 
 
@@ -138,9 +166,8 @@ def _handle_event(msg) -> str | None:
             return _handle_scene(user, str(scene))
         return WELCOME
     if event == "click":
-        user = _user(msg.source)
         command = MENU_KEYS.get(msg.key)
-        return _handle_text(user, command) if command else None
+        return _handle_text(Caller(msg.source), command) if command else None  # no pending step
     return None  # VIEW, LOCATION reports, subscribe_msg_* and others need no answer
 
 
@@ -188,32 +215,32 @@ def _bind(user: WechatUser, account_no: str, proof: str) -> str:
 BIND_COMMAND = re.compile(r"^绑定\s*([A-Za-z0-9]+)\s+(\S+)$")
 
 
-def _handle_text(user: WechatUser, text: str) -> str:
+def _handle_text(caller: Caller, text: str) -> str:
     if not text:
         return WELCOME
-    state = _pop_state(user.oa_openid)
+    state, caller.state = caller.state, None
     if state and state.get("step") == "bind_proof":
-        return _bind(user, state["account_no"], text)
+        return _bind(caller.user, state["account_no"], text)
     if state and state.get("step") == "photo_choice":
-        reply = _pick_photo_task(user, state, text)
+        reply = _pick_photo_task(caller.user, state, text)
         if reply:
             return reply
     match = BIND_COMMAND.match(text)
     if match:
-        return _bind(user, match.group(1), match.group(2))
+        return _bind(caller.user, match.group(1), match.group(2))
     if text in ("账单", "缴费", "查询", "欠费", "热费"):
-        return _bills(user)
+        return _bills(caller.user)
     if text in ("报修", "维修"):
         return _repair_help()
     if text in ("停热", "停暖", "停热通知"):
-        return _outages(user)
+        return _outages(caller.user)
     if text in ("进度", "工单", "我的工单"):
-        return _progress(user)
+        return _progress(caller.user)
     if text in (HUMAN, "客服", "转人工"):
-        return _to_human(user, "用户请求人工客服")
+        return _to_human(caller.user, "用户请求人工客服")
     if text in ("帮助", "菜单", "?", "？"):
         return WELCOME
-    return _faq(user, text)
+    return _faq(text, caller.faq_version)
 
 
 def _households_or_hint(user: WechatUser) -> list[Household] | str:
@@ -279,9 +306,9 @@ def _to_human(user: WechatUser, description: str) -> str:
     return f"已为您转人工客服（工单号 {ticket.number}），客服将尽快在这里答复您。"
 
 
-def _faq(user: WechatUser, text: str) -> str:
+def _faq(text: str, faq_version: bytes | None) -> str:
     threshold = current_app.config["FAQ_CONFIDENCE_THRESHOLD"]
-    matches = knowledge.search_faq(text, limit=3)
+    matches = knowledge.search_faq(text, limit=3, version=faq_version)
     if matches and matches[0].confidence >= threshold:
         return matches[0].answer
     if matches:

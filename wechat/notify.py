@@ -101,6 +101,12 @@ class Outcome:
     duplicate: bool = False     # this key was handled before; nothing was sent now
 
 
+def window_key(openid: str) -> str:
+    """Redis key that exists while the user's 48-hour customer-service window is open
+    (set by the callback on every message, expiring with the window)."""
+    return f"wechat:window:{openid}"
+
+
 def _quota_key(api: str) -> str:
     return f"wechat:quota-spent:{api}"
 
@@ -240,7 +246,10 @@ def _try_template(user: WechatUser, notice: Notice, now: datetime) -> Outcome | 
 
 
 def _try_custom(user: WechatUser, notice: Notice, now: datetime) -> Outcome | None:
-    if not (user.oa_openid and user.last_interaction_at and now - user.last_interaction_at < CUSTOM_WINDOW):
+    if not user.oa_openid:
+        return None
+    recent = user.last_interaction_at and now - user.last_interaction_at < CUSTOM_WINDOW
+    if not (recent or current_app.extensions["redis"].exists(window_key(user.oa_openid))):
         return None
     oa = wechat_client.official_account()
     try:

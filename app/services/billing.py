@@ -31,6 +31,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import select, update
 
 from app.errors import ConflictError, DomainError, NotFoundError, ValidationError
+from app.dbutil import insert_or_skip
 from app.extensions import db
 from app.models import (
     Bill, BillStatus, HeatingSeason, Household, HouseholdStatus, Payment, PaymentItem, PaymentState,
@@ -126,16 +127,8 @@ def issue_bills(season: HeatingSeason, households: Iterable[Household] | None = 
 
 
 def _insert_bills_skipping_existing(rows: list[dict]) -> int:
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - we ship PostgreSQL and SQLite only
-        raise RuntimeError(f"issue_bills does not support {dialect}")
     stmt = (
-        insert(Bill.__table__).values(rows)
-        .on_conflict_do_nothing(index_elements=["household_id", "season_id"])
+        insert_or_skip(Bill.__table__, conflict=["household_id", "season_id"]).values(rows)
         .returning(Bill.__table__.c.id)   # counts the rows really inserted (rowcount is -1 on psycopg)
     )
     return len(db.session.execute(stmt).all())

@@ -1,19 +1,22 @@
 """Knowledge base (FAQ) look-up: rank entries by Chinese word matching (jieba + BM25).
 
 Used for automatic replies in the official account and by staff. The index is derived
-data, rebuilt in each process when the FAQ table changes (its version is one cheap query),
-so nothing stateful lives in memory.
+data, rebuilt in each process when the FAQ changes: every ORM change bumps a version in
+Redis (one GET per question tells every process), and the table itself is re-checked once
+a minute for edits made around the ORM. Nothing stateful lives in memory.
 """
 from __future__ import annotations
 
 import logging
 import math
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 
 import jieba
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import FaqEntry
@@ -91,6 +94,8 @@ class _Index:
 
 _cache: dict = {}
 _lock = threading.Lock()
+VERSION_KEY = "faq:version"      # bumped by every ORM change to the FAQ (all processes see it)
+DB_CHECK_SECONDS = 60            # and, for edits made around the ORM, the table is re-read
 
 
 def _faq_version() -> tuple:
@@ -100,19 +105,51 @@ def _faq_version() -> tuple:
     ).one())
 
 
-def _index() -> _Index:
-    version = (db.engine.url.render_as_string(), _faq_version())
+def _redis_version():
+    from flask import current_app
+
+    return current_app.extensions["redis"].get(VERSION_KEY)
+
+
+@event.listens_for(Session, "after_flush")
+def _bump_on_change(session, flush_context):
+    if any(isinstance(obj, FaqEntry) for obj in (*session.new, *session.dirty, *session.deleted)):
+        from flask import current_app, has_app_context
+
+        if has_app_context():
+            current_app.extensions["redis"].incr(VERSION_KEY)
+
+
+_MISSING = object()
+
+
+def _index(redis_version=_MISSING) -> _Index:
+    """The FAQ index for this process, rebuilt when the FAQ changed (one Redis GET a call,
+    or none when the caller read the version already)."""
+    engine_key = db.engine.url.render_as_string()
+    if redis_version is _MISSING:
+        redis_version = _redis_version()
+    now = time.monotonic()
     with _lock:
-        if _cache.get("version") != version:
+        if (_cache.get("engine") == engine_key and _cache.get("redis_version") == redis_version
+                and now - _cache.get("checked", 0) < DB_CHECK_SECONDS):
+            return _cache["index"]
+    version = _faq_version()
+    with _lock:
+        if _cache.get("engine") != engine_key or _cache.get("version") != version:
             entries = list(db.session.scalars(select(FaqEntry).where(FaqEntry.active.is_(True))))
             _cache["index"] = _Index(entries)
             _cache["version"] = version
+        _cache.update(engine=engine_key, redis_version=redis_version, checked=now)
         return _cache["index"]
 
 
-def search_faq(query: str, limit: int = 3) -> list[FaqMatch]:
-    """Best FAQ entries for a question, best first (empty when nothing matches)."""
-    return _index().search(query, limit)
+def search_faq(query: str, limit: int = 3, *, version=_MISSING) -> list[FaqMatch]:
+    """Best FAQ entries for a question, best first (empty when nothing matches).
+
+    ``version``: the value of ``VERSION_KEY`` if the caller fetched it in its own round trip.
+    """
+    return _index(version).search(query, limit)
 
 
 def answer_question(query: str, threshold: float) -> FaqMatch | None:

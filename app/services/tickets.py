@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from app.errors import (
     ConflictError, InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError,
 )
+from app.dbutil import insert_or_skip
 from app.extensions import db
 from app.models import (
     Crew, Household, HouseholdBinding, Priority, Role, Staff, Ticket, TicketCategory, TicketCounter,
@@ -86,16 +87,7 @@ def next_ticket_number(now: datetime | None = None) -> str:
     skip a number; SQLite serialises writers anyway.
     """
     day = _local_day(now or utcnow())
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only PostgreSQL and SQLite are supported
-        raise NotImplementedError(f"ticket numbering does not support {dialect}")
-    db.session.execute(
-        insert(TicketCounter).values(day=day, value=0).on_conflict_do_nothing(index_elements=["day"])
-    )
+    db.session.execute(insert_or_skip(TicketCounter, conflict=["day"]).values(day=day, value=0))
     value = db.session.execute(
         update(TicketCounter).where(TicketCounter.day == day)
         .values(value=TicketCounter.value + 1).returning(TicketCounter.value),
