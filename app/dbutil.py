@@ -14,7 +14,7 @@ def insert_or_skip(table, *, conflict: list[str]):
     Deduplicating at the boundary with a unique constraint (DESIGN §5) instead of a
     read-then-write; add ``.values(...)`` and ``.returning(...)`` to learn what was inserted.
     """
-    dialect = db.session.get_bind().dialect.name
+    dialect = db.engine.dialect.name
     if dialect not in _INSERTS:  # pragma: no cover - we ship PostgreSQL and SQLite only
         raise NotImplementedError(f"unsupported database {dialect}")
     return _INSERTS[dialect](table).on_conflict_do_nothing(index_elements=conflict)

@@ -99,14 +99,24 @@ def receive():
 
     key = str(msg.id) if getattr(msg, "id", 0) else f"{msg.source}:{int(msg.time)}"
     redis = current_app.extensions["redis"]
-    # One transaction on the happy path: the dedupe row and the handler's changes commit
-    # together; a retry of the same message collides on the unique key at flush.
+    caller = conversation.prepare(msg)
+
+    question = conversation.faq_only(msg, caller)
+    if question is not None:
+        # Fast path — most messages: a question answered from the FAQ changes nothing but
+        # the dedupe row, so that row is written alone and no ORM session is opened.
+        if not _record_inbound_alone(key, msg, xml):
+            return _duplicate(key, msg, crypto, nonce)
+        text = conversation.answer_from_faq(question, caller)
+        redis.set(f"wechat:reply:{key}", text, ex=REPLY_CACHE_TTL)
+        return _answer(text, msg, crypto, nonce)
+
+    # One transaction: the dedupe row and the handler's changes commit together; a retry
+    # of the same message collides on the unique key.
     if not _record_inbound(key, msg, xml):
-        cached = redis.get(f"wechat:reply:{key}")
-        # WeChat retried a message we already took: same answer, no second effect.
-        return _answer(cached.decode() if cached else None, msg, crypto, nonce)
+        return _duplicate(key, msg, crypto, nonce)
     try:
-        text = conversation.handle(msg)
+        text = conversation.handle(msg, caller)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # a concurrent copy of this message won the race
@@ -123,18 +133,31 @@ def receive():
     return _answer(text, msg, crypto, nonce)
 
 
+def _duplicate(key: str, msg, crypto, nonce: str) -> Response:
+    """WeChat retried a message we already took: the same answer, no second effect."""
+    cached = current_app.extensions["redis"].get(f"wechat:reply:{key}")
+    return _answer(cached.decode() if cached else None, msg, crypto, nonce)
+
+
+def _inbound_insert(key: str, msg, xml: str):
+    return insert_or_skip(InboundMessage.__table__, conflict=["dedupe_key"]).values(
+        dedupe_key=key[:100], openid=msg.source, msg_type=msg.type, event=getattr(msg, "event", None),
+        content=getattr(msg, "content", None), raw=xml[:20000], received_at=utcnow(),
+    ).returning(InboundMessage.__table__.c.id)
+
+
 def _record_inbound(key: str, msg, xml: str) -> bool:
-    """Add the dedupe row to the transaction; False when this message was seen before."""
-    inserted = db.session.execute(
-        insert_or_skip(InboundMessage.__table__, conflict=["dedupe_key"]).values(
-            dedupe_key=key[:100], openid=msg.source, msg_type=msg.type, event=getattr(msg, "event", None),
-            content=getattr(msg, "content", None), raw=xml[:20000], received_at=utcnow(),
-        ).returning(InboundMessage.__table__.c.id)
-    ).first()
-    if inserted is None:
+    """Add the dedupe row to the session's transaction; False when seen before."""
+    if db.session.execute(_inbound_insert(key, msg, xml)).first() is None:
         db.session.rollback()
         return False
     return True
+
+
+def _record_inbound_alone(key: str, msg, xml: str) -> bool:
+    """Write the dedupe row in its own short transaction; False when seen before."""
+    with db.engine.begin() as conn:
+        return conn.execute(_inbound_insert(key, msg, xml)).first() is not None
 
 
 def _answer(text: str | None, msg, crypto: WeChatCrypto | None, nonce: str) -> Response:

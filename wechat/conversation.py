@@ -123,27 +123,55 @@ def _staff(user: WechatUser) -> Staff | None:
 
 # --- entry point -----------------------------------------------------------------------------
 
-def handle(msg) -> str | None:
-    kind = msg.type
-    if kind == "event":
-        return _handle_event(msg)
+def prepare(msg) -> Caller | None:
+    """Before dedupe, in one Redis round trip: open the 48-hour window, read any pending
+    conversation step and the FAQ version. None for events (they need none of it)."""
+    if msg.type == "event":
+        return None
     caller = Caller(msg.source)
-    # One round trip: open the 48-hour window, take any pending conversation step, and
-    # read the FAQ version (most texts are questions answered from the FAQ).
     pipe = _redis().pipeline(transaction=False)
     pipe.set(window_key(caller.openid), 1, ex=int(CUSTOM_WINDOW.total_seconds()))
-    pipe.getdel(_state_key(caller.openid))
+    pipe.get(_state_key(caller.openid))
     pipe.get(knowledge.VERSION_KEY)
     _, raw_state, caller.faq_version = pipe.execute()
     caller.state = json.loads(raw_state) if raw_state else None
-    if kind == "text":
-        return _handle_text(caller, (msg.content or "").strip())
+    return caller
+
+
+def _text_of(msg) -> str | None:
+    if msg.type == "text":
+        return (msg.content or "").strip()
+    if msg.type == "voice" and getattr(msg, "recognition", None):
+        return msg.recognition.strip()
+    return None
+
+
+def faq_only(msg, caller: Caller | None) -> str | None:
+    """The question, when this message is answered from the FAQ alone — no pending step,
+    no command, nothing to change — so the callback can skip the rest of the machinery."""
+    text = _text_of(msg) if caller is not None else None
+    if not text or caller.state is not None or text in COMMANDS or BIND_COMMAND.match(text):
+        return None
+    return text
+
+
+def answer_from_faq(text: str, caller: Caller) -> str:
+    return _faq(text, caller.faq_version)
+
+
+def handle(msg, caller: Caller | None) -> str | None:
+    kind = msg.type
+    if kind == "event":
+        return _handle_event(msg)
+    if caller.state is not None:
+        _redis().delete(_state_key(caller.openid))  # a pending step is answered once
+    text = _text_of(msg)
+    if text is not None:
+        return _handle_text(caller, text)
     if kind == "image":
         return _handle_image(caller.user, msg.media_id)
     if kind == "location":
         return _handle_location(caller.user, msg)
-    if kind == "voice" and getattr(msg, "recognition", None):
-        return _handle_text(caller, msg.recognition.strip())
     return "暂不支持此类消息，请发送文字或图片。回复【人工】联系客服。"
 
 
@@ -167,7 +195,7 @@ def _handle_event(msg) -> str | None:
         return WELCOME
     if event == "click":
         command = MENU_KEYS.get(msg.key)
-        return _handle_text(Caller(msg.source), command) if command else None  # no pending step
+        return _handle_text(Caller(msg.source), command) if command else None  # no pending step read
     return None  # VIEW, LOCATION reports, subscribe_msg_* and others need no answer
 
 
@@ -213,6 +241,13 @@ def _bind(user: WechatUser, account_no: str, proof: str) -> str:
 # --- text --------------------------------------------------------------------------------------
 
 BIND_COMMAND = re.compile(r"^绑定\s*([A-Za-z0-9]+)\s+(\S+)$")
+BILL_WORDS = frozenset(("账单", "缴费", "查询", "欠费", "热费"))
+REPAIR_WORDS = frozenset(("报修", "维修"))
+OUTAGE_WORDS = frozenset(("停热", "停暖", "停热通知"))
+PROGRESS_WORDS = frozenset(("进度", "工单", "我的工单"))
+HUMAN_WORDS = frozenset((HUMAN, "客服", "转人工"))
+HELP_WORDS = frozenset(("帮助", "菜单", "?", "？"))
+COMMANDS = BILL_WORDS | REPAIR_WORDS | OUTAGE_WORDS | PROGRESS_WORDS | HUMAN_WORDS | HELP_WORDS
 
 
 def _handle_text(caller: Caller, text: str) -> str:
@@ -228,17 +263,17 @@ def _handle_text(caller: Caller, text: str) -> str:
     match = BIND_COMMAND.match(text)
     if match:
         return _bind(caller.user, match.group(1), match.group(2))
-    if text in ("账单", "缴费", "查询", "欠费", "热费"):
+    if text in BILL_WORDS:
         return _bills(caller.user)
-    if text in ("报修", "维修"):
+    if text in REPAIR_WORDS:
         return _repair_help()
-    if text in ("停热", "停暖", "停热通知"):
+    if text in OUTAGE_WORDS:
         return _outages(caller.user)
-    if text in ("进度", "工单", "我的工单"):
+    if text in PROGRESS_WORDS:
         return _progress(caller.user)
-    if text in (HUMAN, "客服", "转人工"):
+    if text in HUMAN_WORDS:
         return _to_human(caller.user, "用户请求人工客服")
-    if text in ("帮助", "菜单", "?", "？"):
+    if text in HELP_WORDS:
         return WELCOME
     return _faq(text, caller.faq_version)
 

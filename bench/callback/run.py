@@ -2,7 +2,7 @@
 echo endpoint on the same gunicorn in the same run. Prints throughput, p50/p99 latency and
 the ratio callback/echo (target ≥ 0.5).
 
-    .venv/bin/python bench/callback/run.py [--requests 1500] [--concurrency 8] [--workers 2]
+    .venv/bin/python bench/callback/run.py [--requests 3000] [--rounds 5] [--concurrency 4] [--workers 2] [--threads 2]
 
 Uses a throw-away instance directory (SQLite + embedded Redis) unless BENCH_DATABASE_URL /
 BENCH_REDIS_URL are set. Only loopback addresses are used; the run is bounded by --requests.
@@ -126,10 +126,11 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1500)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=3000, help="per side, over all rounds")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
     instance = tempfile.mkdtemp(prefix="bench-callback-")
@@ -162,11 +163,22 @@ def main() -> None:
                                for n in range(args.requests)]
         load(base + "/bench/echo", make(0)[:100], args.concurrency)  # warm up both paths
         load(base + "/wechat/callback", make(200_000)[:100], args.concurrency)
-        cpu0 = server_cpu(server)
-        echo_time, echo_lat, echo_err = load(base + "/bench/echo", make(400_000), args.concurrency)
-        cpu1 = server_cpu(server)
-        cb_time, cb_lat, cb_err = load(base + "/wechat/callback", make(600_000), args.concurrency)
-        cpu2 = server_cpu(server)
+        # Interleaved rounds, so a noisy neighbour on the machine hits both sides alike.
+        echo = {"time": 0.0, "lat": [], "err": 0, "cpu": 0.0}
+        cb = {"time": 0.0, "lat": [], "err": 0, "cpu": 0.0}
+        ratios = []
+        per_round = max(args.requests // args.rounds, 100)
+        for r in range(args.rounds):
+            rates = []
+            for side, path, offset in ((echo, "/bench/echo", 400_000), (cb, "/wechat/callback", 600_000)):
+                cpu_before = server_cpu(server)
+                elapsed, lat, err = load(base + path, make(offset + r * per_round)[:per_round], args.concurrency)
+                side["cpu"] += server_cpu(server) - cpu_before
+                side["time"] += elapsed
+                side["lat"] += lat
+                side["err"] += err
+                rates.append(per_round / elapsed)
+            ratios.append(rates[1] / rates[0])
     finally:
         server.terminate()
         server.wait(10)
@@ -174,16 +186,15 @@ def main() -> None:
         if not os.environ.get("BENCH_REDIS_URL"):
             stop_embedded_redis(f"{instance}/redis.sock")
 
-    echo_rps, cb_rps = args.requests / echo_time, args.requests / cb_time
-    print(f"callback bench: {args.requests} requests each, concurrency {args.concurrency}, "
-          f"gunicorn {args.workers} workers × {args.threads} threads, database {env['DATABASE_URL'].split(':')[0]}")
-    echo_cpu, cb_cpu = (cpu1 - cpu0) / args.requests * 1000, (cpu2 - cpu1) / args.requests * 1000
-    print(f"  bare wechatpy echo : {echo_rps:8.1f} req/s  p50 {pct(echo_lat, 50):6.1f} ms  "
-          f"p99 {pct(echo_lat, 99):6.1f} ms  server CPU {echo_cpu:.2f} ms/req  errors {echo_err}")
-    print(f"  callback → FAQ     : {cb_rps:8.1f} req/s  p50 {pct(cb_lat, 50):6.1f} ms  "
-          f"p99 {pct(cb_lat, 99):6.1f} ms  server CPU {cb_cpu:.2f} ms/req  errors {cb_err}")
-    print(f"  ratio callback/echo: {cb_rps / echo_rps:.2f}  (target ≥ 0.5)")
-
+    n = per_round * args.rounds
+    print(f"callback bench: {args.rounds} interleaved rounds × {per_round} requests each side, concurrency "
+          f"{args.concurrency}, gunicorn {args.workers} workers × {args.threads} threads, "
+          f"database {env['DATABASE_URL'].split(':')[0]}")
+    for label, side in (("bare wechatpy echo ", echo), ("callback → FAQ     ", cb)):
+        print(f"  {label}: {n / side['time']:8.1f} req/s  p50 {pct(side['lat'], 50):6.1f} ms  "
+              f"p99 {pct(side['lat'], 99):6.1f} ms  server CPU {side['cpu'] / n * 1000:.2f} ms/req  errors {side['err']}")
+    print(f"  ratio callback/echo: {statistics.median(ratios):.2f} median of rounds "
+          f"({min(ratios):.2f}–{max(ratios):.2f})  (target ≥ 0.5)")
 
 if __name__ == "__main__":
     main()
