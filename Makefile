@@ -29,7 +29,7 @@ run: $(STAMP)
 	$(BIN)/flask db upgrade && \
 	$(BIN)/flask seed-demo --if-empty && \
 	$(BIN)/python -m app.banner $(HOST) $(PORT) $(SANDBOX_PORT) && \
-	HOST=$(HOST) PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) exec $(BIN)/honcho start -f Procfile
+	HOST=$(HOST) APP_PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) exec $(BIN)/honcho start -f Procfile
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
