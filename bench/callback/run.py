@@ -146,7 +146,7 @@ def main() -> None:
     prepare(env)
 
     gunicorn = [str(Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{port}",
-                "--workers", str(args.workers), "--threads", str(args.threads), "--log-level", "warning", "bench.callback.app:app"]
+                "--workers", str(args.workers), "--threads", str(args.threads), "--log-level", "warning", *os.environ.get("BENCH_GUNICORN_EXTRA", "").split(), "bench.callback.app:app"]
     server = subprocess.Popen(gunicorn, env=env, cwd=ROOT)
     try:
         base = f"http://127.0.0.1:{port}"
