@@ -33,6 +33,9 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
     from app.health import bp as health_bp
     from app.services.outbox import install_after_commit_dispatch
 
+    from app.openapi import init_api
+
+    init_api(app)  # before our error handlers, so ours (DESIGN §4.2 shape) win
     register_error_handlers(app)
     app.register_blueprint(health_bp)
     install_after_commit_dispatch(app)
@@ -43,6 +46,12 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
 
     app.register_blueprint(wechat_callback_bp)
     app.cli.add_command(wechat_cli)
+
+    from app.bridge import register as register_bridge
+    from mobile_api import register as register_mobile_api
+
+    register_bridge(app)
+    register_mobile_api(app)
     if app.config["WECHAT_SANDBOX"]:
         _mount_sandbox(app)
 

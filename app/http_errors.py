@@ -46,6 +46,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         status = exc.code or 500
+        messages = (getattr(exc, "data", None) or {}).get("messages")
+        if messages:  # webargs/flask-smorest validation: {location: {field: [...]}}
+            fields = {}
+            for location_fields in messages.values():
+                fields.update(location_fields if isinstance(location_fields, dict) else {"_": location_fields})
+            return error_response(400, "invalid_input", "提交的内容有误，请检查后重试", fields)
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(status, code, HTTP_MESSAGES.get(status, exc.description or "请求失败"))
 

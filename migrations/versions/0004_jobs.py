@@ -1,0 +1,22 @@
+"""jobs (reminders, broadcasts, notices)
+
+Revision ID: 0004
+Revises: 0003
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0004'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass  # filled in by the jobs work
+
+
+def downgrade():
+    pass
