@@ -19,7 +19,7 @@ from app.config import TestConfig
 from app.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 from app.extensions import db as _db
 
-pytest_plugins = ["tests.factories"]
+pytest_plugins = ["tests.factories", "tests.live"]
 
 # Rows the migrations seed as reference data; restored after every test's cleanup.
 REFERENCE_TABLES = ("sla_policy",)
