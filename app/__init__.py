@@ -26,6 +26,8 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
     from app import models  # noqa: F401  (register every table with the metadata)
 
     db.init_app(app)
+    with app.app_context():
+        _tune_sqlite(db.engine)
     migrate.init_app(app, db, directory=str(cfg.INSTANCE_DIR and _migrations_dir()))
     _init_redis(app)
 
@@ -46,6 +48,9 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
 
     app.register_blueprint(wechat_callback_bp)
     app.cli.add_command(wechat_cli)
+    from jobs.cli import jobs_cli
+
+    app.cli.add_command(jobs_cli)
 
     from app.bridge import register as register_bridge
     from mobile_api import register as register_mobile_api
@@ -59,6 +64,23 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _tune_sqlite(engine) -> None:
+    """SQLite (demo and tests): WAL so the web app, workers and sandbox read while one
+    writes, a busy timeout instead of instant 'database is locked', and NORMAL sync
+    (safe with WAL; the last commits may be lost on power failure, never corrupted)."""
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, record):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
 
 
 def _mount_sandbox(app: Flask) -> None:

@@ -105,11 +105,9 @@ def receive():
     if question is not None:
         # Fast path — most messages: a question answered from the FAQ changes nothing but
         # the dedupe row, so that row is written alone and no ORM session is opened.
-        if not _record_inbound_alone(key, msg, xml):
-            return _duplicate(key, msg, crypto, nonce)
-        text = conversation.answer_from_faq(question, caller)
-        redis.set(f"wechat:reply:{key}", text, ex=REPLY_CACHE_TTL)
-        return _answer(text, msg, crypto, nonce)
+        # An FAQ answer has no side effect, so WeChat's retry simply gets it computed again.
+        _record_inbound_alone(key, msg, xml)
+        return _answer(conversation.answer_from_faq(question, caller), msg, crypto, nonce)
 
     # One transaction: the dedupe row and the handler's changes commit together; a retry
     # of the same message collides on the unique key.
@@ -139,16 +137,26 @@ def _duplicate(key: str, msg, crypto, nonce: str) -> Response:
     return _answer(cached.decode() if cached else None, msg, crypto, nonce)
 
 
-def _inbound_insert(key: str, msg, xml: str):
-    return insert_or_skip(InboundMessage.__table__, conflict=["dedupe_key"]).values(
-        dedupe_key=key[:100], openid=msg.source, msg_type=msg.type, event=getattr(msg, "event", None),
-        content=getattr(msg, "content", None), raw=xml[:20000], received_at=utcnow(),
-    ).returning(InboundMessage.__table__.c.id)
+_INSERT_INBOUND: dict = {}  # per dialect: built once, executed with parameters
+
+
+def _inbound_insert():
+    dialect = db.engine.dialect.name
+    if dialect not in _INSERT_INBOUND:
+        table = InboundMessage.__table__
+        _INSERT_INBOUND[dialect] = insert_or_skip(table, conflict=["dedupe_key"]).returning(table.c.id)
+    return _INSERT_INBOUND[dialect]
+
+
+def _inbound_row(key: str, msg, xml: str) -> dict:
+    return {"dedupe_key": key[:100], "openid": msg.source, "msg_type": msg.type,
+            "event": getattr(msg, "event", None), "content": getattr(msg, "content", None),
+            "raw": xml[:20000], "received_at": utcnow()}
 
 
 def _record_inbound(key: str, msg, xml: str) -> bool:
     """Add the dedupe row to the session's transaction; False when seen before."""
-    if db.session.execute(_inbound_insert(key, msg, xml)).first() is None:
+    if db.session.execute(_inbound_insert(), _inbound_row(key, msg, xml)).first() is None:
         db.session.rollback()
         return False
     return True
@@ -157,7 +165,7 @@ def _record_inbound(key: str, msg, xml: str) -> bool:
 def _record_inbound_alone(key: str, msg, xml: str) -> bool:
     """Write the dedupe row in its own short transaction; False when seen before."""
     with db.engine.begin() as conn:
-        return conn.execute(_inbound_insert(key, msg, xml)).first() is not None
+        return conn.execute(_inbound_insert(), _inbound_row(key, msg, xml)).first() is not None
 
 
 def _answer(text: str | None, msg, crypto: WeChatCrypto | None, nonce: str) -> Response:

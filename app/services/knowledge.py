@@ -38,6 +38,7 @@ SYNONYMS = {
     "停暖": "报停", "暂停供暖": "报停",
 }
 
+MEMO_SIZE = 4096
 BM25_K1 = 1.2
 BM25_B = 0.75
 KEYWORD_WEIGHT = 2  # keywords count as if the word appeared twice in the question
@@ -58,6 +59,7 @@ class FaqMatch:
 
 class _Index:
     def __init__(self, entries: list[FaqEntry]):
+        self._memo: dict = {}
         self.docs: list[tuple[int, str, str, Counter]] = []
         for e in entries:
             terms = Counter(tokenize(e.question))
@@ -71,9 +73,21 @@ class _Index:
         self.avg_len = sum(sum(t.values()) for *_, t in self.docs) / n or 1.0
 
     def search(self, query: str, limit: int) -> list[FaqMatch]:
+        # The same questions come in by the hundred on a cold night: remember recent
+        # results for this index (it is replaced, memo and all, when the FAQ changes).
+        key = (query, limit)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._search(query, limit)
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = found
+        return list(found)
+
+    def _search(self, query: str, limit: int) -> tuple[FaqMatch, ...]:
         q_terms = set(tokenize(query))
         if not q_terms:
-            return []
+            return ()
         # The best a document could do for this query: every term present.
         ceiling = sum(self.idf.get(t, self.default_idf) for t in q_terms) * (BM25_K1 + 1) / (1 + BM25_K1 * 0.5)
         results = []
@@ -89,7 +103,7 @@ class _Index:
                 results.append(FaqMatch(entry_id, question, answer, round(score, 4),
                                         round(min(score / ceiling, 1.0), 4)))
         results.sort(key=lambda m: (-m.score, m.entry_id))
-        return results[:limit]
+        return tuple(results[:limit])
 
 
 _cache: dict = {}
