@@ -79,6 +79,8 @@ class Config:
 
         self.BRIDGE_SECRET = env_str("BRIDGE_SECRET", DEV_BRIDGE_SECRET)
         self.BRIDGE_OUTBOUND_URL = env_str("BRIDGE_OUTBOUND_URL")
+        # Local hours when agents answer; a call missed outside them becomes a call-back task.
+        self.BRIDGE_WORKING_HOURS = env_str("BRIDGE_WORKING_HOURS", "08:00-20:00")
         self.WECHAT_SANDBOX = env_bool("WECHAT_SANDBOX", False)
         # Public base URL of this backend (links in messages, callback/notify URLs in the demo).
         self.PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")

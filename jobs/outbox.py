@@ -27,6 +27,7 @@ HANDLERS: dict[str, str] = {
     "notify.task_assigned": "jobs.notify.task_assigned",
     "notify.emergency_alert": "jobs.notify.emergency_alert",
     "notify.ticket_updated": "jobs.notify.ticket_updated",
+    "bridge.status": "jobs.bridge.post_status",
 }
 MAX_ATTEMPTS = 10  # then the row is marked failed, for a person to see
 

@@ -5,5 +5,10 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    """Register the bridge's blueprint with the OpenAPI-aware ``api``."""
-    from app.openapi import api  # noqa: F401  (the blueprint is added here when built)
+    """Register the bridge's blueprint with the OpenAPI-aware ``api`` and its CLI group."""
+    from app.bridge.cli import bridge_cli
+    from app.bridge.views import bp
+    from app.openapi import api
+
+    api.register_blueprint(bp)
+    app.cli.add_command(bridge_cli)

@@ -3,6 +3,7 @@ from app.models.announcement import Announcement, AnnouncementStatus, Audience, 
 from app.models.area import Community, District, Station
 from app.models.billing import Bill, BillStatus, HeatingSeason, Payment, PaymentItem, PaymentState
 from app.models.bridge import BridgeDeadLetter, BridgeEvent
+from app.models.call import CallbackState, CallbackTask, CallLog, CallStatus
 from app.models.faq import FaqEntry
 from app.models.household import Household, HouseholdStatus
 from app.models.messages import InboundMessage, OutboundMessage

@@ -104,6 +104,8 @@ class Ticket(db.Model):
     longitude: Mapped[float | None] = mapped_column(Float)
     recording_url: Mapped[str | None] = mapped_column(String(500))
     external_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # phone system's number
+    # Time of the newest phone-system event applied to this ticket (older events do not overwrite).
+    external_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     crew_id: Mapped[int | None] = mapped_column(ForeignKey("crew.id"), index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))

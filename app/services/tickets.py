@@ -46,7 +46,10 @@ ACTION_LABELS = {
     "create": "提交", "assign": "派单", "accept": "接单", "start": "开始处理", "note": "记录进展",
     "reply": "回复", "close": "办结", "forward": "转办", "reopen": "重新打开", "cancel": "撤销",
     "defect": "开具消缺单", "rate": "评价", "visit": "回访", "priority": "调整优先级", "photo": "上传照片",
+    "update": "更新",
 }
+# Timeline actions without a state change that the phone system is still told about.
+BRIDGE_SYNC_ACTIONS = ("rated",)
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def _record_event(ticket: Ticket, actor: Actor, action: str, *, to_state: str | 
     db.session.add(event)
     _attach_photos(ticket, event, actor, photos)
     db.session.flush()
-    if from_state != to_state and ticket.external_id:
+    if ticket.external_id and (from_state != to_state or action in BRIDGE_SYNC_ACTIONS):
         _sync_bridge(ticket, event)
     return event
 
@@ -212,6 +215,7 @@ def _sync_bridge(ticket: Ticket, event: TicketEvent) -> None:
             "ticket_id": ticket.id, "number": ticket.number, "external_id": ticket.external_id,
             "event_id": event.id, "action": event.action, "from_state": event.from_state,
             "state": event.to_state, "note": event.note, "at": event.created_at.isoformat(),
+            "data": event.data,
         },
         dedupe_key=f"bridge_status:{ticket.id}:{event.id}",
         ordering_key=f"ticket:{ticket.id}",
@@ -255,8 +259,11 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
                   latitude: float | None = None, longitude: float | None = None,
                   recording_url: str | None = None, external_id: str | None = None,
                   photos: Iterable[PhotoArg] = (), parent: Ticket | None = None,
-                  now: datetime | None = None) -> Ticket:
-    """Open a ticket; a repair is routed to the responsible crew at once (state assigned)."""
+                  now: datetime | None = None, assign_to: Staff | None = None) -> Ticket:
+    """Open a ticket; a repair is routed to the responsible crew at once (state assigned).
+
+    ``assign_to`` (e.g. the phone system naming an assignee) overrides routing, for any type.
+    """
     if actor.kind == ActorKind.STAFF and actor.role is None:
         raise _deny("create")
     errors = {}
@@ -301,6 +308,12 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
     created = _record_event(ticket, actor, "created", to_state=S.NEW, photos=photos, at=now,
                             data={"parent_id": parent.id} if parent is not None else None)
 
+    if assign_to is not None:
+        crew, staff = _resolve_target(None, assign_to)
+        _hand_over(ticket, actor, "assigned", crew, staff, note="指定派单")
+        if ticket.priority == Priority.EMERGENCY and crew is None:
+            _alert_emergency(ticket, created)
+        return ticket
     if type == TicketType.REPAIR:
         # A defect order stays with the crew that found the defect.
         route = (Route(parent.crew, pick_assignee(parent.crew)) if parent is not None and parent.crew is not None
@@ -540,5 +553,60 @@ def change_priority(ticket: Ticket, actor: Actor, priority: str, reason: str | N
     event = _record_event(ticket, actor, "priority_changed", from_state=ticket.state, to_state=ticket.state,
                           note=(reason or "").strip() or None, data={"from": before, "to": priority})
     if priority == Priority.EMERGENCY:
+        _alert_emergency(ticket, event)
+    return event
+
+
+# Details the phone system (or an agent) may correct on an open ticket.
+EDITABLE_DETAILS = ("type", "category", "priority", "description", "address", "caller_phone", "caller_name",
+                    "recording_url", "household_id")
+
+
+def update_details(ticket: Ticket, actor: Actor, *, note: str | None = None, at: datetime | None = None,
+                   **changes) -> TicketEvent | None:
+    """Correct an open ticket's details (a later phone-system event, an agent's edit).
+
+    ``None`` values are left alone; nothing changed records nothing (returns None). A new
+    type or priority recomputes the deadlines; a leak or burst pipe stays an emergency, and
+    becoming an emergency alerts the crew lead at once.
+    """
+    if not (actor.has_role(Role.AGENT, Role.ADMIN) or actor.is_automation):
+        raise _deny("update")
+    _require_state(ticket, S.OPEN, "update")
+    unknown = set(changes) - set(EDITABLE_DETAILS)
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    errors = {}
+    if changes.get("type") is not None and changes["type"] not in TicketType.ALL:
+        errors["type"] = ["工单类型不正确"]
+    if changes.get("category") is not None and changes["category"] not in TicketCategory.ALL:
+        errors["category"] = ["问题分类不正确"]
+    if changes.get("priority") is not None and changes["priority"] not in Priority.ALL:
+        errors["priority"] = ["优先级不正确"]
+    if changes.get("description") is not None and not changes["description"].strip():
+        errors["description"] = ["请填写问题描述"]
+    if errors:
+        raise ValidationError("提交的工单信息有误", fields=errors)
+    category = changes.get("category") or ticket.category
+    if category in TicketCategory.EMERGENCY:
+        changes["priority"] = Priority.EMERGENCY
+    diff = {}
+    for field, value in changes.items():
+        if value is None:
+            continue
+        if field == "description":
+            value = value.strip()
+        if getattr(ticket, field) != value:
+            diff[field] = [getattr(ticket, field), value]
+            setattr(ticket, field, value)
+    if not diff:
+        return None
+    if "household_id" in diff:
+        ticket.household = db.session.get(Household, ticket.household_id) if ticket.household_id else None
+    if "type" in diff or "priority" in diff:
+        apply_deadlines(ticket)
+    event = _record_event(ticket, actor, "details_updated", from_state=ticket.state, to_state=ticket.state,
+                          note=(note or "").strip() or None, data={"changes": diff}, at=at)
+    if "priority" in diff and ticket.priority == Priority.EMERGENCY:
         _alert_emergency(ticket, event)
     return event

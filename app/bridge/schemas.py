@@ -1,0 +1,233 @@
+"""What the phone system sends (``*Args``) and what it gets back (``*Schema``).
+
+Codes or the Chinese labels the agents see are both accepted for type, category and
+priority (``"repair"`` or ``"报修"``). The phone system's emergency categories — gas smell,
+burst pipe, flooding — map to our leak / burst-pipe categories, which are emergencies.
+Times without a zone are Beijing time.
+"""
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
+
+from app.models import CallStatus, Priority, TicketCategory, TicketState, TicketType
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+TYPE_ALIASES = {**{code: code for code in TicketType.ALL}, **{v: k for k, v in TicketType.LABELS.items()}}
+PRIORITY_ALIASES = {**{code: code for code in Priority.ALL}, **{v: k for k, v in Priority.LABELS.items()}}
+# phone-system category -> (our category, a tag kept in front of the description or None)
+CATEGORY_ALIASES: dict[str, tuple[str, str | None]] = {
+    **{code: (code, None) for code in TicketCategory.ALL},
+    **{label: (code, None) for code, label in TicketCategory.LABELS.items()},
+    "不热": (TicketCategory.NO_HEAT, None), "停暖": (TicketCategory.NO_HEAT, None),
+    "温度低": (TicketCategory.LOW_TEMPERATURE, None), "跑水": (TicketCategory.LEAK, None),
+    "水管爆裂": (TicketCategory.BURST_PIPE, None), "阀门": (TicketCategory.VALVE, None),
+    "暖气片": (TicketCategory.RADIATOR, None), "收费": (TicketCategory.BILLING, None),
+    "服务": (TicketCategory.SERVICE, None),
+    # Emergencies of the phone system's IVR menu.
+    "gas_smell": (TicketCategory.LEAK, "燃气异味"), "燃气异味": (TicketCategory.LEAK, "燃气异味"),
+    "燃气味": (TicketCategory.LEAK, "燃气异味"),
+    "flooding": (TicketCategory.LEAK, "水淹"), "水淹": (TicketCategory.LEAK, "水淹"),
+    "泡水": (TicketCategory.LEAK, "水淹"),
+}
+
+_PHONE_RE = re.compile(r"^\+?\d{3,20}$")
+
+
+def normalise_phone(value: str) -> str:
+    """Digits only; a Chinese country prefix (+86 / 0086 / 86) before an 11-digit mobile is dropped."""
+    digits = re.sub(r"[\s\-()]", "", value or "")
+    if not _PHONE_RE.match(digits):
+        raise ValidationError("电话号码格式不正确")
+    digits = digits.lstrip("+")
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            return digits[len(prefix):]
+    return digits
+
+
+class PhoneField(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return normalise_phone(super()._deserialize(value, attr, data, **kwargs))
+
+
+def _time(**kw):
+    return fields.AwareDateTime(default_timezone=BEIJING, **kw)
+
+
+class TicketEventArgs(Schema):
+    """A ticket event: the first one for an ``external_id`` creates the ticket, later ones update it."""
+
+    external_id = fields.String(required=True, validate=validate.Length(1, 64),
+                                metadata={"description": "呼叫中心工单号 (the phone system's ticket number)"})
+    event_id = fields.String(required=True, validate=validate.Length(1, 64),
+                             metadata={"description": "unique per event (across tickets and calls); a repeat returns the first answer"})
+    type = fields.String(required=True, validate=validate.OneOf(list(TYPE_ALIASES)),
+                         metadata={"description": "repair|complaint|inquiry|suggestion|report|help or 报修/投诉/咨询/建议/举报/求助"})
+    caller_phone = PhoneField(required=True)
+    description = fields.String(required=True, validate=validate.Length(1, 2000))
+    occurred_at = _time(metadata={"description": "when this event happened at the phone system; the newest wins "
+                                                 "(default: created_at, else the time we receive it)"})
+    account_no = fields.String(validate=validate.Length(1, 20), allow_none=True)
+    address = fields.String(validate=validate.Length(1, 200), allow_none=True)
+    caller_name = fields.String(validate=validate.Length(1, 40), allow_none=True)
+    category = fields.String(validate=validate.OneOf(list(CATEGORY_ALIASES)), allow_none=True)
+    priority = fields.String(validate=validate.OneOf(list(PRIORITY_ALIASES)), allow_none=True)
+    recording_url = fields.Url(validate=validate.Length(max=500), allow_none=True)
+    agent = fields.String(validate=validate.Length(1, 40), allow_none=True,
+                          metadata={"description": "the call-center agent's name (shown in the timeline)"})
+    assignee = fields.String(validate=validate.Length(1, 40), allow_none=True,
+                             metadata={"description": "staff username or phone; overrides automatic routing"})
+    created_at = _time(allow_none=True)
+
+    @post_load
+    def _normalise(self, data, **kwargs):
+        data["type"] = TYPE_ALIASES[data["type"]]
+        if data.get("priority"):
+            data["priority"] = PRIORITY_ALIASES[data["priority"]]
+        data["category_tag"] = None
+        if data.get("category"):
+            data["category"], data["category_tag"] = CATEGORY_ALIASES[data["category"]]
+            if data["category_tag"]:
+                data["priority"] = Priority.EMERGENCY
+        data["description"] = data["description"].strip()
+        if not data["description"]:
+            raise ValidationError({"description": ["请填写问题描述"]})
+        return data
+
+
+class CallEventArgs(Schema):
+    """A call event; all events of one call share its ``call_id``."""
+
+    event_id = fields.String(required=True, validate=validate.Length(1, 64))
+    call_id = fields.String(required=True, validate=validate.Length(1, 64))
+    event = fields.String(required=True, validate=validate.OneOf(CallStatus.ALL),
+                          metadata={"description": "ringing | answered | hangup | missed"})
+    caller_phone = PhoneField(required=True)
+    occurred_at = _time(metadata={"description": "when it happened (default: when we receive it)"})
+    agent = fields.String(validate=validate.Length(1, 40), allow_none=True)
+    duration_s = fields.Integer(validate=validate.Range(0, 24 * 3600), allow_none=True,
+                                metadata={"description": "talk time in seconds (with hangup)"})
+    recording_url = fields.Url(validate=validate.Length(max=500), allow_none=True)
+    external_id = fields.String(validate=validate.Length(1, 64), allow_none=True,
+                                metadata={"description": "the phone system's ticket number, when the call is about one"})
+    account_no = fields.String(validate=validate.Length(1, 20), allow_none=True)
+
+
+# --- answers --------------------------------------------------------------------------------
+
+class BridgeTicketSchema(Schema):
+    id = fields.Integer()
+    number = fields.String(metadata={"description": "our ticket number (GD...)"})
+    external_id = fields.String()
+    type = fields.String()
+    category = fields.String()
+    priority = fields.String()
+    state = fields.String(validate=validate.OneOf(TicketState.ALL))
+    state_label = fields.Function(lambda t: TicketState.LABELS.get(t.state))
+    household_id = fields.Integer(allow_none=True)
+    account_no = fields.Function(lambda t: t.household.account_no if t.household else None)
+    address = fields.String(allow_none=True)
+    crew = fields.Function(lambda t: t.crew.name if t.crew else None)
+    assignee = fields.Function(lambda t: t.assignee.name if t.assignee else None)
+    respond_by = fields.AwareDateTime()
+    finish_by = fields.AwareDateTime()
+    created_at = fields.AwareDateTime()
+
+
+class TicketAnswerSchema(Schema):
+    result = fields.String(metadata={"description": "created | updated | unchanged | stale (an older event, "
+                                                    "recorded but not applied)"})
+    event_id = fields.String()
+    ticket = fields.Nested(BridgeTicketSchema)
+
+
+class CallLogSchema(Schema):
+    id = fields.Integer()
+    call_id = fields.String()
+    caller_phone = fields.String()
+    status = fields.String()
+    agent = fields.String(allow_none=True)
+    started_at = fields.AwareDateTime()
+    answered_at = fields.AwareDateTime(allow_none=True)
+    ended_at = fields.AwareDateTime(allow_none=True)
+    duration_s = fields.Integer(allow_none=True)
+    recording_url = fields.String(allow_none=True)
+    household_id = fields.Integer(allow_none=True)
+    ticket_id = fields.Integer(allow_none=True)
+
+
+class CallAnswerSchema(Schema):
+    result = fields.String(metadata={"description": "recorded | stale"})
+    event_id = fields.String()
+    call = fields.Nested(CallLogSchema)
+    callback_task_id = fields.Integer(allow_none=True,
+                                      metadata={"description": "set when a missed call outside working hours "
+                                                               "became a call-back task"})
+
+
+class CallerTicketSchema(Schema):
+    id = fields.Integer()
+    number = fields.String()
+    external_id = fields.String(allow_none=True)
+    type = fields.String()
+    category = fields.String()
+    priority = fields.String()
+    state = fields.String()
+    state_label = fields.Function(lambda t: TicketState.LABELS.get(t.state))
+    description = fields.String()
+    household_id = fields.Integer(allow_none=True)
+    created_at = fields.AwareDateTime()
+    finish_by = fields.AwareDateTime(allow_none=True)
+
+
+class ArrearsSeasonSchema(Schema):
+    season = fields.String()
+    due_on = fields.Date()
+    principal_fen = fields.Integer()
+    late_fee_fen = fields.Integer()
+
+
+class CallerOutageSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    reason = fields.String()
+    starts_at = fields.AwareDateTime()
+    expected_end_at = fields.AwareDateTime(allow_none=True)
+
+
+class CallerHouseholdSchema(Schema):
+    id = fields.Integer()
+    account_no = fields.String()
+    address = fields.String()
+    owner_name = fields.String()
+    status = fields.String()
+    area_m2 = fields.Decimal(as_string=True)
+    arrears_fen = fields.Integer(metadata={"description": "principal + late fees due today, in fen"})
+    arrears = fields.List(fields.Nested(ArrearsSeasonSchema))
+    outages = fields.List(fields.Nested(CallerOutageSchema))
+
+
+class CallerSchema(Schema):
+    phone = fields.String()
+    known = fields.Boolean(metadata={"description": "a household or an earlier ticket matches this phone"})
+    households = fields.List(fields.Nested(CallerHouseholdSchema))
+    open_tickets = fields.List(fields.Nested(CallerTicketSchema))
+    recent_tickets = fields.List(fields.Nested(CallerTicketSchema), metadata={"description": "the last five"})
+    open_callbacks = fields.Integer(metadata={"description": "call-back tasks still open for this phone"})
+
+
+class BridgeErrorBodySchema(Schema):
+    code = fields.String()
+    message = fields.String()
+    fields_ = fields.Dict(data_key="fields")
+    dead_letter_id = fields.Integer(metadata={"description": "stored payload, for staff to fix and replay"})
+
+
+class BridgeErrorSchema(Schema):
+    error = fields.Nested(BridgeErrorBodySchema)
