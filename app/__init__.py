@@ -54,9 +54,11 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
 
     from app.bridge import register as register_bridge
     from mobile_api import register as register_mobile_api
+    from app.web import register as register_web
 
     register_bridge(app)
     register_mobile_api(app)
+    register_web(app)
     if app.config["WECHAT_SANDBOX"]:
         _mount_sandbox(app)
 

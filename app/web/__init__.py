@@ -1,0 +1,35 @@
+"""The two web faces of the product: the leader dashboard (/dashboard) and the staff console
+(/console). Server-rendered Jinja pages, plain CSS and small vanilla JS; ECharts is vendored
+under static/vendor (no CDN at run time)."""
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+# Shared static files and templates of both faces.
+assets = Blueprint("web", __name__, static_folder="static", static_url_path="/web/static",
+                   template_folder="templates")
+
+
+def register(app: Flask) -> None:
+    from app.web import filters
+    from app.web.console import bp as console_bp
+    from app.web.dashboard import bp as dashboard_bp
+
+    # Staff sessions live in Flask's signed cookie: not readable by scripts, not sent cross-site.
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    app.config.setdefault("DASHBOARD_SSE_MAX_SECONDS", 300)  # then the browser reconnects
+    app.config.setdefault("DASHBOARD_POLL_SECONDS", 3)
+    app.register_blueprint(assets)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(console_bp)
+    filters.install(app)
+
+
+@assets.route("/mp/task")
+def task_link():
+    """Where a work order's QR code points. Inside WeChat the mini-program's "scan ordinary
+    link" rule opens pages/task/detail instead; anywhere else this hint is shown."""
+    from flask import render_template, request
+
+    return render_template("common/task_link.html", number=request.args.get("no", ""))

@@ -1,0 +1,317 @@
+"""The staff console (/console): sign-in, the ticket queue and ticket pages.
+
+Every page needs a signed-in agent, admin or leader; every POST needs the session's CSRF
+token and a role that may change things (agents and admins — leaders read only). Ticket
+changes go through ``app.services.tickets`` with the signed-in staff member as the actor;
+each view commits once.
+"""
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import qrcode
+import qrcode.image.svg
+from flask import (
+    Blueprint, abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for,
+)
+from markupsafe import Markup
+from sqlalchemy import and_, func, or_, select
+
+from app.errors import DomainError
+from app.extensions import db
+from app.models import (
+    Community, Crew, District, Household, Priority, Role, Staff, Ticket, TicketCategory, TicketEvent, TicketPhoto,
+    TicketSource, TicketState, TicketType, utcnow,
+)
+from app.services import staff_auth
+from app.services import tickets as ticket_service
+from app.services.actors import Actor
+from app.web import auth
+from app.web.pages import install_html_errors
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+install_html_errors(bp)
+
+PUBLIC_ENDPOINTS = {"console.login"}
+PAGE_SIZE = 20
+# POSTs any console user may make (they change nothing of the business).
+READ_ONLY_POSTS = {"console.logout", "console.audience_count", "console.affected_count"}
+
+
+@bp.before_request
+def _guard():
+    auth.check_csrf(request)
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    staff = auth.current_staff()
+    if staff is None:
+        if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):
+            abort(401)
+        return redirect(url_for("console.login", next=request.full_path))
+    if not staff_auth.can_use_console(staff):
+        abort(403)
+    if request.method == "POST" and request.endpoint not in READ_ONLY_POSTS \
+            and not staff_auth.can_change_console(staff):
+        abort(403)
+    return None
+
+
+@bp.context_processor
+def _globals():
+    return {**auth.template_globals(), "TicketState": TicketState, "TicketType": TicketType,
+            "Priority": Priority, "TicketCategory": TicketCategory, "TicketSource": TicketSource,
+            "Role": Role}
+
+
+def tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
+
+
+def actor() -> Actor:
+    return Actor.of_staff(auth.current_staff())
+
+
+def parse_local_datetime(value: str | None, field: str) -> datetime | None:
+    """An <input type=datetime-local> value (Beijing time) as an aware datetime."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=tz())
+    except ValueError:
+        from app.errors import ValidationError
+
+        raise ValidationError("时间格式不正确", fields={field: ["时间格式不正确"]})
+
+
+def done(message: str, endpoint: str, **values):
+    """Commit once, tell the person, go back to a page (POST → redirect → GET)."""
+    db.session.commit()
+    flash(message, "ok")
+    return redirect(url_for(endpoint, **values))
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    next_url = request.values.get("next")
+    if request.method == "POST":
+        try:
+            staff = staff_auth.authenticate(request.form.get("username", ""), request.form.get("password", ""),
+                                            redis=current_app.extensions["redis"])
+        except DomainError as exc:
+            error = exc.message
+            return render_template("console/login.html", error=error, next=next_url), exc.status
+        auth.sign_in(staff)
+        target = _safe_next(next_url)
+        if target and target.startswith("/dashboard") and not staff_auth.can_see_dashboard(staff):
+            target = None
+        return redirect(target or url_for("console.tickets"))
+    return render_template("console/login.html", error=error, next=next_url)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    auth.sign_out()
+    return redirect(url_for("console.login"))
+
+
+def _safe_next(value: str | None) -> str | None:
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return None
+
+
+@bp.route("/")
+def home():
+    return redirect(url_for("console.tickets"))
+
+
+# --- the ticket queue -------------------------------------------------------------------------
+
+def _queue_query(args, now: datetime):
+    conds = []
+    state = args.get("state", "open")
+    if state == "open":
+        conds.append(Ticket.state.in_(TicketState.OPEN))
+    elif state in TicketState.ALL:
+        conds.append(Ticket.state == state)
+    if args.get("type") in TicketType.ALL:
+        conds.append(Ticket.type == args["type"])
+    if args.get("priority") in Priority.ALL:
+        conds.append(Ticket.priority == args["priority"])
+    community_id = args.get("community_id", type=int)
+    district_id = args.get("district_id", type=int)
+    if community_id:
+        conds.append(Ticket.household_id.in_(select(Household.id).where(Household.community_id == community_id)))
+    elif district_id:
+        conds.append(Ticket.household_id.in_(select(Household.id).where(Household.district_id == district_id)))
+    crew_id = args.get("crew_id", type=int)
+    if crew_id:
+        conds.append(Ticket.crew_id == crew_id)
+    for name, op in (("date_from", "ge"), ("date_to", "lt")):
+        raw = args.get(name)
+        if raw:
+            try:
+                day = date.fromisoformat(raw)
+            except ValueError:
+                continue
+            if op == "lt":
+                day += timedelta(days=1)
+            bound = datetime.combine(day, time(0), tzinfo=tz())
+            conds.append(Ticket.created_at >= bound if op == "ge" else Ticket.created_at < bound)
+    if args.get("overdue"):
+        conds.append(and_(Ticket.state.in_(TicketState.OPEN), Ticket.finish_by < now))
+    q = (args.get("q") or "").strip()
+    if q:
+        like = f"%{q}%"
+        conds.append(or_(Ticket.number.ilike(like), Ticket.caller_phone.ilike(like), Ticket.address.ilike(like),
+                         Ticket.description.ilike(like), Ticket.caller_name.ilike(like),
+                         Ticket.external_id == q))
+    return conds
+
+
+@bp.route("/tickets")
+def tickets():
+    now = utcnow()
+    conds = _queue_query(request.args, now)
+    page = max(request.args.get("page", 1, type=int), 1)
+    total = db.session.scalar(select(func.count(Ticket.id)).where(*conds)) or 0
+    order = Ticket.created_at.desc() if request.args.get("sort") == "new" else Ticket.finish_by.asc().nulls_last()
+    rows = db.session.scalars(
+        select(Ticket).where(*conds).order_by(order, Ticket.id.desc())
+        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+    ).all()
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("console/tickets.html", rows=rows, total=total, page=page, pages=pages, args=args,
+                           now=now, districts=_districts(), communities=_communities(), crews=_crews())
+
+
+def _districts():
+    return db.session.scalars(select(District).order_by(District.name)).all()
+
+
+def _communities():
+    return db.session.scalars(select(Community).order_by(Community.district_id, Community.name)).all()
+
+
+def _crews():
+    return db.session.scalars(select(Crew).order_by(Crew.id)).all()
+
+
+def _field_staff():
+    return db.session.scalars(select(Staff).where(Staff.role.in_(ticket_service.FIELD_ROLES), Staff.active.is_(True))
+                              .order_by(Staff.crew_id, Staff.id)).all()
+
+
+def _ticket_or_404(ticket_id: int, for_update: bool = False) -> Ticket:
+    try:
+        return ticket_service.get_ticket(ticket_id, for_update=for_update)
+    except DomainError:
+        abort(404)
+
+
+@bp.route("/tickets/<int:ticket_id>")
+def ticket_detail(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    children = db.session.scalars(select(Ticket).where(Ticket.parent_id == ticket.id)).all()
+    return render_template("console/ticket.html", t=ticket, now=utcnow(), crews=_crews(), field_staff=_field_staff(),
+                           children=children, action_labels=ticket_service.ACTION_LABELS, event_labels=EVENT_LABELS)
+
+
+EVENT_LABELS = {
+    "created": "创建工单", "assigned": "派单", "accepted": "接单", "started": "开始处理",
+    "progress_note": "记录进展", "photo_added": "补充照片", "replied": "维修回复", "closed": "办结",
+    "forwarded": "转办", "reopened": "重新打开", "cancelled": "撤销", "defect_order_opened": "开具消缺单",
+    "rated": "用户评价", "visited": "回访", "priority_changed": "调整优先级", "updated": "更新信息",
+}
+
+
+@bp.route("/tickets/<int:ticket_id>/close", methods=["POST"])
+def ticket_close(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id, for_update=True)
+    ticket_service.close_ticket(ticket, actor(), request.form.get("final_answer", ""))
+    return done("已办结，答复已发送给用户", "console.ticket_detail", ticket_id=ticket_id)
+
+
+@bp.route("/tickets/<int:ticket_id>/visit", methods=["POST"])
+def ticket_visit(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id, for_update=True)
+    satisfied = {"yes": True, "no": False}.get(request.form.get("satisfied", ""))
+    ticket_service.record_visit(ticket, actor(), request.form.get("result", ""), satisfied=satisfied)
+    return done("回访结果已记录", "console.ticket_detail", ticket_id=ticket_id)
+
+
+@bp.route("/tickets/<int:ticket_id>/reopen", methods=["POST"])
+def ticket_reopen(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id, for_update=True)
+    ticket_service.reopen_ticket(ticket, actor(), request.form.get("reason", ""))
+    return done("工单已重新打开", "console.ticket_detail", ticket_id=ticket_id)
+
+
+@bp.route("/tickets/<int:ticket_id>/cancel", methods=["POST"])
+def ticket_cancel(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id, for_update=True)
+    ticket_service.cancel_ticket(ticket, actor(), request.form.get("reason", ""))
+    return done("工单已撤销", "console.ticket_detail", ticket_id=ticket_id)
+
+
+@bp.route("/tickets/<int:ticket_id>/reassign", methods=["POST"])
+def ticket_reassign(ticket_id: int):
+    """派单/改派: a new or assigned ticket is (re)assigned; one a crew holds is forwarded (reason)."""
+    ticket = _ticket_or_404(ticket_id, for_update=True)
+    crew = db.session.get(Crew, request.form.get("crew_id", type=int) or 0)
+    staff = db.session.get(Staff, request.form.get("staff_id", type=int) or 0)
+    note = request.form.get("note", "")
+    if ticket.state in (TicketState.NEW, TicketState.ASSIGNED):
+        ticket_service.assign_ticket(ticket, actor(), crew=crew, staff=staff, note=note)
+    else:
+        ticket_service.forward_ticket(ticket, actor(), reason=note, crew=crew, staff=staff)
+    return done("已改派", "console.ticket_detail", ticket_id=ticket_id)
+
+
+@bp.route("/photos/<int:photo_id>")
+def photo(photo_id: int):
+    """A stored ticket photo, for signed-in staff only (files live outside the code tree)."""
+    from app.services.uploads import upload_dir
+
+    found = db.session.get(TicketPhoto, photo_id)
+    if found is None or not found.path:
+        abort(404)
+    response = send_from_directory(upload_dir(), found.path, mimetype=found.content_type or None)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# --- the printable work order ------------------------------------------------------------------
+
+def task_url(ticket: Ticket) -> str:
+    """What the work order's QR code opens: the crew's task page.
+
+    A plain https link under ``/mp/task``; the mini-program's "扫普通链接二维码打开小程序" rule
+    maps this prefix to ``pages/task/detail`` (the page task notifications open), so a crew
+    member scanning it in WeChat lands on the task. Outside WeChat the link shows a hint page.
+    """
+    return f"{current_app.config['PUBLIC_BASE_URL']}/mp/task?id={ticket.id}&no={ticket.number}"
+
+
+def qr_svg(data: str) -> Markup:
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    buf = io.BytesIO()
+    image.save(buf)
+    svg = buf.getvalue().decode()
+    return Markup(svg[svg.index("<svg"):])
+
+
+@bp.route("/tickets/<int:ticket_id>/print")
+def work_order(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    url = task_url(ticket)
+    return render_template("console/work_order.html", t=ticket, qr=qr_svg(url), task_url=url, now=utcnow())
+
+
+from app.web import console_ops  # noqa: E402,F401  (announcements, outages, FAQ, ops, reports)

@@ -1,0 +1,435 @@
+"""Console pages beyond tickets: announcements, outages, the FAQ, bridge dead letters,
+failed jobs and reports. Same rules as ``app.web.console`` (same blueprint)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import func, or_, select
+
+from app.errors import DomainError, ValidationError
+from app.extensions import db
+from app.models import (
+    Announcement, AnnouncementStatus, Audience, BridgeDeadLetter, Community, District, FaqEntry, Household, Outage,
+    OutageArea, OutageKind, OutageStatus, Station, utcnow,
+)
+from app.services import outages as outage_service
+from app.services import reports as report_service
+from app.services.billing import local_today
+from app.web import auth
+from app.web.console import bp, done, parse_local_datetime
+
+ANN_LABELS = {
+    AnnouncementStatus.DRAFT: "草稿", AnnouncementStatus.SCHEDULED: "定时待发", AnnouncementStatus.SENDING: "发送中",
+    AnnouncementStatus.PAUSED: "已暂停", AnnouncementStatus.HALTED: "已中止（配额用尽）",
+    AnnouncementStatus.DONE: "已发送完毕", AnnouncementStatus.CANCELLED: "已撤回",
+}
+
+
+def _announcements():
+    """The jobs work's announcement service (compose/start/pause/resume/cancel/progress)."""
+    from app.services import announcements
+
+    return announcements
+
+
+# --- the area picker (stations, communities, buildings) ------------------------------------------
+
+def area_options() -> dict:
+    stations = [{"id": s.id, "name": s.name} for s in db.session.scalars(select(Station).order_by(Station.name))]
+    districts = dict(db.session.execute(select(District.id, District.name)).all())
+    buildings: dict[int, list[str]] = {}
+    for community_id, building in db.session.execute(
+        select(Household.community_id, Household.building).distinct()
+    ).all():
+        buildings.setdefault(community_id, []).append(building)
+    communities = [{
+        "id": c.id, "name": c.name, "district": districts.get(c.district_id, ""),
+        "buildings": sorted(buildings.get(c.id, []), key=lambda b: (len(b), b)),
+    } for c in db.session.scalars(select(Community).order_by(Community.district_id, Community.name))]
+    return {"stations": stations, "communities": communities}
+
+
+def _areas_from_json(raw: str | None) -> list[dict]:
+    """The picker's hidden field: [{"station_id"} | {"community_id", "building"?}, ...]."""
+    try:
+        areas = json.loads(raw or "[]")
+    except ValueError:
+        raise ValidationError("停热范围格式有误", fields={"areas": ["格式有误"]})
+    if not isinstance(areas, list) or not all(isinstance(a, dict) for a in areas):
+        raise ValidationError("停热范围格式有误", fields={"areas": ["格式有误"]})
+    clean = []
+    for a in areas:
+        item = {}
+        for key in ("station_id", "community_id"):
+            if a.get(key) not in (None, ""):
+                try:
+                    item[key] = int(a[key])
+                except (TypeError, ValueError):
+                    raise ValidationError("停热范围格式有误", fields={"areas": ["格式有误"]})
+        if a.get("building"):
+            item["building"] = str(a["building"])
+        clean.append(item)
+    return clean
+
+
+def _audience_filter(areas: list[dict]) -> dict:
+    """Picker areas as the announcement service's area filter."""
+    return {
+        "station_ids": [a["station_id"] for a in areas if a.get("station_id")],
+        "community_ids": [a["community_id"] for a in areas if a.get("community_id") and not a.get("building")],
+        "buildings": [{"community_id": a["community_id"], "building": a["building"]}
+                      for a in areas if a.get("community_id") and a.get("building")],
+    }
+
+
+def _transient_areas(areas: list[dict]) -> list[OutageArea]:
+    return [OutageArea(station_id=a.get("station_id"), community_id=a.get("community_id"),
+                       building=a.get("building")) for a in areas]
+
+
+@bp.route("/areas/affected.json", methods=["POST"], endpoint="affected_count")
+def affected_count():
+    """Households inside the picked areas (shown before an outage is sent)."""
+    areas = _areas_from_json(request.get_data(as_text=True))
+    return jsonify(households=outage_service.count_affected(_transient_areas(areas)) if areas else 0)
+
+
+# --- announcements -----------------------------------------------------------------------------
+
+@bp.route("/announcements")
+def announcements():
+    rows = db.session.scalars(select(Announcement).order_by(Announcement.id.desc()).limit(100)).all()
+    service = _announcements()
+    progress = {a.id: service.progress(a.id) for a in rows}
+    return render_template("console/announcements.html", rows=rows, progress=progress, labels=ANN_LABELS,
+                           audience_labels=Audience.LABELS)
+
+
+@bp.route("/announcements/new")
+def announcement_new():
+    return render_template("console/announcement_new.html", areas=area_options(), audience_labels=Audience.LABELS,
+                           form={})
+
+
+@bp.route("/announcements/audience.json", methods=["POST"], endpoint="audience_count")
+def audience_count():
+    data = request.get_json(silent=True) or {}
+    audience = data.get("audience", Audience.ALL)
+    areas = _areas_from_json(json.dumps(data.get("areas") or []))
+    try:
+        count = _announcements().count_audience(audience, _audience_filter(areas) if audience == Audience.AREA else None)
+    except ValidationError as exc:
+        return jsonify(error=exc.to_dict()), 400
+    return jsonify(recipients=count)
+
+
+@bp.route("/announcements", methods=["POST"])
+def announcement_create():
+    service = _announcements()
+    form = request.form
+    audience = form.get("audience", Audience.ALL)
+    areas = _areas_from_json(form.get("areas"))
+    send = form.get("send", "now")
+    scheduled_at = parse_local_datetime(form.get("scheduled_at"), "scheduled_at") if send == "later" else None
+    if send == "later" and scheduled_at is None:
+        raise ValidationError("请选择定时发送时间", fields={"scheduled_at": ["请选择定时发送时间"]})
+    ann = service.compose_announcement(
+        title=form.get("title", ""), body=form.get("body", ""), audience=audience,
+        audience_filter=_audience_filter(areas) if audience == Audience.AREA else None,
+        scheduled_at=scheduled_at, created_by_id=auth.current_staff().id,
+    )
+    if send == "now":
+        service.start_announcement(ann.id)
+        message = "公告已开始发送"
+    elif send == "later":
+        message = "公告已定时"
+    else:
+        message = "草稿已保存"
+    return done(message, "console.announcement_detail", announcement_id=ann.id)
+
+
+@bp.route("/announcements/<int:announcement_id>")
+def announcement_detail(announcement_id: int):
+    service = _announcements()
+    ann = service.get_announcement(announcement_id)
+    return render_template("console/announcement.html", a=ann, progress=service.progress(ann.id), labels=ANN_LABELS,
+                           audience_labels=Audience.LABELS, area_text=_audience_text(ann))
+
+
+def _audience_text(ann: Announcement) -> str:
+    if ann.audience != Audience.AREA:
+        return Audience.LABELS.get(ann.audience, ann.audience)
+    f = ann.audience_filter or {}
+    parts = []
+    if f.get("station_ids"):
+        names = db.session.scalars(select(Station.name).where(Station.id.in_(f["station_ids"]))).all()
+        parts.append("换热站：" + "、".join(names))
+    if f.get("community_ids"):
+        names = db.session.scalars(select(Community.name).where(Community.id.in_(f["community_ids"]))).all()
+        parts.append("小区：" + "、".join(names))
+    for b in f.get("buildings") or []:
+        c = db.session.get(Community, int(b["community_id"]))
+        parts.append(f"{c.name if c else '?'}{b['building']}号楼")
+    return "指定区域（" + "；".join(parts) + "）"
+
+
+@bp.route("/announcements/<int:announcement_id>/progress.json")
+def announcement_progress(announcement_id: int):
+    p = _announcements().progress(announcement_id)
+    done_count = p["sent"] + p["failed"] + p["skipped"]
+    p["percent"] = 100 if p["status"] == AnnouncementStatus.DONE and p["total"] == 0 else (
+        round(done_count * 100 / p["total"]) if p["total"] else 0)
+    p["status_label"] = ANN_LABELS.get(p["status"], p["status"])
+    return jsonify(p)
+
+
+@bp.route("/announcements/<int:announcement_id>/<action>", methods=["POST"])
+def announcement_action(announcement_id: int, action: str):
+    service = _announcements()
+    actions = {"start": (service.start_announcement, "公告已开始发送"),
+               "pause": (service.pause_announcement, "已暂停发送"),
+               "resume": (service.resume_announcement, "已继续发送"),
+               "cancel": (service.cancel_announcement, "公告已撤回")}
+    if action not in actions:
+        abort(404)
+    func_, message = actions[action]
+    func_(announcement_id)
+    return done(message, "console.announcement_detail", announcement_id=announcement_id)
+
+
+# --- outages -------------------------------------------------------------------------------------
+
+@bp.route("/outages")
+def outages():
+    rows = db.session.scalars(select(Outage).order_by(Outage.id.desc()).limit(100)).all()
+    affected = {o.id: outage_service.count_affected(o.areas) for o in rows if o.status in outage_service.LIVE}
+    return render_template("console/outages.html", rows=rows, affected=affected, labels=OutageStatus.LABELS,
+                           kinds=OutageKind.LABELS)
+
+
+@bp.route("/outages/new")
+def outage_new():
+    return render_template("console/outage_form.html", o=None, areas=area_options(), kinds=OutageKind.LABELS,
+                           current_areas=[])
+
+
+@bp.route("/outages", methods=["POST"])
+def outage_create():
+    form = request.form
+    starts_at = parse_local_datetime(form.get("starts_at"), "starts_at") or utcnow()
+    outage = outage_service.create_outage(
+        title=form.get("title", ""), kind=form.get("kind", ""), reason=form.get("reason", ""),
+        starts_at=starts_at, expected_end_at=parse_local_datetime(form.get("expected_end_at"), "expected_end_at"),
+        areas=_areas_from_json(form.get("areas")), created_by_id=auth.current_staff().id,
+    )
+    return done(f"停热通知已创建，影响 {outage_service.count_affected(outage.areas)} 户，通知发送中",
+                "console.outage_edit", outage_id=outage.id)
+
+
+@bp.route("/outages/<int:outage_id>")
+def outage_edit(outage_id: int):
+    outage = db.session.get(Outage, outage_id) or abort(404)
+    current = [{"station_id": a.station_id, "community_id": a.community_id, "building": a.building}
+               for a in outage.areas]
+    return render_template("console/outage_form.html", o=outage, areas=area_options(), kinds=OutageKind.LABELS,
+                           current_areas=current, labels=OutageStatus.LABELS,
+                           affected=outage_service.count_affected(outage.areas))
+
+
+@bp.route("/outages/<int:outage_id>", methods=["POST"])
+def outage_update(outage_id: int):
+    form = request.form
+    areas = _areas_from_json(form.get("areas")) if form.get("areas") else None
+    outage_service.update_outage(
+        outage_id, expected_end_at=parse_local_datetime(form.get("expected_end_at"), "expected_end_at"),
+        reason=form.get("reason") or None, areas=areas,
+    )
+    return done("停热信息已更新，变更通知发送中", "console.outage_edit", outage_id=outage_id)
+
+
+@bp.route("/outages/<int:outage_id>/restore", methods=["POST"])
+def outage_restore(outage_id: int):
+    outage_service.restore_outage(outage_id)
+    return done("已标记恢复供热，恢复通知发送中", "console.outage_edit", outage_id=outage_id)
+
+
+@bp.route("/outages/<int:outage_id>/cancel", methods=["POST"])
+def outage_cancel(outage_id: int):
+    outage_service.cancel_outage(outage_id)
+    return done("计划停热已取消，通知发送中", "console.outage_edit", outage_id=outage_id)
+
+
+# --- knowledge base ------------------------------------------------------------------------------
+
+@bp.route("/faq")
+def faq():
+    q = (request.args.get("q") or "").strip()
+    query = select(FaqEntry).order_by(FaqEntry.category, FaqEntry.id)
+    if q:
+        like = f"%{q}%"
+        query = query.where(or_(FaqEntry.question.ilike(like), FaqEntry.answer.ilike(like),
+                                FaqEntry.keywords.ilike(like)))
+    return render_template("console/faq.html", rows=db.session.scalars(query).all(), q=q)
+
+
+@bp.route("/faq/new")
+@bp.route("/faq/<int:entry_id>/edit")
+def faq_edit(entry_id: int | None = None):
+    entry = db.session.get(FaqEntry, entry_id) if entry_id else None
+    if entry_id and entry is None:
+        abort(404)
+    categories = db.session.scalars(select(FaqEntry.category).distinct().order_by(FaqEntry.category)).all()
+    return render_template("console/faq_form.html", e=entry, categories=categories)
+
+
+def _faq_fields(form) -> dict:
+    fields = {k: (form.get(k) or "").strip() for k in ("question", "answer", "keywords", "category")}
+    errors = {k: ["必填"] for k in ("question", "answer", "category") if not fields[k]}
+    if len(fields["question"]) > 200:
+        errors["question"] = ["问题不能超过200字"]
+    if errors:
+        raise ValidationError("知识库条目填写不完整", fields=errors)
+    clash = db.session.scalar(select(FaqEntry.id).where(FaqEntry.question == fields["question"]))
+    return {**fields, "active": form.get("active") == "1", "_clash": clash}
+
+
+@bp.route("/faq", methods=["POST"])
+def faq_create():
+    fields = _faq_fields(request.form)
+    if fields.pop("_clash"):
+        raise ValidationError("已有相同问题的条目", fields={"question": ["已有相同问题的条目"]})
+    entry = FaqEntry(**fields)
+    db.session.add(entry)
+    db.session.flush()
+    return done("知识库条目已添加", "console.faq")
+
+
+@bp.route("/faq/<int:entry_id>", methods=["POST"])
+def faq_update(entry_id: int):
+    entry = db.session.get(FaqEntry, entry_id) or abort(404)
+    fields = _faq_fields(request.form)
+    clash = fields.pop("_clash")
+    if clash and clash != entry.id:
+        raise ValidationError("已有相同问题的条目", fields={"question": ["已有相同问题的条目"]})
+    for key, value in fields.items():
+        setattr(entry, key, value)
+    return done("知识库条目已保存", "console.faq")
+
+
+@bp.route("/faq/<int:entry_id>/delete", methods=["POST"])
+def faq_delete(entry_id: int):
+    entry = db.session.get(FaqEntry, entry_id) or abort(404)
+    db.session.delete(entry)
+    return done("知识库条目已删除", "console.faq")
+
+
+# --- bridge dead letters --------------------------------------------------------------------------
+
+@bp.route("/dead-letters")
+def dead_letters():
+    show_all = bool(request.args.get("all"))
+    try:
+        from app.bridge.ingest import list_dead_letters
+        rows = list_dead_letters(include_replayed=show_all, limit=100)
+    except ImportError:  # before the bridge's service exists: read the table directly
+        rows = db.session.scalars(select(BridgeDeadLetter).order_by(BridgeDeadLetter.id.desc()).limit(100)).all()
+    return render_template("console/dead_letters.html", rows=rows, show_all=show_all)
+
+
+@bp.route("/dead-letters/<int:letter_id>/replay", methods=["POST"])
+def dead_letter_replay(letter_id: int):
+    from app.bridge.ingest import replay  # the bridge's service (it commits the outcome itself)
+
+    corrected = (request.form.get("raw") or "").strip()
+    try:
+        answer = replay(letter_id, corrected.encode() if corrected else None)
+    except LookupError:
+        abort(404)
+    except ValueError as exc:
+        raise ValidationError(f"无法重放：{exc}")
+    db.session.commit()
+    if answer.status < 300:
+        flash(f"重放成功：{answer.body.get('result', '')}", "ok")
+    else:
+        message = (answer.body.get("error") or {}).get("message", "")
+        flash(f"重放失败（{answer.status}）：{message}", "error")
+    return redirect(url_for("console.dead_letters"))
+
+
+# --- failed jobs (RQ's failed-job registries) -----------------------------------------------------
+
+def _failed_jobs() -> list[dict]:
+    from rq.job import Job
+    from rq.registry import FailedJobRegistry
+
+    from app.queue import QUEUES, get_queue
+
+    rows = []
+    for name in QUEUES:
+        queue = get_queue(name)
+        registry = FailedJobRegistry(name, connection=queue.connection)
+        ids = registry.get_job_ids(0, 199)
+        for job in Job.fetch_many(ids, connection=queue.connection):
+            if job is None:
+                continue
+            info = job.latest_result() if hasattr(job, "latest_result") else None
+            error = (info.exc_string if info is not None and info.exc_string else job.exc_info) or ""
+            rows.append({"id": job.id, "queue": name, "func": job.func_name, "args": repr(job.args)[:200],
+                         "ended_at": job.ended_at, "error": error.strip().splitlines()[-1] if error else ""})
+    return rows
+
+
+@bp.route("/jobs/failed")
+def failed_jobs():
+    return render_template("console/failed_jobs.html", rows=_failed_jobs())
+
+
+@bp.route("/jobs/failed/retry", methods=["POST"])
+def failed_job_retry():
+    from rq.registry import FailedJobRegistry
+
+    from app.queue import QUEUES, get_queue
+
+    wanted = request.form.getlist("job_id")
+    queue_name = request.form.get("queue")
+    retried = 0
+    for name in QUEUES:
+        if queue_name and name != queue_name:
+            continue
+        queue = get_queue(name)
+        registry = FailedJobRegistry(name, connection=queue.connection)
+        for job_id in registry.get_job_ids():
+            if request.form.get("all") or job_id in wanted:
+                registry.requeue(job_id)
+                retried += 1
+    flash(f"已重新排队 {retried} 个任务", "ok")
+    return redirect(url_for("console.failed_jobs"))
+
+
+# --- reports ---------------------------------------------------------------------------------------
+
+def _report_params():
+    return report_service.parse_params(request.args.get("date_from"), request.args.get("date_to"),
+                                       request.args.get("period"), today=local_today())
+
+
+@bp.route("/reports")
+def reports():
+    try:
+        params = _report_params()
+    except ValidationError as exc:
+        params = report_service.parse_params(None, None, None, today=local_today())
+        flash(exc.message + "：" + "；".join(f"{m[0]}" for m in exc.fields.values()), "error")
+    report = report_service.full_report(params)
+    return render_template("console/reports.html", r=report, p=params, periods=report_service.PERIODS)
+
+
+@bp.route("/reports.xlsx")
+def reports_xlsx():
+    params = _report_params()
+    data = report_service.report_workbook(report_service.full_report(params))
+    filename = f"report-{params.date_from.isoformat()}-{params.date_to.isoformat()}.xlsx"
+    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,161 @@
+"""The leader dashboard (/dashboard): a mobile page with live figures.
+
+Sign-in: WeChat web OAuth (snsapi_base) → the openid's staff member must be a leader or an
+admin; on a desktop, a leader may also use the console's password sign-in.
+
+Live updates: ``/dashboard/stream`` is a server-sent-events stream. It checks a cheap
+change stamp (``metrics.summary_stamp``) every ``DASHBOARD_POLL_SECONDS`` and pushes the
+summary when the stamp moved (the summary itself is cached in Redis per stamp, so all
+viewers and processes share one computation). A stream holds one gunicorn thread, so it
+ends after ``DASHBOARD_SSE_MAX_SECONDS``; the browser's EventSource reconnects by itself
+(``retry:``) and sends Last-Event-ID, so nothing is pushed twice. No database connection is
+held between polls.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+from flask import (
+    Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, session,
+    stream_with_context, url_for,
+)
+
+from app.extensions import db
+from app.services import metrics, staff_auth
+from app.web import auth
+from app.web.pages import install_html_errors
+from app.web.wechat_oauth import OAuthError, authorize_url, openid_for_code
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+install_html_errors(bp)
+
+PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.oauth_callback"}
+HEARTBEAT_SECONDS = 15
+
+
+@bp.before_request
+def _guard():
+    auth.check_csrf(request)
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    staff = auth.current_staff()
+    if staff is None:
+        if request.endpoint in ("dashboard.stream", "dashboard.summary_json"):
+            abort(401)
+        return redirect(url_for("dashboard.login", next=request.full_path))
+    if not staff_auth.can_see_dashboard(staff):
+        abort(403)
+    return None
+
+
+@bp.context_processor
+def _globals():
+    return auth.template_globals()
+
+
+@bp.route("/login")
+def login():
+    """Inside WeChat: straight through WeChat's (silent, snsapi_base) consent; elsewhere a page
+    offering WeChat or the console's password sign-in."""
+    state = secrets.token_urlsafe(16)
+    session["oauth_state"] = state
+    session["oauth_next"] = _safe_next(request.args.get("next"))
+    target = authorize_url(url_for("dashboard.oauth_callback", _external=True), state,
+                           sandbox_openid=request.args.get("sandbox_openid"))
+    in_wechat = "MicroMessenger" in (request.user_agent.string or "")
+    if in_wechat or request.args.get("sandbox_openid"):
+        return redirect(target)
+    return render_template("dashboard/login.html", authorize=target,
+                           password_login=url_for("console.login", next=url_for("dashboard.index")))
+
+
+@bp.route("/oauth")
+def oauth_callback():
+    state, code = request.args.get("state"), request.args.get("code")
+    expected = session.pop("oauth_state", None)
+    next_url = session.pop("oauth_next", None) or url_for("dashboard.index")
+    if not code or not staff_auth.csrf_matches(expected, state):
+        return render_template("common/error.html", status=400,
+                               message="授权已失效，请从公众号菜单重新打开", fields=None), 400
+    try:
+        openid = openid_for_code(code)
+    except OAuthError as exc:
+        return render_template("common/error.html", status=502, message=str(exc), fields=None), 502
+    staff = staff_auth.staff_for_openid(openid)
+    if not staff_auth.can_see_dashboard(staff):
+        return render_template("common/error.html", status=403,
+                               message="您的微信未绑定公司领导账号，无权查看运营看板", fields=None), 403
+    auth.sign_in(staff)
+    return redirect(next_url)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    auth.sign_out()
+    return render_template("common/error.html", status=200, message="已退出登录", fields=None)
+
+
+@bp.route("/")
+def index():
+    stamp, summary = metrics.cached_summary(current_app.extensions["redis"])
+    return render_template("dashboard/index.html", summary=summary, stamp=stamp)
+
+
+@bp.route("/summary.json")
+def summary_json():
+    stamp, summary = metrics.cached_summary(current_app.extensions["redis"])
+    return jsonify(stamp=stamp, summary=summary)
+
+
+@bp.route("/stream")
+def stream():
+    cfg = current_app.config
+    max_seconds = float(cfg["DASHBOARD_SSE_MAX_SECONDS"])
+    poll = float(cfg["DASHBOARD_POLL_SECONDS"])
+    redis = current_app.extensions["redis"]
+    last_seen = request.headers.get("Last-Event-ID")
+
+    def events():
+        nonlocal last_seen
+        started = last_beat = time.monotonic()
+        yield f"retry: {int(poll * 1000)}\n\n"
+        while True:
+            try:
+                stamp = metrics.summary_stamp()
+                if stamp != last_seen:
+                    stamp, summary = metrics.cached_summary(redis, stamp)
+                    last_seen = stamp
+                    yield f"id: {stamp}\nevent: summary\ndata: {json.dumps(summary, ensure_ascii=False)}\n\n"
+                    last_beat = time.monotonic()
+            finally:
+                db.session.remove()  # hold no connection while sleeping
+            now = time.monotonic()
+            if now - started >= max_seconds:
+                yield "event: bye\ndata: {}\n\n"  # the browser reconnects after `retry`
+                return
+            if now - last_beat >= HEARTBEAT_SECONDS:
+                yield ": ping\n\n"
+                last_beat = now
+            time.sleep(poll)
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@bp.route("/list/<figure>")
+@bp.route("/list/<figure>/<key>")
+def drill(figure: str, key: str | None = None):
+    page = request.args.get("page", 1, type=int)
+    result = metrics.drill(figure, key, page=page)
+    if result is None:
+        abort(404)
+    return render_template("dashboard/list.html", result=result, figure=figure, key=key)
+
+
+def _safe_next(value: str | None) -> str | None:
+    """Only paths on this site (no //host, no scheme): no open redirect."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return None
