@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 # (dotted path, queue, seconds between runs)
 PERIODIC = [
     ("jobs.outbox.sweep_outbox", "default", 15),
+    ("jobs.payments.close_stale_payments", "default", 300),
 ]
 
 LEADER_KEY = "cron:leader:lock"

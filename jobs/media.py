@@ -6,51 +6,17 @@ home's GPS position there) and stored outside the code tree.
 """
 from __future__ import annotations
 
-import io
 import logging
 import uuid
-from pathlib import Path
 
-from flask import current_app
-from PIL import Image, UnidentifiedImageError
 from wechatpy.exceptions import WeChatClientException
 
 from app.extensions import db
 from app.models import TicketPhoto
+from app.services.uploads import MAX_BYTES, clean_image, upload_dir  # noqa: F401  (moved there)
 from wechat import client as wechat_client
 
 log = logging.getLogger(__name__)
-
-MAX_BYTES = 10 * 1024 * 1024
-FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "GIF": ("gif", "image/gif")}
-
-
-def upload_dir() -> Path:
-    path = Path(current_app.config.get("UPLOAD_DIR") or Path(current_app.config["INSTANCE_DIR"]) / "uploads")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def clean_image(data: bytes) -> tuple[bytes, str, str]:
-    """Verify an image by content and re-encode it without metadata; returns (bytes, ext, type)."""
-    if len(data) > MAX_BYTES:
-        raise ValueError("图片超过10MB")
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            probe.verify()
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError("文件不是有效的图片") from exc
-    if image.format not in FORMATS:
-        raise ValueError(f"不支持的图片格式 {image.format}")
-    ext, content_type = FORMATS[image.format]
-    out = io.BytesIO()
-    if image.format == "JPEG":
-        image.convert("RGB").save(out, "JPEG", quality=90)  # no exif= argument: EXIF dropped
-    else:
-        image.save(out, image.format)
-    return out.getvalue(), ext, content_type
 
 
 def fetch_ticket_photo(photo_id: int) -> str:

@@ -1,0 +1,181 @@
+"""Crew endpoints: the task inbox and every action on a task, through the ticket service.
+
+A crew member sees the tasks assigned or forwarded to them; a crew lead also those their
+crew holds. Anything else answers 404. Every change goes through ``app.services.tickets``
+(which records the timeline event and the outbox notifications) and is committed once.
+"""
+from __future__ import annotations
+
+from sqlalchemy import and_, case, func, or_, select
+
+from app.errors import NotFoundError, ValidationError
+from app.extensions import db
+from app.models import Crew, Role, Staff, Ticket, TicketState, utcnow
+from app.services import tickets
+from app.services.actors import Actor
+from mobile_api.auth import current_staff, staff_required
+from mobile_api.common import ApiBlueprint, documented, paginate
+from mobile_api.residents import commit_or_forget, photo_inputs
+from mobile_api.schemas import (
+    DefectArgs, ForwardArgs, LocationArgs, LocationSchema, NoteArgs, ReplyArgs, TaskDetailSchema, TaskListArgs,
+    TaskPageSchema,
+)
+
+bp = ApiBlueprint("mobile_crews", __name__, url_prefix="/api/v1",
+                  description="维修人员：我的任务、接单、进展、回复、转办、消缺单、位置")
+
+CREW_ROLES = (Role.CREW_MEMBER, Role.CREW_LEAD)
+
+
+def visible_tasks(staff: Staff):
+    """Tasks assigned or forwarded to ``staff``; for a crew lead also their crew's."""
+    mine = Ticket.assignee_id == staff.id
+    if staff.role == Role.CREW_LEAD and staff.crew_id is not None:
+        mine = or_(mine, Ticket.crew_id == staff.crew_id)
+    elif staff.role not in CREW_ROLES:
+        mine = Ticket.id.is_(None)   # nobody else has tasks here
+    return select(Ticket).where(mine)
+
+
+def _my_task(ticket_id: int) -> Ticket:
+    ticket = db.session.scalar(visible_tasks(current_staff()).where(Ticket.id == ticket_id).with_for_update())
+    if ticket is None:
+        raise NotFoundError("任务不存在", code="task_not_found")
+    return ticket
+
+
+def _with_overdue(ticket: Ticket, now) -> Ticket:
+    ticket.overdue = bool(ticket.is_open and ticket.finish_by is not None and ticket.finish_by < now)
+    return ticket
+
+
+def _detail(ticket: Ticket) -> Ticket:
+    return _with_overdue(ticket, utcnow())
+
+
+@bp.route("/tasks", methods=["GET"])
+@staff_required(*CREW_ROLES)
+@bp.arguments(TaskListArgs, location="query")
+@bp.response(200, TaskPageSchema)
+@documented(bp, 400, 403)
+def list_tasks(args):
+    """我的任务：超时的在前，其余按完成时限排序；附按状态计数"""
+    staff, now = current_staff(), utcnow()
+    base = visible_tasks(staff)
+    query = base
+    if args["state"] == "open":
+        query = query.where(Ticket.state.in_(TicketState.OPEN))
+    elif args["state"] != "all":
+        query = query.where(Ticket.state == args["state"])
+    overdue_first = case((and_(Ticket.state.in_(TicketState.OPEN), Ticket.finish_by < now), 0), else_=1)
+    query = query.order_by(overdue_first, Ticket.finish_by.is_(None), Ticket.finish_by, Ticket.id)
+    page = paginate(query, args["page"], args["per_page"])
+    for ticket in page["items"]:
+        _with_overdue(ticket, now)
+    ids = base.with_only_columns(Ticket.id).subquery()
+    counts = dict(db.session.execute(
+        select(Ticket.state, func.count()).where(Ticket.id.in_(select(ids.c.id))).group_by(Ticket.state)).all())
+    overdue = db.session.scalar(select(func.count()).where(
+        Ticket.id.in_(select(ids.c.id)), Ticket.state.in_(TicketState.OPEN), Ticket.finish_by < now))
+    return {**page, "counts": counts, "overdue": overdue or 0}
+
+
+@bp.route("/tasks/<int(max=2147483647):ticket_id>", methods=["GET"])
+@staff_required(*CREW_ROLES)
+@bp.response(200, TaskDetailSchema)
+@documented(bp, 403, 404)
+def get_task(ticket_id):
+    """任务详情与完整处理进度"""
+    return _detail(_my_task(ticket_id))
+
+
+@bp.route("/tasks/<int(max=2147483647):ticket_id>/accept", methods=["POST"])
+@staff_required(*CREW_ROLES)
+@bp.response(200, TaskDetailSchema)
+@documented(bp, 403, 404, 409)
+def accept_task(ticket_id):
+    """接单"""
+    ticket = _my_task(ticket_id)
+    tickets.accept_ticket(ticket, Actor.of_staff(current_staff()))
+    db.session.commit()
+    return _detail(ticket)
+
+
+@bp.route("/tasks/<int(max=2147483647):ticket_id>/notes", methods=["POST"])
+@staff_required(*CREW_ROLES)
+@bp.arguments(NoteArgs, location="multipart")
+@bp.response(200, TaskDetailSchema)
+@documented(bp, 400, 403, 404, 409, 413)
+def add_note(args, ticket_id):
+    """记录进展（文字和/或最多9张照片）"""
+    ticket = _my_task(ticket_id)
+    photos = photo_inputs(args["photos"])
+    tickets.add_progress_note(ticket, Actor.of_staff(current_staff()), args["note"], photos)
+    commit_or_forget(photos)
+    return _detail(ticket)
+
+
+@bp.route("/tasks/<int(max=2147483647):ticket_id>/reply", methods=["POST"])
+@staff_required(*CREW_ROLES)
+@bp.arguments(ReplyArgs, location="multipart")
+@bp.response(200, TaskDetailSchema)
+@documented(bp, 400, 403, 404, 409, 413)
+def reply_task(args, ticket_id):
+    """回复处理结果（可附照片）；住户会收到通知"""
+    ticket = _my_task(ticket_id)
+    photos = photo_inputs(args["photos"])
+    tickets.reply_ticket(ticket, Actor.of_staff(current_staff()), args["reply"], photos)
+    commit_or_forget(photos)
+    return _detail(ticket)
+
+
+@bp.route("/tasks/<int(max=2147483647):ticket_id>/forward", methods=["POST"])
+@staff_required(*CREW_ROLES)
+@bp.arguments(ForwardArgs)
+@bp.response(200, TaskDetailSchema)
+@documented(bp, 400, 403, 404, 409)
+def forward_task(args, ticket_id):
+    """转办给其他班组或人员（须填原因，不能转给自己）；新处理人会收到微信通知"""
+    ticket = _my_task(ticket_id)
+    crew = staff = None
+    if args["crew_id"] is not None:
+        crew = db.session.get(Crew, args["crew_id"])
+        if crew is None:
+            raise ValidationError("班组不存在", fields={"crew_id": ["班组不存在"]})
+    if args["staff_id"] is not None:
+        staff = db.session.get(Staff, args["staff_id"])
+        if staff is None:
+            raise ValidationError("人员不存在", fields={"staff_id": ["人员不存在"]})
+    tickets.forward_ticket(ticket, Actor.of_staff(current_staff()), reason=args["reason"], crew=crew, staff=staff)
+    db.session.commit()
+    return _detail(ticket)
+
+
+@bp.route("/tasks/<int(max=2147483647):ticket_id>/defect", methods=["POST"])
+@staff_required(*CREW_ROLES)
+@bp.arguments(DefectArgs, location="multipart")
+@bp.response(201, TaskDetailSchema)
+@documented(bp, 400, 403, 404, 409, 413)
+def open_defect(args, ticket_id):
+    """开具消缺单（子工单，留在本班组）"""
+    parent = _my_task(ticket_id)
+    photos = photo_inputs(args["photos"])
+    child = tickets.open_defect_order(parent, Actor.of_staff(current_staff()), args["description"],
+                                      category=args["category"], priority=args["priority"], photos=photos)
+    commit_or_forget(photos)
+    return _detail(child)
+
+
+@bp.route("/location", methods=["POST"])
+@staff_required(*CREW_ROLES)
+@bp.arguments(LocationArgs)
+@bp.response(200, LocationSchema)
+@documented(bp, 400, 403)
+def update_location(args):
+    """上报当前位置"""
+    staff = current_staff()
+    staff.last_latitude, staff.last_longitude = args["latitude"], args["longitude"]
+    staff.last_location_label = args["label"]
+    staff.last_located_at = utcnow()
+    db.session.commit()
+    return staff

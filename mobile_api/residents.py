@@ -1,0 +1,428 @@
+"""Resident endpoints: households, bills, payments and receipts, repairs, outages,
+announcements and subscribe-message consent.
+
+A resident sees only households bound to their WeChat, the bills of those households,
+their own payments, and tickets they reported or that belong to their households. Anything
+else answers 404 (we do not say whether it exists).
+"""
+from __future__ import annotations
+
+import base64
+import io
+from datetime import timedelta
+
+import qrcode
+from flask import current_app, send_file, url_for
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import or_, select, update
+
+from app.dbutil import insert_or_skip
+from app.errors import NotFoundError, ValidationError
+from app.extensions import db
+from app.models import (
+    Announcement, AnnouncementStatus, Audience, Bill, HeatingSeason, HouseholdBinding, Payment, PaymentState,
+    SubscribeConsent, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
+)
+from app.services import binding, billing, tickets, uploads
+from app.services.actors import Actor
+from app.services.outages import outages_touching
+from mobile_api.auth import current_user, login_required
+from mobile_api.common import ApiBlueprint, PageArgs, ServiceUnavailableError, documented, paginate, paginate_list
+from mobile_api.schemas import (
+    AnnouncementPageSchema, BillArgs, BillPageSchema, BindArgs, CancelArgs, ConsentArgs, ConsentListSchema,
+    HouseholdPageSchema, HouseholdSchema, OutagePageSchema, PaymentArgs, PaymentCreatedSchema,
+    PaymentPageSchema, PaymentSchema, RateArgs, ReceiptSchema, RepairArgs, TicketDetailSchema, TicketListArgs,
+    TicketPageSchema,
+)
+from wechat import pay as wechat_pay
+
+bp = ApiBlueprint("mobile_residents", __name__, url_prefix="/api/v1",
+                  description="住户：绑定户号、账单、缴费、报修、停热、公告、订阅消息授权")
+
+ORDER_TTL = timedelta(hours=2)     # time_expire of a WeChat Pay order (prepay_id lives 2 h)
+RECEIPT_SALT = "receipt-v1"
+
+
+# --- access -------------------------------------------------------------------------------------
+
+def my_household_ids(user) -> list[int]:
+    return list(db.session.scalars(
+        select(HouseholdBinding.household_id).where(HouseholdBinding.wechat_user_id == user.id)))
+
+
+def _my_household(user, household_id: int):
+    row = db.session.scalar(select(HouseholdBinding).where(
+        HouseholdBinding.wechat_user_id == user.id, HouseholdBinding.household_id == household_id))
+    if row is None:
+        raise NotFoundError("您未绑定该户", code="household_not_found")
+    return row.household
+
+
+def visible_tickets(user):
+    """Tickets a resident may see: reported by them, or of a household bound to them."""
+    bound = select(HouseholdBinding.household_id).where(HouseholdBinding.wechat_user_id == user.id)
+    return select(Ticket).where(or_(Ticket.reporter_id == user.id, Ticket.household_id.in_(bound)))
+
+
+def _my_ticket(user, ticket_id: int, *, for_update: bool = False) -> Ticket:
+    query = visible_tickets(user).where(Ticket.id == ticket_id)
+    if for_update:
+        query = query.with_for_update()
+    ticket = db.session.scalar(query)
+    if ticket is None:
+        raise NotFoundError("工单不存在", code="ticket_not_found")
+    return ticket
+
+
+def _my_payment(user, out_trade_no: str) -> Payment:
+    payment = db.session.scalar(select(Payment).where(Payment.out_trade_no == out_trade_no,
+                                                      Payment.wechat_user_id == user.id))
+    if payment is None:
+        raise NotFoundError("订单不存在", code="payment_not_found")
+    return payment
+
+
+# --- households -----------------------------------------------------------------------------------
+
+@bp.route("/households", methods=["GET"])
+@login_required
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, HouseholdPageSchema)
+@documented(bp, 400)
+def list_households(args):
+    """我绑定的户"""
+    return paginate_list(binding.bound_households(current_user()), args["page"], args["per_page"])
+
+
+@bp.route("/households/bind", methods=["POST"])
+@login_required
+@bp.arguments(BindArgs)
+@bp.response(201, HouseholdSchema)
+@documented(bp, 400, 409, 429)
+def bind_household(args):
+    """绑定户号：户号 + 户主姓名或预留手机号后四位（失败次数受限）"""
+    attempts = binding.RedisAttemptCounter(current_app.extensions["redis"])
+    row = binding.bind_household(current_user(), args["account_no"], owner_name=args["owner_name"],
+                                 phone_last4=args["phone_last4"], attempts=attempts)
+    db.session.commit()
+    return row.household
+
+
+@bp.route("/households/<int(max=2147483647):household_id>", methods=["DELETE"])
+@login_required
+@bp.response(204)
+@documented(bp, 404)
+def unbind_household(household_id):
+    """解除绑定"""
+    binding.unbind_household(current_user(), household_id)
+    db.session.commit()
+
+
+@bp.route("/households/<int(max=2147483647):household_id>/bills", methods=["GET"])
+@login_required
+@bp.arguments(BillArgs, location="query")
+@bp.response(200, BillPageSchema)
+@documented(bp, 400, 404)
+def list_bills(args, household_id):
+    """某户的账单（可按供暖季筛选），含截至今日的滞纳金与欠费合计"""
+    household = _my_household(current_user(), household_id)
+    today = billing.local_today()
+    query = (select(Bill).join(Bill.season).where(Bill.household_id == household.id)
+             .order_by(HeatingSeason.starts_on.desc(), Bill.id))
+    if args["season"]:
+        query = query.where(HeatingSeason.code == args["season"])
+    page = paginate(query, args["page"], args["per_page"])
+    for bill in page["items"]:
+        bill.late_fee_fen = billing.late_fee_fen(bill, today)
+        bill.total_due_fen = bill.outstanding_fen + bill.late_fee_fen
+    arrears = billing.household_arrears(household.id, today)
+    return {**page, "household_id": household.id, "as_of": today,
+            "arrears_principal_fen": arrears.total_principal_fen,
+            "arrears_late_fee_fen": arrears.total_late_fee_fen, "arrears_total_fen": arrears.total_due_fen}
+
+
+# --- payments ---------------------------------------------------------------------------------------
+
+@bp.route("/payments", methods=["POST"])
+@login_required
+@bp.arguments(PaymentArgs)
+@bp.response(201, PaymentCreatedSchema)
+@documented(bp, 400, 404, 409, 503)
+def create_payment(args):
+    """为同一户的一张或多张未缴账单下单（微信支付 JSAPI），返回 wx.requestPayment 参数
+
+    The order is committed before WeChat Pay is called, so a notification can never arrive
+    for an order we do not know; if the prepay fails the order is closed again.
+    """
+    user = current_user()
+    household = _my_household(user, args["household_id"])
+    wanted = set(args["bill_ids"])
+    bills = list(db.session.scalars(select(Bill).where(Bill.id.in_(wanted), Bill.household_id == household.id)))
+    if len(bills) != len(wanted):
+        raise NotFoundError("账单不存在", code="bill_not_found")
+    if not user.mp_openid:
+        raise ValidationError("请在小程序中登录后缴费", code="mini_program_login_required")
+    payment = billing.create_payment(user, bills)
+    db.session.commit()
+    try:
+        prepay_id = wechat_pay.jsapi_prepay(
+            out_trade_no=payment.out_trade_no, description=payment.description, amount_fen=payment.amount_fen,
+            openid=user.mp_openid, time_expire=payment.created_at + ORDER_TTL, attach=f"household:{household.id}")
+    except (wechat_pay.PayUnavailable, wechat_pay.PayRejected) as exc:
+        current_app.logger.warning("prepay of %s failed: %s", payment.out_trade_no, exc)
+        billing.close_payment(payment.out_trade_no)
+        db.session.commit()
+        raise ServiceUnavailableError("微信支付暂时不可用，请稍后再试") from exc
+    payment.prepay_id = prepay_id
+    db.session.commit()
+    payment.pay_params = wechat_pay.request_payment_params(prepay_id)
+    return payment
+
+
+@bp.route("/payments", methods=["GET"])
+@login_required
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, PaymentPageSchema)
+@documented(bp, 400)
+def list_payments(args):
+    """我的缴费记录"""
+    query = (select(Payment).where(Payment.wechat_user_id == current_user().id)
+             .order_by(Payment.created_at.desc(), Payment.id.desc()))
+    return paginate(query, args["page"], args["per_page"])
+
+
+@bp.route("/payments/<string:out_trade_no>", methods=["GET"])
+@login_required
+@bp.response(200, PaymentSchema)
+@documented(bp, 404)
+def get_payment(out_trade_no):
+    """订单状态；未确认的订单向微信支付查询，已支付则入账（与支付通知只入账一次）"""
+    payment = _my_payment(current_user(), out_trade_no)
+    if payment.state == PaymentState.CREATED and payment.prepay_id:
+        try:
+            transaction = wechat_pay.query_order(out_trade_no)
+            if transaction is not None and wechat_pay.settle_transaction(transaction) is not None:
+                db.session.commit()
+                db.session.refresh(payment)
+        except (wechat_pay.PayUnavailable, wechat_pay.PayRejected) as exc:
+            # Uncertain: answer what we know; the notification or the next query settles it.
+            db.session.rollback()
+            current_app.logger.warning("query of %s failed: %s", out_trade_no, exc)
+    return payment
+
+
+def receipt_token(out_trade_no: str) -> str:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=RECEIPT_SALT).dumps(out_trade_no)
+
+
+def receipt_number(token: str) -> str | None:
+    try:
+        value = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=RECEIPT_SALT).loads(token)
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _qr_data_url(text: str) -> str:
+    out = io.BytesIO()
+    qrcode.make(text, box_size=6, border=2).save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+@bp.route("/payments/<string:out_trade_no>/receipt", methods=["GET"])
+@login_required
+@bp.response(200, ReceiptSchema)
+@documented(bp, 404, 409)
+def get_receipt(out_trade_no):
+    """电子收据，含指向核验页的二维码"""
+    from app.errors import ConflictError
+
+    payment = _my_payment(current_user(), out_trade_no)
+    if payment.state != PaymentState.PAID:
+        raise ConflictError("订单尚未支付成功，暂无收据", code="not_paid")
+    household = payment.items[0].bill.household
+    verify_url = current_app.config["PUBLIC_BASE_URL"] + url_for("mobile_receipts.verify", token=receipt_token(out_trade_no))
+    return {"out_trade_no": payment.out_trade_no, "transaction_id": payment.transaction_id,
+            "amount_fen": payment.amount_fen, "paid_at": payment.paid_at, "account_no": household.account_no,
+            "address": household.address, "items": payment.items, "verify_url": verify_url,
+            "qr_code": _qr_data_url(verify_url)}
+
+
+# --- repairs --------------------------------------------------------------------------------------------
+
+def photo_inputs(files) -> list[tickets.PhotoInput]:
+    return [tickets.PhotoInput(path=path, content_type=content_type, size_bytes=size)
+            for path, content_type, size in uploads.store_uploads(files)]
+
+
+def commit_or_forget(photos: list[tickets.PhotoInput]) -> None:
+    """Commit; if that fails, remove the files stored for this request."""
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        uploads.remove_stored([p.path for p in photos])
+        raise
+
+
+@bp.route("/repairs", methods=["POST"])
+@login_required
+@bp.arguments(RepairArgs, location="multipart")
+@bp.response(201, TicketDetailSchema)
+@documented(bp, 400, 403, 404, 413)
+def create_repair(args):
+    """报修（multipart/form-data：household_id、category、description、location，最多9张照片 photos）"""
+    user = current_user()
+    household = _my_household(user, args["household_id"])
+    photos = photo_inputs(args["photos"])
+    try:
+        ticket = tickets.create_ticket(
+            Actor.of_resident(user), type=TicketType.REPAIR, source=TicketSource.MINI_PROGRAM,
+            description=args["description"], category=args["category"], household=household,
+            address=(f"{household.address} {args['location']}" if args["location"] else None),
+            latitude=args["latitude"], longitude=args["longitude"], photos=photos)
+    except Exception:
+        uploads.remove_stored([p.path for p in photos])
+        raise
+    commit_or_forget(photos)
+    return ticket
+
+
+@bp.route("/repairs", methods=["GET"])
+@login_required
+@bp.arguments(TicketListArgs, location="query")
+@bp.response(200, TicketPageSchema)
+@documented(bp, 400)
+def list_repairs(args):
+    """我的报修（本人提交或本人绑定户的工单），最新在前"""
+    query = visible_tickets(current_user()).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    if args["state"] == "open":
+        query = query.where(Ticket.state.in_(TicketState.OPEN))
+    elif args["state"] != "all":
+        query = query.where(Ticket.state == args["state"])
+    return paginate(query, args["page"], args["per_page"])
+
+
+@bp.route("/repairs/<int(max=2147483647):ticket_id>", methods=["GET"])
+@login_required
+@bp.response(200, TicketDetailSchema)
+@documented(bp, 404)
+def get_repair(ticket_id):
+    """报修详情与完整处理进度"""
+    return _my_ticket(current_user(), ticket_id)
+
+
+@bp.route("/repairs/<int(max=2147483647):ticket_id>/cancel", methods=["POST"])
+@login_required
+@bp.arguments(CancelArgs)
+@bp.response(200, TicketDetailSchema)
+@documented(bp, 400, 403, 404, 409)
+def cancel_repair(args, ticket_id):
+    """撤销报修（维修人员接单前）"""
+    user = current_user()
+    ticket = _my_ticket(user, ticket_id, for_update=True)
+    tickets.cancel_ticket(ticket, Actor.of_resident(user), args["reason"])
+    db.session.commit()
+    return ticket
+
+
+@bp.route("/repairs/<int(max=2147483647):ticket_id>/rate", methods=["POST"])
+@login_required
+@bp.arguments(RateArgs)
+@bp.response(200, TicketDetailSchema)
+@documented(bp, 400, 403, 404, 409)
+def rate_repair(args, ticket_id):
+    """评价（办结后，1–5分和评语，一次）"""
+    user = current_user()
+    ticket = _my_ticket(user, ticket_id, for_update=True)
+    tickets.rate_ticket(ticket, Actor.of_resident(user), args["rating"], args["comment"])
+    db.session.commit()
+    return ticket
+
+
+@bp.route("/photos/<int(max=2147483647):photo_id>", methods=["GET"])
+@login_required
+@bp.response(200, {"format": "binary", "type": "string"}, content_type="image/jpeg",
+             description="照片（JPEG/PNG/GIF）")
+@documented(bp, 404)
+def get_photo(photo_id):
+    """工单照片（住户：本人可见的工单；维修人员：自己的任务）"""
+    from mobile_api.crews import visible_tasks
+
+    user = current_user()
+    photo = db.session.get(TicketPhoto, photo_id)
+    allowed = photo is not None and photo.path and (
+        db.session.scalar(visible_tickets(user).where(Ticket.id == photo.ticket_id)) is not None
+        or (user.staff is not None and user.staff.active
+            and db.session.scalar(visible_tasks(user.staff).where(Ticket.id == photo.ticket_id)) is not None))
+    if not allowed:
+        raise NotFoundError("照片不存在", code="photo_not_found")
+    try:
+        path = uploads.open_stored(photo.path)
+    except ValueError as exc:
+        raise NotFoundError("照片不存在", code="photo_not_found") from exc
+    if not path.exists():
+        raise NotFoundError("照片不存在", code="photo_not_found")
+    return send_file(path, mimetype=photo.content_type or "application/octet-stream", max_age=0)
+
+
+# --- outages, announcements, consent ---------------------------------------------------------------------
+
+@bp.route("/outages", methods=["GET"])
+@login_required
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, OutagePageSchema)
+@documented(bp, 400)
+def list_outages(args):
+    """影响我绑定户的停热（计划中与停热中）"""
+    found: dict[int, dict] = {}
+    for household in binding.bound_households(current_user()):
+        for outage in outages_touching(household):
+            row = found.setdefault(outage.id, {
+                "id": outage.id, "title": outage.title, "kind": outage.kind, "reason": outage.reason,
+                "status": outage.status, "starts_at": outage.starts_at, "expected_end_at": outage.expected_end_at,
+                "actual_end_at": outage.actual_end_at, "household_ids": []})
+            row["household_ids"].append(household.id)
+    rows = sorted(found.values(), key=lambda o: (o["starts_at"], o["id"]))
+    return paginate_list(rows, args["page"], args["per_page"])
+
+
+@bp.route("/announcements", methods=["GET"])
+@login_required
+@bp.arguments(PageArgs, location="query")
+@bp.response(200, AnnouncementPageSchema)
+@documented(bp, 400)
+def list_announcements(args):
+    """公告（面向全部用户且已发布的），最新在前"""
+    query = (select(Announcement)
+             .where(Announcement.status.in_((AnnouncementStatus.SENDING, AnnouncementStatus.DONE)),
+                    Announcement.audience == Audience.ALL)
+             .order_by(Announcement.created_at.desc(), Announcement.id.desc()))
+    return paginate(query, args["page"], args["per_page"])
+
+
+@bp.route("/subscriptions", methods=["POST"])
+@login_required
+@bp.arguments(ConsentArgs)
+@bp.response(200, ConsentListSchema)
+@documented(bp, 400)
+def record_consent(args):
+    """记录订阅消息授权：用户“允许”的每个模板可发送一次"""
+    user = current_user()
+    known = set(current_app.config["MINIAPP_TEMPLATES"].values())
+    unknown = [t for t in args["template_ids"] if t not in known]
+    if unknown:
+        raise ValidationError("未知的订阅消息模板", fields={"template_ids": [f"未知模板 {t}" for t in unknown]})
+    now = utcnow()
+    for template_id in args["template_ids"]:
+        db.session.execute(insert_or_skip(SubscribeConsent, conflict=["wechat_user_id", "template_id"]).values(
+            wechat_user_id=user.id, template_id=template_id, remaining=0, updated_at=now))
+        db.session.execute(
+            update(SubscribeConsent)
+            .where(SubscribeConsent.wechat_user_id == user.id, SubscribeConsent.template_id == template_id)
+            .values(remaining=SubscribeConsent.remaining + 1, updated_at=now)
+            .execution_options(synchronize_session=False))
+    db.session.commit()
+    rows = db.session.scalars(select(SubscribeConsent).where(SubscribeConsent.wechat_user_id == user.id)
+                              .order_by(SubscribeConsent.template_id))
+    return {"items": list(rows)}

@@ -1,0 +1,369 @@
+"""Input (``*Args``) and output (``*Schema``) schemas of the mobile API.
+
+Money is integer fen; times are ISO 8601 in UTC; user-facing labels are Chinese.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+from flask_smorest.fields import Upload
+
+from app.models import Priority, TicketCategory, TicketState
+from app.services.tickets import ACTION_LABELS
+from mobile_api.common import PageArgs, page_schema
+
+MAX_PHOTOS = 9
+MAX_ID = 2**31 - 1   # ids are 32-bit integers in the database
+
+
+def _photo_url(photo) -> str | None:
+    return f"/api/v1/photos/{photo.id}" if photo.path else None
+
+
+# --- auth ---------------------------------------------------------------------------------
+
+class LoginArgs(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=128),
+                         metadata={"description": "wx.login() 返回的 code"})
+
+
+class StaffBriefSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True)
+    crew_id = fields.Integer(allow_none=True)
+
+
+class UserSchema(Schema):
+    id = fields.Integer(required=True)
+    nickname = fields.String(allow_none=True)
+    staff = fields.Method("_staff", allow_none=True)
+
+    def _staff(self, user):
+        staff = user.staff
+        if staff is None or not staff.active:
+            return None
+        return StaffBriefSchema().dump(staff)
+
+
+class LoginSchema(Schema):
+    token = fields.String(required=True)
+    token_type = fields.String(required=True)
+    expires_in = fields.Integer(required=True, metadata={"description": "秒"})
+    roles = fields.List(fields.String(), required=True,
+                        metadata={"description": "resident，以及 crew_member / crew_lead / crew / agent / leader / admin"})
+    user = fields.Nested(UserSchema, required=True)
+
+
+# --- households and bills -------------------------------------------------------------------
+
+class BindArgs(Schema):
+    account_no = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    owner_name = fields.String(validate=validate.Length(max=40), load_default=None)
+    phone_last4 = fields.String(validate=validate.Length(max=4), load_default=None)
+
+
+class HouseholdSchema(Schema):
+    id = fields.Integer(required=True)
+    account_no = fields.String(required=True)
+    address = fields.String(required=True)
+    area_m2 = fields.String(required=True, metadata={"description": "面积（平方米），十进制字符串"})
+    owner_name = fields.Method("_masked_name", required=True)
+    status = fields.String(required=True)
+
+    def _masked_name(self, household):
+        name = household.owner_name or ""
+        return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+
+
+HouseholdPageSchema = page_schema(HouseholdSchema, "HouseholdPage")
+
+
+class BillArgs(PageArgs):
+    season = fields.String(validate=validate.Length(max=20), load_default=None,
+                           metadata={"description": "供暖季，如 2026-2027；不填为全部"})
+
+
+class BillSchema(Schema):
+    id = fields.Integer(required=True)
+    season = fields.String(required=True, attribute="season.code")
+    season_starts_on = fields.Date(required=True, attribute="season.starts_on")
+    season_ends_on = fields.Date(required=True, attribute="season.ends_on")
+    due_on = fields.Date(required=True, attribute="season.due_on")
+    area_m2 = fields.String(required=True, metadata={"description": "面积（平方米），十进制字符串"})
+    unit_price_fen = fields.Integer(required=True)
+    discount_fen = fields.Integer(required=True)
+    amount_fen = fields.Integer(required=True)
+    paid_fen = fields.Integer(required=True)
+    outstanding_fen = fields.Integer(required=True)
+    late_fee_fen = fields.Integer(required=True, metadata={"description": "截至今日的滞纳金"})
+    total_due_fen = fields.Integer(required=True)
+    status = fields.String(required=True)
+    paid_at = fields.DateTime(allow_none=True)
+
+
+BillPageSchema = page_schema(
+    BillSchema, "BillPage",
+    household_id=fields.Integer(required=True),
+    as_of=fields.Date(required=True),
+    arrears_principal_fen=fields.Integer(required=True, metadata={"description": "全部欠费本金"}),
+    arrears_late_fee_fen=fields.Integer(required=True),
+    arrears_total_fen=fields.Integer(required=True),
+)
+
+
+# --- payments -------------------------------------------------------------------------------
+
+class PaymentArgs(Schema):
+    household_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
+    bill_ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=MAX_ID)), required=True,
+                           validate=validate.Length(min=1, max=20))
+
+
+class RequestPaymentSchema(Schema):
+    """Pass these to wx.requestPayment as they are."""
+
+    timeStamp = fields.String(required=True)
+    nonceStr = fields.String(required=True)
+    package = fields.String(required=True)
+    signType = fields.String(required=True)
+    paySign = fields.String(required=True)
+
+
+class PaymentItemSchema(Schema):
+    bill_id = fields.Integer(required=True)
+    season = fields.String(required=True, attribute="bill.season.code")
+    principal_fen = fields.Integer(required=True)
+    late_fee_fen = fields.Integer(required=True)
+
+
+class PaymentSchema(Schema):
+    out_trade_no = fields.String(required=True)
+    amount_fen = fields.Integer(required=True)
+    state = fields.String(required=True, metadata={"description": "created / paid / closed / refunded"})
+    description = fields.String(allow_none=True)
+    household_id = fields.Method("_household", allow_none=True)
+    transaction_id = fields.String(allow_none=True)
+    paid_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    items = fields.List(fields.Nested(PaymentItemSchema), required=True)
+
+    def _household(self, payment):
+        return payment.items[0].bill.household_id if payment.items else None
+
+
+class PaymentCreatedSchema(PaymentSchema):
+    pay_params = fields.Nested(RequestPaymentSchema, required=True)
+
+
+PaymentPageSchema = page_schema(PaymentSchema, "PaymentPage")
+
+
+class ReceiptSchema(Schema):
+    out_trade_no = fields.String(required=True)
+    transaction_id = fields.String(required=True)
+    amount_fen = fields.Integer(required=True)
+    paid_at = fields.DateTime(required=True)
+    account_no = fields.String(required=True)
+    address = fields.String(required=True)
+    items = fields.List(fields.Nested(PaymentItemSchema), required=True)
+    verify_url = fields.String(required=True, metadata={"description": "收据核验页（二维码内容）"})
+    qr_code = fields.String(required=True, metadata={"description": "核验二维码 PNG 的 data URL"})
+
+
+# --- tickets ---------------------------------------------------------------------------------
+
+class PhotoSchema(Schema):
+    id = fields.Integer(required=True)
+    url = fields.Function(_photo_url, allow_none=True,
+                          metadata={"description": "带令牌 GET；为空表示照片仍在从微信获取"})
+    content_type = fields.String(allow_none=True)
+
+
+class EventSchema(Schema):
+    id = fields.Integer(required=True)
+    action = fields.String(required=True)
+    label = fields.Method("_label", required=True)
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String(allow_none=True)
+    actor_kind = fields.String(required=True)
+    actor_name = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    photos = fields.List(fields.Nested(PhotoSchema), required=True)
+
+    def _label(self, event):
+        key = {"created": "create", "assigned": "assign", "accepted": "accept", "started": "start",
+               "progress_note": "note", "replied": "reply", "closed": "close", "forwarded": "forward",
+               "reopened": "reopen", "cancelled": "cancel", "defect_order_opened": "defect", "rated": "rate",
+               "visited": "visit", "priority_changed": "priority", "photo_added": "photo"}.get(event.action)
+        return ACTION_LABELS.get(key, event.action)
+
+
+class TicketBriefSchema(Schema):
+    id = fields.Integer(required=True)
+    number = fields.String(required=True)
+    type = fields.String(required=True)
+    category = fields.String(required=True)
+    category_label = fields.Function(lambda t: TicketCategory.LABELS.get(t.category, t.category), required=True)
+    priority = fields.String(required=True)
+    state = fields.String(required=True)
+    state_label = fields.Function(lambda t: TicketState.LABELS.get(t.state, t.state), required=True)
+    household_id = fields.Integer(allow_none=True)
+    address = fields.String(allow_none=True)
+    description = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    respond_by = fields.DateTime(allow_none=True)
+    finish_by = fields.DateTime(allow_none=True)
+    rating = fields.Integer(allow_none=True)
+
+
+class TicketDetailSchema(TicketBriefSchema):
+    reply = fields.String(allow_none=True)
+    final_answer = fields.String(allow_none=True)
+    rating_comment = fields.String(allow_none=True)
+    accepted_at = fields.DateTime(allow_none=True)
+    replied_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    parent_id = fields.Integer(allow_none=True)
+    can_cancel = fields.Function(lambda t: t.state in (TicketState.NEW, TicketState.ASSIGNED), required=True)
+    can_rate = fields.Function(lambda t: t.state == TicketState.CLOSED and t.rating is None, required=True)
+    photos = fields.List(fields.Nested(PhotoSchema), required=True)
+    timeline = fields.List(fields.Nested(EventSchema), required=True, attribute="events")
+
+
+TicketPageSchema = page_schema(TicketBriefSchema, "TicketPage")
+
+
+class RepairArgs(Schema):
+    household_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
+    category = fields.String(required=True, validate=validate.OneOf(TicketCategory.ALL))
+    description = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    location = fields.String(validate=validate.Length(max=200), load_default=None,
+                             metadata={"description": "具体位置，如“卧室暖气片”；不填为户的地址"})
+    latitude = fields.Float(validate=validate.Range(min=-90, max=90), load_default=None)
+    longitude = fields.Float(validate=validate.Range(min=-180, max=180), load_default=None)
+    photos = fields.List(Upload(), load_default=list, validate=validate.Length(max=MAX_PHOTOS),
+                         metadata={"description": "最多9张，每张不超过10MB（JPEG/PNG/GIF）"})
+
+
+class TicketListArgs(PageArgs):
+    state = fields.String(validate=validate.OneOf(("open", "all", *TicketState.ALL)), load_default="all")
+
+
+class CancelArgs(Schema):
+    reason = fields.String(validate=validate.Length(max=200), load_default=None)
+
+
+class RateArgs(Schema):
+    rating = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    comment = fields.String(validate=validate.Length(max=500), load_default=None)
+
+
+# --- outages, announcements, consent --------------------------------------------------------
+
+class OutageSchema(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    kind = fields.String(required=True)
+    reason = fields.String(required=True)
+    status = fields.String(required=True)
+    starts_at = fields.DateTime(required=True)
+    expected_end_at = fields.DateTime(allow_none=True)
+    actual_end_at = fields.DateTime(allow_none=True)
+    household_ids = fields.List(fields.Integer(), required=True, metadata={"description": "受影响的已绑定户"})
+
+
+OutagePageSchema = page_schema(OutageSchema, "OutagePage")
+
+
+class AnnouncementSchema(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    body = fields.String(required=True)
+    category = fields.String(required=True)
+    published_at = fields.Method("_published", required=True)
+
+    def _published(self, announcement):
+        return (announcement.started_at or announcement.scheduled_at or announcement.created_at).isoformat()
+
+
+AnnouncementPageSchema = page_schema(AnnouncementSchema, "AnnouncementPage")
+
+
+class ConsentArgs(Schema):
+    template_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True,
+                               validate=validate.Length(min=1, max=10),
+                               metadata={"description": "wx.requestSubscribeMessage 中用户选择“允许”的模板"})
+
+
+class ConsentSchema(Schema):
+    template_id = fields.String(required=True)
+    remaining = fields.Integer(required=True)
+
+
+class ConsentListSchema(Schema):
+    items = fields.List(fields.Nested(ConsentSchema), required=True)
+
+
+# --- crews ------------------------------------------------------------------------------------
+
+class TaskListArgs(PageArgs):
+    state = fields.String(validate=validate.OneOf(("open", "all", *TicketState.ALL)), load_default="open")
+
+
+class TaskSchema(TicketBriefSchema):
+    overdue = fields.Boolean(required=True)
+    caller_name = fields.String(allow_none=True)
+    caller_phone = fields.String(allow_none=True)
+    crew_id = fields.Integer(allow_none=True)
+    assignee_id = fields.Integer(allow_none=True)
+
+
+class TaskDetailSchema(TaskSchema, TicketDetailSchema):
+    latitude = fields.Float(allow_none=True)
+    longitude = fields.Float(allow_none=True)
+    children = fields.List(fields.Nested(TicketBriefSchema), required=True)
+
+
+TaskPageSchema = page_schema(
+    TaskSchema, "TaskPage",
+    counts=fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                       metadata={"description": "我的任务按状态计数"}),
+    overdue=fields.Integer(required=True, metadata={"description": "已超时的未完成任务数"}),
+)
+
+
+class NoteArgs(Schema):
+    note = fields.String(validate=validate.Length(max=1000), load_default=None)
+    photos = fields.List(Upload(), load_default=list, validate=validate.Length(max=MAX_PHOTOS))
+
+
+class ReplyArgs(Schema):
+    reply = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    photos = fields.List(Upload(), load_default=list, validate=validate.Length(max=MAX_PHOTOS))
+
+
+class ForwardArgs(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    crew_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID), load_default=None)
+    staff_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID), load_default=None)
+
+
+class DefectArgs(Schema):
+    description = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    category = fields.String(validate=validate.OneOf(TicketCategory.ALL), load_default=TicketCategory.OTHER)
+    priority = fields.String(validate=validate.OneOf(Priority.ALL), load_default=None)
+    photos = fields.List(Upload(), load_default=list, validate=validate.Length(max=MAX_PHOTOS))
+
+
+class LocationArgs(Schema):
+    latitude = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
+    longitude = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
+    label = fields.String(validate=validate.Length(max=200), load_default=None)
+
+
+class LocationSchema(Schema):
+    latitude = fields.Float(required=True, attribute="last_latitude")
+    longitude = fields.Float(required=True, attribute="last_longitude")
+    label = fields.String(allow_none=True, attribute="last_location_label")
+    located_at = fields.DateTime(required=True, attribute="last_located_at")

@@ -1,0 +1,290 @@
+"""WeChat Pay API v3 (wechatpayv3, public-key mode): JSAPI orders, wx.requestPayment, query, close,
+and verification of payment notifications (WECHAT.md §8).
+
+The client is pointed at ``WECHATPAY_API_BASE`` (the sandbox in the demo and the tests) by
+setting wechatpayv3's gateway attribute. Keys:
+
+- merchant private key: ``WECHATPAY_PRIVATE_KEY_PATH``. When it is unset outside production,
+  a development key is generated once into ``instance/wechatpay_merchant_key.pem`` (the
+  sandbox checks request signatures only when told the merchant key path); production
+  refuses to pay without it.
+- WeChat Pay public key: ``WECHATPAY_PUBLIC_KEY_PATH`` (PEM) and ``WECHATPAY_PUBLIC_KEY_ID``,
+  or ``<path>.id`` next to the PEM (the sandbox writes both). Read on use, so a key file
+  written after the app started (the sandbox's first start) is picked up.
+
+Notifications are verified here rather than with ``WeChatPay.callback``: that method calls
+``GET /v3/certificates`` whenever a request names an unknown serial, which would let anybody
+make us call WeChat for each forged request. We accept only our configured public key id,
+a fresh timestamp, a valid RSA signature, and a resource that decrypts (AEAD_AES_256_GCM).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import current_app
+from wechatpayv3 import WeChatPay, WeChatPayType
+from wechatpayv3.utils import aes_decrypt, load_public_key, rsa_verify
+
+log = logging.getLogger(__name__)
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
+NOTIFY_MAX_SKEW = 300          # seconds; WeChat Pay signs each (re)delivery afresh
+DEV_MERCHANT_KEY = "wechatpay_merchant_key.pem"
+
+
+class PayUnavailable(RuntimeError):
+    """WeChat Pay cannot be reached or is not configured: try again later."""
+
+
+class PayRejected(RuntimeError):
+    """WeChat Pay answered with an error ({"code", "message"})."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+class NotificationRejected(ValueError):
+    """A payment notification that is not WeChat Pay's (bad signature, stale, undecryptable)."""
+
+
+@dataclass(frozen=True)
+class _Settings:
+    mchid: str
+    appid: str
+    apiv3_key: str
+    private_key_pem: str
+    cert_serial_no: str
+    public_key_pem: str
+    public_key_id: str
+    gateway: str
+    timeout: float
+
+
+# --- configuration ------------------------------------------------------------------------
+
+def merchant_key_path() -> str:
+    """The merchant's private key file; in development generated once under instance/."""
+    cfg = current_app.config
+    configured = cfg.get("WECHATPAY_PRIVATE_KEY_PATH")
+    if configured:
+        return configured
+    if cfg.get("ENV_NAME") == "production":
+        raise PayUnavailable("WECHATPAY_PRIVATE_KEY_PATH is not set")
+    path = Path(cfg["INSTANCE_DIR"]) / DEV_MERCHANT_KEY
+    if not path.exists():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(pem)
+        os.chmod(temporary, 0o600)
+        try:
+            os.link(temporary, path)    # first writer wins; others keep the winner's key
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink(missing_ok=True)
+        log.warning("wechat pay: generated a development merchant key at %s", path)
+    return str(path)
+
+
+def _read(path: str | None, what: str) -> str:
+    if not path:
+        raise PayUnavailable(f"{what} is not configured")
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise PayUnavailable(f"{what} cannot be read from {path}: {exc}") from exc
+
+
+def _serial_of(private_key_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha1(der).hexdigest().upper()
+
+
+def _settings() -> _Settings:
+    cfg = current_app.config
+    private_key_pem = _read(merchant_key_path(), "merchant private key")
+    public_path = cfg.get("WECHATPAY_PUBLIC_KEY_PATH")
+    public_key_pem = _read(public_path, "WeChat Pay public key")
+    key_id = cfg.get("WECHATPAY_PUBLIC_KEY_ID") or _read(f"{public_path}.id", "WeChat Pay public key id")
+    return _Settings(
+        mchid=cfg["WECHATPAY_MCHID"], appid=cfg["MINIAPP_APPID"], apiv3_key=cfg["WECHATPAY_APIV3_KEY"],
+        private_key_pem=private_key_pem,
+        cert_serial_no=cfg.get("WECHATPAY_CERT_SERIAL_NO") or _serial_of(private_key_pem),
+        public_key_pem=public_key_pem, public_key_id=key_id,
+        gateway=cfg["WECHATPAY_API_BASE"].rstrip("/"), timeout=float(cfg.get("WECHAT_TIMEOUT", 5.0)),
+    )
+
+
+def client() -> WeChatPay:
+    """The wechatpayv3 client for the current settings (cached per settings)."""
+    settings = _settings()
+    cache = current_app.extensions.setdefault("wechatpay", {})
+    pay = cache.get(settings)
+    if pay is None:
+        pay = WeChatPay(
+            wechatpay_type=WeChatPayType.MINIPROG, mchid=settings.mchid, private_key=settings.private_key_pem,
+            cert_serial_no=settings.cert_serial_no, appid=settings.appid, apiv3_key=settings.apiv3_key,
+            notify_url=current_app.config["WECHATPAY_NOTIFY_URL"], public_key=settings.public_key_pem,
+            public_key_id=settings.public_key_id, timeout=settings.timeout,
+        )
+        pay._core._gate_way = settings.gateway   # WECHAT.md §8: the documented override
+        cache.clear()
+        cache[settings] = pay
+    return pay
+
+
+def _call(fn, *args, **kwargs):
+    try:
+        status, body = fn(*args, **kwargs)
+    except requests.RequestException as exc:
+        raise PayUnavailable(f"WeChat Pay unreachable: {exc}") from exc
+    except Exception as exc:   # wechatpayv3 raises bare Exception for a bad answer signature
+        raise PayUnavailable(f"WeChat Pay answer refused: {exc}") from exc
+    if 200 <= status < 300:
+        return status, (json.loads(body) if isinstance(body, str) and body else {})
+    try:
+        error = json.loads(body)
+    except (TypeError, ValueError):
+        error = {}
+    if status >= 500 or error.get("code") in ("SYSTEM_ERROR", "FREQUENCY_LIMITED"):
+        raise PayUnavailable(f"WeChat Pay {status}: {error or body!r}")
+    raise PayRejected(status, error.get("code", "UNKNOWN"), error.get("message", ""))
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(BEIJING).isoformat(timespec="seconds")
+
+
+def jsapi_prepay(*, out_trade_no: str, description: str, amount_fen: int, openid: str,
+                 time_expire: datetime | None = None, attach: str | None = None) -> str:
+    """Create (or re-create with identical parameters) the JSAPI order; returns prepay_id."""
+    pay = client()
+    _, answer = _call(pay.pay, description=description, out_trade_no=out_trade_no,
+                      amount={"total": amount_fen, "currency": "CNY"}, payer={"openid": openid},
+                      time_expire=rfc3339(time_expire) if time_expire else None, attach=attach,
+                      notify_url=current_app.config["WECHATPAY_NOTIFY_URL"], pay_type=WeChatPayType.MINIPROG)
+    return answer["prepay_id"]
+
+
+def request_payment_params(prepay_id: str) -> dict:
+    """What the mini-program passes to ``wx.requestPayment`` (appId is signed but not passed)."""
+    pay = client()
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
+    package = f"prepay_id={prepay_id}"
+    return {
+        "appId": current_app.config["MINIAPP_APPID"], "timeStamp": timestamp, "nonceStr": nonce,
+        "package": package, "signType": "RSA",
+        "paySign": pay.sign([current_app.config["MINIAPP_APPID"], timestamp, nonce, package]),
+    }
+
+
+def query_order(out_trade_no: str) -> dict | None:
+    """The order as WeChat Pay knows it (trade_state, transaction_id, amount, ...), or None."""
+    try:
+        return _call(client().query, out_trade_no=out_trade_no)[1]
+    except PayRejected as exc:
+        if exc.code == "ORDER_NOT_EXIST":
+            return None
+        raise
+
+
+def close_order(out_trade_no: str) -> str:
+    """Close an unpaid order at WeChat Pay: "closed", "paid" (too late) or "missing"."""
+    try:
+        _call(client().close, out_trade_no=out_trade_no)
+    except PayRejected as exc:
+        if exc.code == "ORDERPAID":
+            return "paid"
+        if exc.code == "ORDER_NOT_EXIST":
+            return "missing"
+        raise
+    return "closed"
+
+
+def parse_success_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+def verify_notification(headers, body: bytes) -> dict:
+    """Check a notification's signature and freshness and decrypt its resource.
+
+    Returns ``{"id", "event_type", "resource": {...decrypted...}}``; raises
+    :class:`NotificationRejected` for anything WeChat Pay did not send us.
+    """
+    settings = _settings()
+    if headers.get("Wechatpay-Signature-Type", SIGNATURE_TYPE) != SIGNATURE_TYPE:
+        raise NotificationRejected("unsupported signature type")
+    if headers.get("Wechatpay-Serial") != settings.public_key_id:
+        raise NotificationRejected("unknown Wechatpay-Serial")
+    timestamp, nonce = headers.get("Wechatpay-Timestamp", ""), headers.get("Wechatpay-Nonce", "")
+    signature = headers.get("Wechatpay-Signature", "")
+    if not (timestamp.isdigit() and nonce and signature):
+        raise NotificationRejected("missing signature headers")
+    if abs(time.time() - int(timestamp)) > NOTIFY_MAX_SKEW:
+        raise NotificationRejected("stale timestamp")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotificationRejected("body is not UTF-8") from exc
+    if not rsa_verify(timestamp, nonce, text, signature, load_public_key(settings.public_key_pem)):
+        raise NotificationRejected("bad signature")
+    try:
+        event = json.loads(text)
+        resource = event["resource"]
+        if resource.get("algorithm") != "AEAD_AES_256_GCM":
+            raise NotificationRejected("unsupported algorithm")
+        plain = aes_decrypt(nonce=resource["nonce"], ciphertext=resource["ciphertext"],
+                            associated_data=resource.get("associated_data", ""), apiv3_key=settings.apiv3_key)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise NotificationRejected(f"malformed notification: {exc}") from exc
+    if plain is None:
+        raise NotificationRejected("resource does not decrypt")
+    try:
+        decrypted = json.loads(plain)
+    except ValueError as exc:
+        raise NotificationRejected("resource is not JSON") from exc
+    if decrypted.get("mchid") != settings.mchid or decrypted.get("appid") != settings.appid:
+        raise NotificationRejected("notification for another merchant or app")
+    return {"id": event.get("id"), "event_type": event.get("event_type"), "resource": decrypted}
+
+
+# --- crediting ---------------------------------------------------------------------------------
+
+def settle_transaction(transaction: dict):
+    """Credit our payment for a WeChat Pay transaction that succeeded (exactly once).
+
+    ``transaction`` is a decrypted notification resource or a query answer. Returns the
+    billing ``CreditResult``, or None when the transaction has not succeeded. The caller
+    commits.
+    """
+    from app.services.billing import credit_payment
+
+    if transaction.get("trade_state") != "SUCCESS":
+        return None
+    amount = transaction.get("amount") or {}
+    return credit_payment(
+        transaction["out_trade_no"], transaction["transaction_id"], int(amount.get("total", -1)),
+        parse_success_time(transaction.get("success_time")) or datetime.now(BEIJING),
+        payer_openid=(transaction.get("payer") or {}).get("openid"),
+    )
