@@ -6,15 +6,14 @@ whatever the test sets. The sandbox's state is reset before each test.
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.live import LiveServer
 from wechat.sandbox import create_sandbox_app
 from wechat.sandbox.crypto import generate_rsa_key, private_key_pem
 
@@ -25,17 +24,6 @@ MP_APPID, MP_SECRET = "wx_test_mp", "test-mp-secret"
 MCHID = "1900009999"
 APIV3_KEY = "0123456789abcdef0123456789abcdef"
 MERCHANT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
-
-
-class _Server:
-    def __init__(self, wsgi_app):
-        self.server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
 
 
 @dataclass
@@ -102,7 +90,7 @@ class SandboxHandle:
 @pytest.fixture(scope="session")
 def backend():
     fake = FakeBackend()
-    server = _Server(fake)
+    server = LiveServer(fake)
     fake.url = server.url
     yield fake
     server.stop()
@@ -131,7 +119,7 @@ def _start(tmp_path_factory, backend, merchant_key, **overrides):
         **overrides,
     }
     app = create_sandbox_app(config)
-    server = _Server(app)
+    server = LiveServer(app)
     return server, SandboxHandle(server.url + "/sandbox", app.extensions["wechat_sandbox"], merchant_key[1])
 
 
