@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 PERIODIC = [
     ("jobs.outbox.sweep_outbox", "default", 15),
     ("jobs.payments.close_stale_payments", "default", 300),
+    ("jobs.reminders.scan_deadlines", "default", 60),
+    ("jobs.broadcast.sweep_broadcasts", "default", 30),
+    ("jobs.outage_notices.start_due_outages", "default", 60),
+    ("jobs.arrears.run_arrears_campaign", "bulk", 3600),
 ]
 
 LEADER_KEY = "cron:leader:lock"

@@ -28,6 +28,9 @@ HANDLERS: dict[str, str] = {
     "notify.emergency_alert": "jobs.notify.emergency_alert",
     "notify.ticket_updated": "jobs.notify.ticket_updated",
     "bridge.status": "jobs.bridge.post_status",
+    "notify.outage": "jobs.outage_notices.notify_outage",
+    "notify.deadline_reminder": "jobs.reminders.send_deadline_reminder",
+    "broadcast.start": "jobs.broadcast.start_announcement",
 }
 MAX_ATTEMPTS = 10  # then the row is marked failed, for a person to see
 

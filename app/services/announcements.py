@@ -1,0 +1,247 @@
+"""Announcements (公告): compose, schedule, start, pause, resume, cancel, progress.
+
+The staff console calls these; the broadcast jobs (jobs/broadcast.py) do the sending. An
+announcement's audience is resolved when it starts sending, by one ``INSERT … SELECT``
+into ``delivery`` (one row per recipient, unique per announcement and person), so memory
+does not grow with the audience. Delivery rows are the durable state of a broadcast:
+pending → sent | failed (WeChat's errcode) | skipped (reason).
+
+Starting or resuming records an outbox row ("broadcast.start") in the caller's transaction,
+so a start never gets lost when Redis is down; the job picks it up after the commit. Like
+every service here, these functions flush but never commit: the caller commits once.
+
+Audience filters:
+- ``all``: every WeChat user bound to at least one household;
+- ``area``: ``{"station_ids": [..], "community_ids": [..], "buildings": [{"community_id", "building"}]}``
+  — residents bound to a household in any of these;
+- ``arrears``: residents bound to a household with an open bill past its season's due date.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import func, literal, select, update
+
+from app.dbutil import insert_or_skip
+from app.errors import InvalidTransitionError, NotFoundError, ValidationError
+from app.extensions import db
+from app.models import (
+    Announcement, AnnouncementStatus, Audience, Bill, BillStatus, Delivery, DeliveryStatus, HeatingSeason,
+    Household, HouseholdBinding, OutageArea, utcnow,
+)
+from app.services import outbox
+from app.services.outages import area_condition
+
+S = AnnouncementStatus
+START_TOPIC = "broadcast.start"
+CATEGORIES = ("notice", "outage", "arrears")
+CANCELLED_REASON = "公告已撤回，未发送"
+
+
+# --- audience ---------------------------------------------------------------------------------
+
+def _area_parts(audience_filter: dict | None) -> list[OutageArea]:
+    f = audience_filter or {}
+    parts = [OutageArea(station_id=int(s)) for s in f.get("station_ids") or []]
+    parts += [OutageArea(community_id=int(c)) for c in f.get("community_ids") or []]
+    parts += [OutageArea(community_id=int(b["community_id"]), building=str(b["building"]))
+              for b in f.get("buildings") or []]
+    return parts
+
+
+def _check_audience(audience: str, audience_filter: dict | None) -> None:
+    if audience not in Audience.KINDS:
+        raise ValidationError("发送对象有误", fields={"audience": [f"可选：{'、'.join(Audience.LABELS.values())}"]})
+    if audience == Audience.AREA:
+        try:
+            parts = _area_parts(audience_filter)
+        except (KeyError, TypeError, ValueError):
+            parts = None
+        if not parts:
+            raise ValidationError("请选择发送区域", fields={"audience_filter": ["至少选择一个换热站、小区或楼栋"]})
+
+
+def arrears_household_ids(today: date):
+    """A SELECT of households with an open bill whose season's due date has passed."""
+    return (select(Bill.household_id).join(HeatingSeason, Bill.season_id == HeatingSeason.id)
+            .where(Bill.status.in_(BillStatus.OPEN), HeatingSeason.due_on < today,
+                   Bill.amount_fen > Bill.paid_fen))
+
+
+def audience_user_ids(audience: str, audience_filter: dict | None = None, *, today: date | None = None):
+    """A SELECT of the distinct wechat_user ids an audience stands for (use as a subquery)."""
+    q = select(HouseholdBinding.wechat_user_id).distinct()
+    if audience == Audience.ALL:
+        return q
+    if audience == Audience.AREA:
+        households = select(Household.id).where(area_condition(_area_parts(audience_filter)))
+        return q.where(HouseholdBinding.household_id.in_(households))
+    if audience == Audience.ARREARS:
+        from app.services.billing import local_today
+
+        return q.where(HouseholdBinding.household_id.in_(arrears_household_ids(today or local_today())))
+    raise ValueError(f"unknown audience {audience!r}")
+
+
+def count_audience(audience: str, audience_filter: dict | None = None) -> int:
+    """How many people an audience reaches now (for the console's preview)."""
+    _check_audience(audience, audience_filter)
+    sub = audience_user_ids(audience, audience_filter).subquery()
+    return db.session.scalar(select(func.count()).select_from(sub)) or 0
+
+
+def insert_deliveries(announcement_id: int, user_ids) -> int:
+    """``INSERT INTO delivery … SELECT`` the given user-id query, skipping existing rows."""
+    users = user_ids.subquery()
+    rows = select(literal(announcement_id), users.c[0], literal(DeliveryStatus.PENDING), literal(0)) \
+        .where(users.c[0].isnot(None))  # a WHERE keeps SQLite's INSERT … SELECT … ON CONFLICT unambiguous
+    stmt = insert_or_skip(Delivery.__table__, conflict=["announcement_id", "wechat_user_id"]).from_select(
+        ["announcement_id", "wechat_user_id", "status", "attempts"], rows)
+    return db.session.execute(stmt).rowcount or 0
+
+
+def resolve_audience(announcement: Announcement, *, now: datetime | None = None) -> int:
+    """Create the delivery rows of an announcement once (the audience as of its start)."""
+    if announcement.started_at is not None:
+        return 0
+    created = insert_deliveries(announcement.id, audience_user_ids(announcement.audience, announcement.audience_filter))
+    announcement.started_at = now or utcnow()
+    db.session.flush()
+    return created
+
+
+# --- lifecycle --------------------------------------------------------------------------------
+
+def get_announcement(announcement_id: int) -> Announcement:
+    ann = db.session.get(Announcement, announcement_id)
+    if ann is None:
+        raise NotFoundError("公告不存在")
+    return ann
+
+
+def compose_announcement(*, title: str, body: str, audience: str = Audience.ALL,
+                         audience_filter: dict | None = None, scheduled_at: datetime | None = None,
+                         category: str = "notice", created_by_id: int | None = None,
+                         outage_id: int | None = None, now: datetime | None = None) -> Announcement:
+    """A draft, or a scheduled announcement when ``scheduled_at`` is given."""
+    errors = {}
+    if not (title or "").strip():
+        errors["title"] = ["请填写标题"]
+    elif len(title.strip()) > 100:
+        errors["title"] = ["标题不能超过100字"]
+    if not (body or "").strip():
+        errors["body"] = ["请填写内容"]
+    if category not in CATEGORIES:
+        errors["category"] = ["公告类别有误"]
+    if scheduled_at is not None and scheduled_at <= (now or utcnow()):
+        errors["scheduled_at"] = ["定时发送时间须晚于当前时间"]
+    if errors:
+        raise ValidationError("公告信息有误", fields=errors)
+    _check_audience(audience, audience_filter)
+    ann = Announcement(title=title.strip(), body=body.strip(), category=category, audience=audience,
+                       audience_filter=audience_filter, outage_id=outage_id, created_by_id=created_by_id,
+                       scheduled_at=scheduled_at, status=S.SCHEDULED if scheduled_at else S.DRAFT)
+    db.session.add(ann)
+    db.session.flush()
+    return ann
+
+
+def schedule_announcement(announcement_id: int, at: datetime, *, now: datetime | None = None) -> Announcement:
+    ann = get_announcement(announcement_id)
+    if ann.status not in (S.DRAFT, S.SCHEDULED):
+        raise InvalidTransitionError("公告已开始发送，不能再定时")
+    if at <= (now or utcnow()):
+        raise ValidationError("定时发送时间须晚于当前时间", fields={"scheduled_at": ["须晚于当前时间"]})
+    ann.scheduled_at, ann.status = at, S.SCHEDULED
+    db.session.flush()
+    return ann
+
+
+def _request_dispatch(ann: Announcement) -> None:
+    outbox.record(START_TOPIC, {"announcement_id": ann.id},
+                  dedupe_key=f"{START_TOPIC}:{ann.id}:{uuid.uuid4().hex}", ordering_key=f"announcement:{ann.id}")
+
+
+def start_announcement(announcement_id: int) -> Announcement:
+    """Send now (a draft, or a scheduled one whose time has come or is brought forward)."""
+    ann = get_announcement(announcement_id)
+    if ann.status not in (S.DRAFT, S.SCHEDULED):
+        raise InvalidTransitionError("公告已发送或已撤回")
+    ann.status, ann.status_reason = S.SENDING, None
+    db.session.flush()
+    _request_dispatch(ann)
+    return ann
+
+
+def pause_announcement(announcement_id: int) -> Announcement:
+    """Stop between batches; what was sent stays sent, the rest waits for ``resume``."""
+    ann = get_announcement(announcement_id)
+    if ann.status not in (S.SENDING, S.HALTED):
+        raise InvalidTransitionError("只有发送中的公告可以暂停")
+    ann.status, ann.status_reason = S.PAUSED, "已由客服暂停"
+    db.session.flush()
+    return ann
+
+
+def resume_announcement(announcement_id: int) -> Announcement:
+    ann = get_announcement(announcement_id)
+    if ann.status not in (S.PAUSED, S.HALTED):
+        raise InvalidTransitionError("只有已暂停或已中止的公告可以继续发送")
+    ann.status, ann.status_reason = S.SENDING, None
+    db.session.flush()
+    _request_dispatch(ann)
+    return ann
+
+
+def cancel_announcement(announcement_id: int, *, now: datetime | None = None) -> Announcement:
+    """Withdraw: nothing more is sent; recipients not reached yet are marked skipped."""
+    ann = get_announcement(announcement_id)
+    if ann.status in (S.DONE, S.CANCELLED):
+        raise InvalidTransitionError("公告已发送完毕或已撤回")
+    ann.status, ann.status_reason, ann.finished_at = S.CANCELLED, "已由客服撤回", now or utcnow()
+    db.session.execute(update(Delivery).where(Delivery.announcement_id == ann.id,
+                                              Delivery.status == DeliveryStatus.PENDING)
+                       .values(status=DeliveryStatus.SKIPPED, reason=CANCELLED_REASON))
+    db.session.flush()
+    return ann
+
+
+def halt_announcement(announcement_id: int, reason: str) -> bool:
+    """WeChat's daily quota is spent: stop, keep the cursor (pending rows), tell staff why."""
+    res = db.session.execute(update(Announcement).where(Announcement.id == announcement_id,
+                                                        Announcement.status == S.SENDING)
+                             .values(status=S.HALTED, status_reason=reason[:200]))
+    return res.rowcount == 1
+
+
+def stop_for_error(announcement_id: int, reason: str) -> bool:
+    """WeChat refused the message itself (template configuration): pause with the reason."""
+    res = db.session.execute(update(Announcement).where(Announcement.id == announcement_id,
+                                                        Announcement.status == S.SENDING)
+                             .values(status=S.PAUSED, status_reason=reason[:200]))
+    return res.rowcount == 1
+
+
+def finish_if_done(announcement_id: int, *, now: datetime | None = None) -> bool:
+    """Mark a sending announcement done when no delivery is pending any more."""
+    pending = db.session.scalar(select(Delivery.id).where(Delivery.announcement_id == announcement_id,
+                                                          Delivery.status == DeliveryStatus.PENDING).limit(1))
+    if pending is not None:
+        return False
+    res = db.session.execute(update(Announcement).where(Announcement.id == announcement_id,
+                                                        Announcement.status == S.SENDING,
+                                                        Announcement.started_at.isnot(None))
+                             .values(status=S.DONE, status_reason=None, finished_at=now or utcnow()))
+    return res.rowcount == 1
+
+
+def progress(announcement_id: int) -> dict:
+    """Counts by delivery status (one indexed GROUP BY), with the announcement's status."""
+    ann = get_announcement(announcement_id)
+    counts = dict.fromkeys(DeliveryStatus.ALL, 0)
+    counts.update(db.session.execute(
+        select(Delivery.status, func.count()).where(Delivery.announcement_id == announcement_id)
+        .group_by(Delivery.status)).all())
+    return {"announcement_id": ann.id, "status": ann.status, "status_reason": ann.status_reason,
+            "total": sum(counts.values()), **counts}

@@ -1,0 +1,408 @@
+"""Broadcast announcements (公告群发): fan out to delivery rows, send them in batches, exactly once.
+
+How a broadcast runs:
+1. ``start_announcement`` (outbox handler of "broadcast.start", or the sweeper) resolves the
+   audience once — one ``INSERT … SELECT`` into ``delivery`` — and splits the delivery ids
+   into slices of ``BROADCAST_SLICE`` ids; each slice is a ``send_slice`` job on the ``bulk``
+   queue, so several workers share a broadcast.
+2. ``send_slice`` takes a lease on its slice (a Redis key with a TTL, renewed while it works),
+   reads ``BROADCAST_BATCH`` pending rows at a time by id cursor, checks the announcement's
+   status between batches (pause / cancel / halt stop it), takes one token per message from a
+   token bucket in Redis shared by every worker (``BROADCAST_RATE_PER_MINUTE``, changeable
+   at run time with ``flask jobs rate``), and sends through ``wechat.notify.send_notice``
+   with the key ``announcement:<id>:user:<uid>``. Outcomes are written back per batch.
+3. The sweeper (cron) starts scheduled announcements, resumes halted ones once the quota flag
+   is gone, re-dispatches slices whose lease expired (a worker died) and marks finished
+   broadcasts done.
+
+Exactly once: the notice key is claimed in ``outbound_message`` (unique) before WeChat is
+called and its outcome is recorded right after; a slice re-run after a crash finds the key
+finished and copies the outcome to the delivery row without sending. The window between
+WeChat's answer and that record is covered by the template message's ``client_msg_id``.
+
+WeChat's limits (WECHAT.md §7): 45011 puts the slice back for the next minute; 45009 halts
+the broadcast with a reason for staff (status ``halted``) until the daily reset; −1 and
+timeouts are retried in place with a short backoff, then by RQ with longer ones; 43004/43101
+are recorded as skipped with the reason.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from app.extensions import db
+from app.models import (
+    Announcement, AnnouncementStatus, Delivery, DeliveryStatus, WechatUser, utcnow,
+)
+from app.queue import Deferred, enqueue, get_queue
+from app.services import announcements as svc
+from wechat.notify import BEIJING, Notice, TemporaryFailure, send_notice
+
+log = logging.getLogger(__name__)
+S = AnnouncementStatus
+
+DEFAULT_RATE_PER_MINUTE = 6000       # WeChat publishes no per-second cap; 100k/day template quota
+RATE_KEY = "broadcast:rate-per-minute"  # run-time override (flask jobs rate)
+BUCKET_KEY = "broadcast:bucket"
+QUOTA_FLAG = "wechat:quota-spent:template"  # set by wechat.notify on 45009, expires at the reset
+HALT_KEY = "broadcast:halt:{}"       # per announcement, expires when its quota resets
+MAX_ATTEMPTS = 5                     # −1 / timeouts on one recipient before it is marked failed
+IN_PLACE_BACKOFF = (0.5, 1.0, 2.0)
+ABORT_ERRCODES = (40037, 47003, 41030, 48001)  # WECHAT.md §7: abort the campaign (configuration)   # seconds, before handing the slice back to RQ's backoff
+
+# Reservation-style token bucket, shared by all workers: returns how long to wait (seconds).
+_BUCKET_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(data[1]) or burst
+local ts = tonumber(data[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+tokens = tokens - 1
+local wait = 0
+if tokens < 0 then wait = -tokens / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('EXPIRE', KEYS[1], 120)
+return tostring(wait)
+"""
+
+
+def _cfg(name: str, default):
+    return current_app.config.get(name, default)
+
+
+def _redis():
+    return current_app.extensions["redis"]
+
+
+# --- rate --------------------------------------------------------------------------------------
+
+def rate_per_minute() -> int:
+    override = _redis().get(RATE_KEY)
+    if override:
+        return max(int(override), 1)
+    return int(_cfg("BROADCAST_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE))
+
+
+def set_rate_per_minute(value: int | None) -> None:
+    if value:
+        _redis().set(RATE_KEY, int(value))
+    else:
+        _redis().delete(RATE_KEY)
+
+
+class TokenBucket:
+    """One token per message, refilled at the configured rate, shared through Redis."""
+
+    def __init__(self, redis, key: str = BUCKET_KEY):
+        self.redis = redis
+        self.key = key
+        self.script = redis.register_script(_BUCKET_LUA)
+        self._rate_checked = 0.0
+        self._rate = None
+
+    def rate(self) -> float:
+        if time.monotonic() - self._rate_checked > 5 or self._rate is None:
+            self._rate = rate_per_minute() / 60.0
+            self._rate_checked = time.monotonic()
+        return self._rate
+
+    def acquire(self) -> float:
+        rate = self.rate()
+        burst = max(1.0, rate)  # at most one second's worth at once
+        wait = float(self.script(keys=[self.key], args=[rate, burst]))
+        if wait > 0:
+            time.sleep(wait)
+        return wait
+
+
+# --- the notice ---------------------------------------------------------------------------------
+
+KINDS = {"notice": "notice", "outage": "outage", "arrears": "bill"}
+
+
+def notice_for(ann: Announcement, user_id: int) -> Notice:
+    base = current_app.config["PUBLIC_BASE_URL"]
+    when = (ann.started_at or utcnow()).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    if ann.category == "arrears":
+        url, page = f"{base}/pay", "pages/bill/index"
+        fields = [("提醒事项", ann.title), ("说明", ann.body[:180]), ("缴费方式", "微信在线缴费")]
+        remark = f"点击立即缴费：{base}/pay"
+    elif ann.category == "outage":
+        url, page = f"{base}/outages/{ann.outage_id}", f"pages/outage/detail?id={ann.outage_id}"
+        fields = [("通知", ann.title), ("内容", ann.body[:180]), ("发布时间", when)]
+        remark = "给您带来不便，敬请谅解。"
+    else:
+        url, page = f"{base}/announcements/{ann.id}", f"pages/notice/detail?id={ann.id}"
+        fields = [("公告", ann.title), ("内容", ann.body[:180]), ("发布时间", when)]
+        remark = "点击查看公告全文。"
+    return Notice(key=f"announcement:{ann.id}:user:{user_id}", kind=KINDS.get(ann.category, "notice"),
+                  title=ann.title, fields=fields, remark=remark, url=url, mp_page=page)
+
+
+# --- dispatch -----------------------------------------------------------------------------------
+
+def _slice_size() -> int:
+    return int(_cfg("BROADCAST_SLICE", 1000))
+
+
+def _lease_ttl() -> int:
+    return int(_cfg("BROADCAST_LEASE_SECONDS", 60))
+
+
+def _lease_key(ann_id: int, lo: int) -> str:
+    return f"broadcast:lease:{ann_id}:{lo}"
+
+
+def _queued_key(ann_id: int, lo: int) -> str:
+    return f"broadcast:queued:{ann_id}:{lo}"
+
+
+def pending_slices(ann_id: int) -> list[tuple[int, int]]:
+    """(lo, hi) id ranges of this announcement's slices that still have pending rows."""
+    size = _slice_size()
+    first = db.session.scalar(select(func.min(Delivery.id)).where(Delivery.announcement_id == ann_id))
+    if first is None:
+        return []
+    bucket = (Delivery.id - first) // size
+    rows = db.session.execute(
+        select(bucket).where(Delivery.announcement_id == ann_id, Delivery.status == DeliveryStatus.PENDING)
+        .group_by(bucket).order_by(bucket)).scalars()
+    return [(first + int(b) * size, first + (int(b) + 1) * size) for b in rows]
+
+
+def dispatch(ann_id: int, *, at=None) -> int:
+    """Enqueue a ``send_slice`` job for each slice with pending rows that nobody holds."""
+    redis = _redis()
+    queued = 0
+    for lo, hi in pending_slices(ann_id):
+        if redis.exists(_lease_key(ann_id, lo)):
+            continue  # a live worker holds it
+        if not redis.set(_queued_key(ann_id, lo), 1, nx=True, ex=int(_cfg("BROADCAST_QUEUED_TTL", 3600))):
+            continue  # already waiting in the queue
+        job_id = f"broadcast-{ann_id}-{lo}-{uuid.uuid4().hex[:8]}"
+        if at is not None:
+            get_queue("bulk").enqueue_at(at, "jobs.broadcast.send_slice", ann_id, lo, hi, job_id=job_id,
+                                         job_timeout=3600)
+        else:
+            enqueue("jobs.broadcast.send_slice", ann_id, lo, hi, queue="bulk", job_id=job_id, timeout=3600)
+        queued += 1
+    return queued
+
+
+def start_announcement(payload: dict, outbox_id: int | None = None) -> None:
+    """Outbox handler of "broadcast.start": resolve the audience once, then dispatch."""
+    ann_id = payload["announcement_id"]
+    ann = db.session.get(Announcement, ann_id)
+    if ann is None or ann.status != S.SENDING:
+        return
+    created = svc.resolve_audience(ann)
+    db.session.commit()
+    if created:
+        log.info("announcement %s: %d recipient(s)", ann_id, created)
+    if svc.finish_if_done(ann_id):
+        db.session.commit()
+        return
+    dispatch(ann_id)
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+class _Lease:
+    def __init__(self, redis, key: str, ttl: int):
+        self.redis, self.key, self.ttl = redis, key, ttl
+        self.token = uuid.uuid4().hex
+        self.renewed = 0.0
+
+    def take(self) -> bool:
+        ok = bool(self.redis.set(self.key, self.token, nx=True, ex=self.ttl))
+        self.renewed = time.monotonic()
+        return ok
+
+    def renew(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self.renewed < self.ttl / 4:
+            return
+        if self.redis.get(self.key) != self.token.encode():
+            raise RuntimeError("broadcast slice lease lost")  # another worker took over: stop
+        self.redis.expire(self.key, self.ttl)
+        self.renewed = time.monotonic()
+
+    def release(self) -> None:
+        if self.redis.get(self.key) == self.token.encode():
+            self.redis.delete(self.key)
+
+
+def _row_values(delivery_id: int, outcome, now) -> dict:
+    return {"id": delivery_id, "status": outcome.status, "channel": outcome.channel, "errcode": outcome.errcode,
+            "reason": (outcome.reason or None) and outcome.reason[:200], "wechat_msgid": outcome.msgid,
+            "sent_at": now if outcome.status == DeliveryStatus.SENT else None}
+
+
+def _write_outcomes(done: list[dict]) -> None:
+    if done:
+        db.session.execute(update(Delivery), done)
+        db.session.commit()
+        done.clear()
+
+
+def send_slice(ann_id: int, lo: int, hi: int) -> str:
+    """Send the pending deliveries of one announcement with ids in [lo, hi)."""
+    redis = _redis()
+    lease = _Lease(redis, _lease_key(ann_id, lo), _lease_ttl())
+    if not lease.take():
+        redis.delete(_queued_key(ann_id, lo))
+        return "busy"
+    redis.delete(_queued_key(ann_id, lo))
+    try:
+        return _send_slice(ann_id, lo, hi, lease)
+    finally:
+        db.session.rollback()
+        lease.release()
+
+
+def _send_slice(ann_id: int, lo: int, hi: int, lease: _Lease) -> str:
+    bucket = TokenBucket(_redis())
+    batch = int(_cfg("BROADCAST_BATCH", 100))
+    cursor = lo
+    sent = 0
+    while True:
+        db.session.expire_all()
+        ann = db.session.get(Announcement, ann_id)
+        if ann is None or ann.status != S.SENDING:
+            return f"stopped: {ann.status if ann else 'missing'}"
+        rows = db.session.execute(
+            select(Delivery.id, Delivery.wechat_user_id, Delivery.attempts)
+            .where(Delivery.announcement_id == ann_id, Delivery.status == DeliveryStatus.PENDING,
+                   Delivery.id >= cursor, Delivery.id < hi)
+            .order_by(Delivery.id).limit(batch)).all()
+        if not rows:
+            break
+        users = {u.id: u for u in db.session.scalars(
+            select(WechatUser).where(WechatUser.id.in_([r.wechat_user_id for r in rows])))}
+        template = notice_for(ann, 0)  # the same text for everyone; only the key differs
+        done: list[dict] = []
+        try:
+            for row in rows:
+                lease.renew()
+                user = users.get(row.wechat_user_id)
+                notice = replace(template, key=f"announcement:{ann_id}:user:{row.wechat_user_id}")
+                # A key finished before a crash comes back as a duplicate: nothing is sent again.
+                outcome = _send_one(bucket, user, notice, row, lease)
+                done.append(_row_values(row.id, outcome, utcnow()))
+                sent += outcome.status == DeliveryStatus.SENT
+                cursor = row.id + 1
+                if outcome.status == DeliveryStatus.FAILED and outcome.errcode in ABORT_ERRCODES:
+                    # A configuration error fails every recipient alike: stop and tell staff.
+                    _write_outcomes(done)
+                    svc.stop_for_error(ann_id, f"微信拒绝发送（{outcome.errcode}）：{outcome.reason or ''}"
+                                               "，请检查模板配置后继续发送")
+                    db.session.commit()
+                    return "stopped: configuration error"
+        except Deferred as exc:
+            _write_outcomes(done)
+            return _deferred(ann_id, lo, hi, exc)
+        finally:
+            _write_outcomes(done)
+            del users  # the session's identity map holds rows weakly: memory stays flat
+        lease.renew(force=True)
+    if svc.finish_if_done(ann_id):
+        db.session.commit()
+        log.info("announcement %s: done", ann_id)
+    return f"slice done ({sent} sent)"
+
+
+def _send_one(bucket: TokenBucket, user: WechatUser | None, notice: Notice, row, lease: _Lease):
+    from wechat.notify import Outcome
+
+    if user is None:
+        return Outcome("skipped", None, None, "用户不存在")
+    for attempt, pause in enumerate(IN_PLACE_BACKOFF + (None,)):
+        bucket.acquire()
+        try:
+            return send_notice(user, notice)
+        except TemporaryFailure as exc:
+            attempts = row.attempts + attempt + 1
+            db.session.execute(update(Delivery).where(Delivery.id == row.id).values(attempts=attempts))
+            db.session.commit()
+            if attempts >= MAX_ATTEMPTS:
+                return Outcome("failed", None, -1, f"多次重试仍失败: {exc}"[:200])
+            if pause is None:
+                raise  # RQ retries the slice with its longer backoff
+            time.sleep(pause * (1 + random.random() / 2))
+            lease.renew(force=True)
+    raise AssertionError("unreachable")
+
+
+def _deferred(ann_id: int, lo: int, hi: int, exc: Deferred) -> str:
+    now = utcnow()
+    if exc.until - now > timedelta(minutes=5):
+        # 45009: the day's quota is spent. Halt the whole broadcast; the pending rows are the
+        # cursor, and the sweeper resumes it after the reset.
+        local = exc.until.astimezone(BEIJING).strftime("%m月%d日 %H:%M")
+        reason = f"今日微信消息额度已用完（45009），已暂停发送，将于{local}后自动继续"
+        _redis().set(HALT_KEY.format(ann_id), exc.reason, exat=int(exc.until.timestamp()))
+        if svc.halt_announcement(ann_id, reason):
+            log.warning("announcement %s halted: %s", ann_id, exc.reason)
+        db.session.commit()
+        return "halted"
+    # 45011: this minute's limit; the slice goes back for the next minute (no hot loop).
+    dispatch_one(ann_id, lo, hi, at=exc.until)
+    return "deferred"
+
+
+def dispatch_one(ann_id: int, lo: int, hi: int, *, at=None) -> None:
+    redis = _redis()
+    redis.set(_queued_key(ann_id, lo), 1, ex=int(_cfg("BROADCAST_QUEUED_TTL", 3600)))
+    job_id = f"broadcast-{ann_id}-{lo}-{uuid.uuid4().hex[:8]}"
+    if at is not None:
+        get_queue("bulk").enqueue_at(at, "jobs.broadcast.send_slice", ann_id, lo, hi, job_id=job_id, job_timeout=3600)
+    else:
+        enqueue("jobs.broadcast.send_slice", ann_id, lo, hi, queue="bulk", job_id=job_id, timeout=3600)
+
+
+# --- the sweeper (cron) --------------------------------------------------------------------------
+
+def sweep_broadcasts(now=None) -> dict:
+    """Start due scheduled announcements, resume halted ones after the reset, re-dispatch
+    slices left by dead workers, and mark finished broadcasts done."""
+    now = now or utcnow()
+    redis = _redis()
+    started = resumed = redispatched = 0
+    due = db.session.scalars(select(Announcement.id).where(Announcement.status == S.SCHEDULED,
+                                                           Announcement.scheduled_at <= now)).all()
+    for ann_id in due:
+        svc.start_announcement(ann_id)
+        db.session.commit()
+        started += 1
+    if not redis.exists(QUOTA_FLAG):
+        for ann_id in db.session.scalars(select(Announcement.id).where(Announcement.status == S.HALTED)).all():
+            if redis.exists(HALT_KEY.format(ann_id)):
+                continue
+            svc.resume_announcement(ann_id)
+            db.session.commit()
+            resumed += 1
+    for ann in db.session.scalars(select(Announcement).where(Announcement.status == S.SENDING)).all():
+        if ann.started_at is None:
+            continue  # its start is still in the outbox
+        if svc.finish_if_done(ann.id, now=now):
+            db.session.commit()
+            continue
+        redispatched += dispatch(ann.id)
+    return {"started": started, "resumed": resumed, "dispatched": redispatched}
+
+
+def clear_quota_halt() -> int:
+    """Forget the spent-quota flags (after WeChat's reset, or after ``clear_quota``), so the
+    sweeper resumes halted broadcasts at its next run. Returns how many keys were removed."""
+    redis = _redis()
+    keys = list(redis.scan_iter("wechat:quota-spent:*")) + list(redis.scan_iter("broadcast:halt:*"))
+    return redis.delete(*keys) if keys else 0

@@ -1,0 +1,113 @@
+"""Fixtures of the jobs tests: residents known to the WeChat sandbox, and real worker processes."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.models import HouseholdBinding, WechatUser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def template_titles(inbox: list[dict]) -> list[str]:
+    """The first line of each message a user received (template, subscribe or custom)."""
+    titles = []
+    for m in inbox:
+        if m.get("kind") == "template":
+            titles.append(m["data"]["first"]["value"])
+        elif m.get("kind") == "subscribe":
+            titles.append(m["data"]["thing1"]["value"])
+        else:
+            titles.append(str(m.get("content", "")).split("\n")[0])
+    return titles
+
+
+@pytest.fixture()
+def make_resident(db, wechat, make_household):
+    """A WeChat user in the sandbox, known to us and bound to a household (made or given)."""
+
+    def make(household=None, *, follow=True, **household_kw):
+        person = wechat.create_user(follow=follow)
+        household = household or make_household(**household_kw)
+        user = WechatUser(oa_openid=person["openid"], mp_openid=person["mp_openid"], subscribed=True)
+        db.session.add(user)
+        db.session.flush()
+        db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=household.id, proof="owner_name"))
+        db.session.flush()
+        return person["openid"], user, household
+
+    return make
+
+
+@pytest.fixture()
+def bind_staff(db, wechat):
+    """Give a staff member a WeChat account in the sandbox; returns the openid."""
+
+    def bind(staff):
+        person = wechat.create_user()
+        db.session.add(WechatUser(oa_openid=person["openid"], subscribed=True, staff_id=staff.id))
+        db.session.flush()
+        return person["openid"]
+
+    return bind
+
+
+class WorkerProcess:
+    """``python -m jobs.worker`` as a real process on the test database, Redis and sandbox."""
+
+    def __init__(self, app, tmp_path: Path, *args: str):
+        env = dict(os.environ)
+        env.update({
+            "APP_ENV": "development",
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "WECHAT_API_BASE": app.config["WECHAT_API_BASE"],
+            "INSTANCE_PATH": str(tmp_path),
+            "PYTHONUNBUFFERED": "1",
+        })
+        self.log = open(tmp_path / f"worker-{time.monotonic_ns()}.log", "w")
+        # Its own session: the worker, its work horse and its cron child form one process
+        # group, so "the machine died" is one SIGKILL to the group.
+        self.proc = subprocess.Popen([sys.executable, "-m", "jobs.worker", *args], cwd=ROOT, env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+        self.proc.wait(timeout=20)
+        self.log.close()
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text()
+
+
+@pytest.fixture()
+def start_worker(app, tmp_path):
+    started: list[WorkerProcess] = []
+
+    def start(*args: str) -> WorkerProcess:
+        w = WorkerProcess(app, tmp_path, *args)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        if w.proc.poll() is None:
+            w.kill(signal.SIGKILL)
+
+
+def wait_until(predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
