@@ -28,6 +28,7 @@ run: $(STAMP)
 	       WECHATPAY_NOTIFY_URL="http://$(HOST):$(PORT)/pay/notify" && \
 	$(BIN)/flask db upgrade && \
 	$(BIN)/flask seed-demo --if-empty && \
+	export SANDBOX_MERCHANT_KEY_PATH="$$($(BIN)/flask wechat dev-keys)" && \
 	$(BIN)/python -m app.banner $(HOST) $(PORT) $(SANDBOX_PORT) && \
 	HOST=$(HOST) APP_PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) exec $(BIN)/honcho start -f Procfile
 

@@ -133,8 +133,10 @@ class ProductionConfig(Config):
             problems.append("BRIDGE_SECRET must be set")
         if self.WECHAT_SANDBOX:
             problems.append("WECHAT_SANDBOX=1 is refused in production")
-        if not env_str("WECHATPAY_APIV3_KEY"):
-            problems.append("WECHATPAY_APIV3_KEY must be set")
+        for name in ("WECHATPAY_APIV3_KEY", "WECHATPAY_PRIVATE_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH",
+                     "WECHATPAY_PUBLIC_KEY_ID"):
+            if not env_str(name):
+                problems.append(f"{name} must be set")
         if not env_str("DATABASE_URL"):
             problems.append("DATABASE_URL must be set (PostgreSQL)")
         if not self.REDIS_URL:

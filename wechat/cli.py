@@ -41,3 +41,11 @@ def sync_menu(dry_run: bool) -> None:
     except WeChatClientException as exc:
         raise click.ClickException(f"创建菜单失败：errcode={exc.errcode} {exc.errmsg}") from exc
     click.echo("公众号菜单已更新 (menu created).")
+
+
+@wechat_cli.command("dev-keys")
+def dev_keys() -> None:
+    """Make sure the development WeChat Pay merchant key exists (make run; never production)."""
+    from wechat.pay import merchant_key_path
+
+    click.echo(merchant_key_path())

@@ -19,6 +19,9 @@ def test_production_refuses_the_sandbox(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://heating@db/heating")
     monkeypatch.setenv("REDIS_URL", "redis://redis:6379/0")
     monkeypatch.setenv("WECHATPAY_APIV3_KEY", "0123456789abcdef0123456789abcdef")
+    monkeypatch.setenv("WECHATPAY_PRIVATE_KEY_PATH", "/etc/heating/apiclient_key.pem")
+    monkeypatch.setenv("WECHATPAY_PUBLIC_KEY_PATH", "/etc/heating/wechatpay_public_key.pem")
+    monkeypatch.setenv("WECHATPAY_PUBLIC_KEY_ID", "PUB_KEY_ID_0000000001")
     ProductionConfig().check()  # complete production settings pass
     monkeypatch.setenv("WECHAT_SANDBOX", "1")
     with pytest.raises(ConfigError, match="WECHAT_SANDBOX"):
