@@ -7,7 +7,8 @@ under a Redis lock on the ordering key, every earlier row of the same ticket tha
 done yet (pending, enqueued, parked or failed) is posted first, oldest first, and marked
 done; if one of them fails, this row fails too and RQ retries it with backoff. So a row is
 never posted before the rows before it, and a failed row is retried by every later change
-of its ticket as well as by RQ and the sweeper — never lost.
+of its ticket as well as by RQ and the sweeper. After a few quick attempts a failing row
+is parked with a growing delay (up to an hour) rather than given up: never lost.
 
 The receiver sees at-least-once delivery: the same ``delivery_id`` may come twice after a
 crash between its 2xx and our bookkeeping; ``sequence`` rises per ticket.
@@ -33,6 +34,12 @@ LOCK_TTL_S = 120
 LOCK_WAIT_S = 10
 NOT_CONFIGURED_RETRY = timedelta(minutes=10)
 BUSY_RETRY = timedelta(seconds=5)
+# The first attempts fail the job (RQ retries with backoff, the sweeper re-enqueues); after
+# that the row is parked with a growing delay instead, so a long outage of the phone system
+# never makes a status post "failed" — it keeps waiting, in order, until a 2xx.
+QUICK_ATTEMPTS = 5
+PARK_FIRST = timedelta(minutes=5)
+PARK_MAX = timedelta(hours=1)
 
 
 class StatusPostError(Exception):
@@ -89,22 +96,32 @@ def post_status(payload: dict, outbox_id: int) -> None:
     if not lock.acquire():
         raise Deferred(utcnow() + BUSY_RETRY, f"another delivery for {key} is running")
     try:
-        db.session.expire_all()  # fresh state under the lock
-        if db.session.get(OutboxMessage, outbox_id).status == OutboxStatus.DONE:
-            return  # a later row of this ticket already posted it
-        earlier = list(db.session.scalars(
-            select(OutboxMessage).where(OutboxMessage.ordering_key == row.ordering_key,
-                                        OutboxMessage.id < outbox_id, OutboxMessage.status != OutboxStatus.DONE)
-            .order_by(OutboxMessage.id))) if row.ordering_key else []
-        for before in earlier:
-            _post(url, before)
-            db.session.execute(update(OutboxMessage).where(OutboxMessage.id == before.id).values(
-                status=OutboxStatus.DONE, done_at=utcnow(), last_error=None))
-            db.session.commit()
-            log.info("bridge: posted earlier status %s before %s (%s)", before.id, outbox_id, key)
-        _post(url, db.session.get(OutboxMessage, outbox_id))
+        _post_in_order(url, row, outbox_id, key)
+    except StatusPostError as exc:
+        if row.attempts < QUICK_ATTEMPTS:
+            raise
+        delay = min(PARK_FIRST * 2 ** (row.attempts - QUICK_ATTEMPTS), PARK_MAX)
+        raise Deferred(utcnow() + delay, str(exc)[:500]) from exc
     finally:
         try:
             lock.release()
         except Exception:  # expired while we worked: harmless, the next holder re-checks
             log.warning("bridge: status lock for %s expired before release", key)
+
+
+def _post_in_order(url: str, row: OutboxMessage, outbox_id: int, key: str) -> None:
+    """Post every earlier undelivered row of the same ordering key, oldest first, then this one."""
+    db.session.expire_all()  # fresh state under the lock
+    if db.session.get(OutboxMessage, outbox_id).status == OutboxStatus.DONE:
+        return  # a later row of this ticket already posted it
+    earlier = list(db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.ordering_key == row.ordering_key,
+                                    OutboxMessage.id < outbox_id, OutboxMessage.status != OutboxStatus.DONE)
+        .order_by(OutboxMessage.id))) if row.ordering_key else []
+    for before in earlier:
+        _post(url, before)
+        db.session.execute(update(OutboxMessage).where(OutboxMessage.id == before.id).values(
+            status=OutboxStatus.DONE, done_at=utcnow(), last_error=None))
+        db.session.commit()
+        log.info("bridge: posted earlier status %s before %s (%s)", before.id, outbox_id, key)
+    _post(url, db.session.get(OutboxMessage, outbox_id))

@@ -1,9 +1,11 @@
 """Status back to the phone system: signed, retried by RQ until a 2xx, in order per ticket, never lost."""
+from datetime import timedelta
+
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from app.models import OutboxMessage, OutboxStatus, Role, Ticket, TicketState
+from app.models import OutboxMessage, OutboxStatus, Role, Ticket, TicketState, utcnow
 from app.queue import QUEUES, get_queue
 from app.services import tickets
 from app.services.actors import Actor
@@ -88,28 +90,33 @@ def test_a_later_change_is_never_posted_before_an_earlier_one(db, phone, crew_se
 
 def test_status_recorded_while_the_phone_system_is_down_is_not_lost(db, redis, phone, crew_setup, receiver, worker):
     db.session.commit()
-    receiver.script = [503] * 40
+    receiver.script = [503] * 200
     _phone_ticket(phone, db)
     worker()
-    _run_rq_retries(redis, rounds=3)  # RQ's own retries are used up
+    for _ in range(12):  # a long outage: RQ's retries and the sweeper's rounds all fail
+        _run_rq_retries(redis)
+        _make_due(db)
+        sweep_outbox()
+        worker()
     rows = _bridge_rows(db)
-    assert rows and all(r.status != OutboxStatus.DONE for r in rows)
-    receiver.script = []
-    # The sweeper puts rows that RQ gave up on back in the queue (after STUCK_AFTER).
-    from datetime import timedelta
+    assert rows and {r.status for r in rows} == {OutboxStatus.PENDING}  # parked, never given up
+    assert rows[0].attempts > 10 and "503" in rows[0].last_error
+    assert all(r.available_at > utcnow() for r in rows)  # waiting with a backoff
+    assert receiver.accepted() == []
 
-    from sqlalchemy import update
-
-    from app.models import utcnow
-
-    db.session.execute(update(OutboxMessage).values(enqueued_at=utcnow() - timedelta(hours=1),
-                                                    available_at=utcnow() - timedelta(hours=1)))
-    db.session.commit()
-    sweep_outbox()
+    receiver.script = []  # the phone system is back
+    _make_due(db)
     sweep_outbox()
     worker()
     assert [b["delivery_id"] for b in receiver.accepted()] == [r.id for r in rows]
     assert {r.status for r in _bridge_rows(db)} == {OutboxStatus.DONE}
+
+
+def _make_due(db):
+    """Let time pass: parked and enqueued rows are due for the sweeper."""
+    db.session.execute(update(OutboxMessage).where(OutboxMessage.status != OutboxStatus.DONE).values(
+        enqueued_at=utcnow() - timedelta(hours=2), available_at=utcnow() - timedelta(hours=2)))
+    db.session.commit()
 
 
 def test_without_an_outbound_url_status_posts_wait(db, phone, crew_setup, app, worker, monkeypatch):
@@ -135,3 +142,17 @@ def test_changes_made_elsewhere_are_posted_too(db, phone, crew_setup, receiver, 
     actions = [b["action"] for b in receiver.accepted()]
     assert actions == ["created", "assigned", "accepted", "replied", "closed"]
     assert receiver.accepted()[-1]["answer"] == "已回访确认恢复供热"
+
+
+def test_the_residents_rating_is_posted_with_its_score(db, receiver, worker, make_staff, make_wechat_user):
+    from app.models import TicketSource, TicketType
+
+    resident = Actor.of_resident(make_wechat_user())
+    ticket = tickets.create_ticket(resident, type=TicketType.INQUIRY, source=TicketSource.OFFICIAL_ACCOUNT,
+                                   description="采暖费怎么交", external_id="CC-RATE-1")
+    tickets.close_ticket(ticket, Actor.of_staff(make_staff(Role.AGENT)), "可在公众号缴费")
+    tickets.rate_ticket(ticket, resident, 5, "很满意")
+    db.session.commit()
+    worker()
+    last = receiver.accepted()[-1]
+    assert (last["action"], last["rating"], last["rating_comment"]) == ("rated", 5, "很满意")
