@@ -7,7 +7,7 @@ state-changing request (POST) must carry the session's CSRF token, as a form fie
 """
 from __future__ import annotations
 
-from flask import abort, g, session
+from flask import abort, request, session
 from markupsafe import Markup
 
 from app.services import staff_auth
@@ -29,9 +29,12 @@ def sign_out() -> None:
 
 
 def current_staff():
-    if "staff" not in g:
-        g.staff = staff_auth.active_staff(session.get(SESSION_STAFF))
-    return g.staff
+    """The signed-in staff member for this request (looked up once per request)."""
+    cache = request.environ
+    if "web.staff" not in cache or cache.get("web.staff_id") != session.get(SESSION_STAFF):
+        cache["web.staff_id"] = session.get(SESSION_STAFF)
+        cache["web.staff"] = staff_auth.active_staff(session.get(SESSION_STAFF))
+    return cache["web.staff"]
 
 
 def csrf_token() -> str:
@@ -45,10 +48,10 @@ def csrf_field() -> Markup:
     return Markup(f'<input type="hidden" name="csrf_token" value="{csrf_token()}">')
 
 
-def check_csrf(request) -> None:
-    if request.method in ("GET", "HEAD", "OPTIONS"):
+def check_csrf(req) -> None:
+    if req.method in ("GET", "HEAD", "OPTIONS"):
         return
-    given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
+    given = req.form.get("csrf_token") or req.headers.get("X-CSRF-Token")
     if not staff_auth.csrf_matches(session.get(SESSION_CSRF), given):
         abort(400, description="csrf")
 

@@ -120,6 +120,10 @@
     });
   }
 
+  // WeChat's OAuth fragment survives the redirects: keep the address clean.
+  if (location.hash === "#wechat_redirect" && window.history.replaceState) {
+    history.replaceState(null, "", location.pathname + location.search);
+  }
   render(JSON.parse(document.getElementById("summary-data").textContent));
   connect();
 })();
