@@ -34,6 +34,13 @@ CATEGORY_ALIASES: dict[str, tuple[str, str | None]] = {
     "泡水": (TicketCategory.LEAK, "水淹"),
 }
 
+REQUIRED = {"required": "必填", "null": "不能为空"}
+
+
+def _one_of(choices) -> validate.OneOf:
+    return validate.OneOf(list(choices), error="取值不正确，可选：{choices}")
+
+
 _PHONE_RE = re.compile(r"^\+?\d{3,20}$")
 
 
@@ -61,21 +68,21 @@ def _time(**kw):
 class TicketEventArgs(Schema):
     """A ticket event: the first one for an ``external_id`` creates the ticket, later ones update it."""
 
-    external_id = fields.String(required=True, validate=validate.Length(1, 64),
+    external_id = fields.String(required=True, error_messages=REQUIRED, validate=validate.Length(1, 64),
                                 metadata={"description": "呼叫中心工单号 (the phone system's ticket number)"})
-    event_id = fields.String(required=True, validate=validate.Length(1, 64),
+    event_id = fields.String(required=True, error_messages=REQUIRED, validate=validate.Length(1, 64),
                              metadata={"description": "unique per event (across tickets and calls); a repeat returns the first answer"})
-    type = fields.String(required=True, validate=validate.OneOf(list(TYPE_ALIASES)),
+    type = fields.String(required=True, error_messages=REQUIRED, validate=_one_of(TYPE_ALIASES),
                          metadata={"description": "repair|complaint|inquiry|suggestion|report|help or 报修/投诉/咨询/建议/举报/求助"})
-    caller_phone = PhoneField(required=True)
-    description = fields.String(required=True, validate=validate.Length(1, 2000))
+    caller_phone = PhoneField(required=True, error_messages=REQUIRED)
+    description = fields.String(required=True, error_messages=REQUIRED, validate=validate.Length(1, 2000))
     occurred_at = _time(metadata={"description": "when this event happened at the phone system; the newest wins "
                                                  "(default: created_at, else the time we receive it)"})
     account_no = fields.String(validate=validate.Length(1, 20), allow_none=True)
     address = fields.String(validate=validate.Length(1, 200), allow_none=True)
     caller_name = fields.String(validate=validate.Length(1, 40), allow_none=True)
-    category = fields.String(validate=validate.OneOf(list(CATEGORY_ALIASES)), allow_none=True)
-    priority = fields.String(validate=validate.OneOf(list(PRIORITY_ALIASES)), allow_none=True)
+    category = fields.String(validate=_one_of(CATEGORY_ALIASES), allow_none=True)
+    priority = fields.String(validate=_one_of(PRIORITY_ALIASES), allow_none=True)
     recording_url = fields.Url(validate=validate.Length(max=500), allow_none=True)
     agent = fields.String(validate=validate.Length(1, 40), allow_none=True,
                           metadata={"description": "the call-center agent's name (shown in the timeline)"})
@@ -102,11 +109,11 @@ class TicketEventArgs(Schema):
 class CallEventArgs(Schema):
     """A call event; all events of one call share its ``call_id``."""
 
-    event_id = fields.String(required=True, validate=validate.Length(1, 64))
-    call_id = fields.String(required=True, validate=validate.Length(1, 64))
-    event = fields.String(required=True, validate=validate.OneOf(CallStatus.ALL),
+    event_id = fields.String(required=True, error_messages=REQUIRED, validate=validate.Length(1, 64))
+    call_id = fields.String(required=True, error_messages=REQUIRED, validate=validate.Length(1, 64))
+    event = fields.String(required=True, error_messages=REQUIRED, validate=_one_of(CallStatus.ALL),
                           metadata={"description": "ringing | answered | hangup | missed"})
-    caller_phone = PhoneField(required=True)
+    caller_phone = PhoneField(required=True, error_messages=REQUIRED)
     occurred_at = _time(metadata={"description": "when it happened (default: when we receive it)"})
     agent = fields.String(validate=validate.Length(1, 40), allow_none=True)
     duration_s = fields.Integer(validate=validate.Range(0, 24 * 3600), allow_none=True,
