@@ -204,6 +204,10 @@ def main() -> None:
         (w1, c1, l1, q1), (w2, c2, l2, q2) = results[args.small], results[args.large]
         print(f"ratio ingest cost {args.large}/{args.small}: wall {w2 / w1:.2f}, CPU {c2 / c1:.2f} (target ≤ 1.5)")
         print(f"ratio caller look-up {args.large}/{args.small}: p50 {l2 / l1:.2f}, p99 {q2 / q1:.2f}")
+    if app.config.get("REDIS_EMBEDDED"):
+        from app.embedded_redis import stop_embedded_redis
+
+        stop_embedded_redis(app.config["REDIS_EMBEDDED_SOCKET"])
 
 
 if __name__ == "__main__":
