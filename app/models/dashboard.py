@@ -15,4 +15,7 @@ DASHBOARD_INDEXES = (
     Index("ix_ticket_accepted_at", Ticket.accepted_at),  # first response in the window
     Index("ix_ticket_replied_at", Ticket.replied_at),    # repair time in the window
     Index("ix_ticket_rated_at", Ticket.rated_at),        # satisfaction in the window
+    # The open backlog (open, overdue, emergency, each crew's load) read from the index alone:
+    # SQLite assumes the five open states hold 5/7 of the table and would otherwise scan it.
+    Index("ix_ticket_backlog", Ticket.state, Ticket.finish_by, Ticket.priority, Ticket.crew_id),
 )

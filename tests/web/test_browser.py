@@ -131,3 +131,54 @@ def test_console_pages_fit_a_phone_screen(app, db, live_app, staff, open_page):
         # tables scroll inside their own box; the page itself does not scroll sideways
         assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
         screenshot(page, name)
+
+
+def test_staff_send_an_announcement_to_an_area_and_watch_progress_reach_100_percent(
+        app, db, live_app, wechat, worker, staff, open_page, make_area, make_household):
+    from app.models import HouseholdBinding
+
+    _, here, _ = make_area(district="河东区", community="阳光小区")
+    _, elsewhere, _ = make_area(district="河东区", community="幸福里")
+
+    def resident(community):
+        person = wechat.create_user()
+        user = WechatUser(oa_openid=person["openid"], mp_openid=person["mp_openid"], subscribed=True)
+        db.session.add(user)
+        db.session.flush()
+        db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=make_household(community=community).id,
+                                        proof="owner_name"))
+        return person["openid"]
+
+    inside = [resident(here) for _ in range(4)]
+    outside = resident(elsewhere)
+    agent = staff(Role.AGENT, name="客服小周")
+    db.session.commit()
+
+    page = open_page(DESKTOP)
+    browser_login(page, live_app.url, agent.username)
+    page.goto(f"{live_app.url}/console/announcements/new")
+    page.fill("#title", "阳光小区管网检修通知")
+    page.fill("#body", "本周六9:00-12:00检修，期间暖气温度可能偏低，请注意保暖。")
+    page.check("input[name=audience][value=area]")
+    page.check(f"#area-box .pick-community[value='{here.id}']")
+    page.wait_for_function("document.querySelector('#recipients').textContent === '4'")
+    assert page.text_content("#pv-title") == "阳光小区管网检修通知"  # the WeChat-style preview
+    screenshot(page, "console-announcement-compose")
+    page.click("#submit-announcement")
+    page.wait_for_selector("#progress-card")
+    page.evaluate("""() => {
+        window.__seen = [];
+        new MutationObserver(() => window.__seen.push(document.querySelector('#progress-pct').textContent))
+            .observe(document.querySelector('#progress-pct'), {childList: true, characterData: true, subtree: true});
+    }""")
+
+    worker()  # the broadcast runs while the page polls its progress
+
+    page.wait_for_function("document.querySelector('#progress-pct').textContent === '100%'", timeout=20000)
+    assert page.text_content("#ann-status") == "已发送完毕"
+    assert page.text_content("#p-sent") == "4"
+    assert "100%" in page.evaluate("window.__seen")  # reached in place, without a reload
+    screenshot(page, "console-announcement-done")
+    for openid in inside:
+        assert any("阳光小区管网检修通知" in json.dumps(m, ensure_ascii=False) for m in wechat.inbox(openid))
+    assert wechat.inbox(outside) == []
