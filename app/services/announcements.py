@@ -92,13 +92,17 @@ def count_audience(audience: str, audience_filter: dict | None = None) -> int:
 
 
 def insert_deliveries(announcement_id: int, user_ids) -> int:
-    """``INSERT INTO delivery … SELECT`` the given user-id query, skipping existing rows."""
+    """``INSERT INTO delivery … SELECT`` the given user-id query, skipping existing rows;
+    returns how many recipients the announcement has now."""
     users = user_ids.subquery()
     rows = select(literal(announcement_id), users.c[0], literal(DeliveryStatus.PENDING), literal(0)) \
         .where(users.c[0].isnot(None))  # a WHERE keeps SQLite's INSERT … SELECT … ON CONFLICT unambiguous
     stmt = insert_or_skip(Delivery.__table__, conflict=["announcement_id", "wechat_user_id"]).from_select(
         ["announcement_id", "wechat_user_id", "status", "attempts"], rows)
-    return db.session.execute(stmt).rowcount or 0
+    db.session.execute(stmt)
+    # Counted afterwards (indexed): drivers disagree on rowcount for INSERT … SELECT.
+    return db.session.scalar(select(func.count()).select_from(Delivery)
+                             .where(Delivery.announcement_id == announcement_id)) or 0
 
 
 def resolve_audience(announcement: Announcement, *, now: datetime | None = None) -> int:

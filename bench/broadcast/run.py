@@ -1,0 +1,332 @@
+"""Broadcast benchmark: an announcement to N residents through the WeChat sandbox.
+
+    .venv/bin/python bench/broadcast/run.py            # 10k and 100k at a 120,000/min cap, then
+                                                       # 120k against the default 100,000/day quota
+    .venv/bin/python bench/broadcast/run.py --quick    # 1k and 5k, then 2.4k against a 2,000 quota
+    options: --small N --large N --quota-run N --quota N --cap PER_MINUTE --workers N
+
+Everything runs on loopback in a throw-away folder: SQLite + embedded Redis (or
+BENCH_DATABASE_URL / BENCH_REDIS_URL), the sandbox as its own process (``python -m
+wechat.sandbox``, template-finish events off: nobody listens), and real worker processes
+(``python -m jobs.worker``). The sandbox enforces the per-minute cap (45011 beyond it) and the
+daily template quota (45009); our token bucket is set to the same cap.
+
+Prints, per run: achieved sends per minute / cap, peak RSS of any worker process (the worker
+and its work horses, sampled), total time; for the quota run: where it halted, the status
+reason staff see, the resume after a simulated reset (sandbox clock past midnight + our quota
+flags cleared), and that nobody got two messages.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-broadcast-"))
+        os.environ["INSTANCE_PATH"] = str(self.tmp)
+        db_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{self.tmp}/bench.db"
+        redis_url = os.environ.get("BENCH_REDIS_URL")
+        if not redis_url:
+            from app.embedded_redis import ensure_embedded_redis
+
+            redis_url = ensure_embedded_redis(str(self.tmp / "redis.sock"))
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/sandbox"
+        self.env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "APP_ENV": "development",
+                    "WECHAT_API_BASE": self.base + "/", "INSTANCE_PATH": str(self.tmp), "PYTHONUNBUFFERED": "1"}
+        os.environ.update({k: self.env[k] for k in ("DATABASE_URL", "REDIS_URL", "WECHAT_API_BASE")})
+        self.store = self.tmp / "sandbox.db"
+        self.procs: list[subprocess.Popen] = []
+
+        from app import create_app
+
+        self.app = create_app()
+        self.ctx = self.app.app_context()
+        self.ctx.push()
+        from flask_migrate import upgrade
+
+        from app.extensions import db
+
+        if db.engine.dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade(directory=str(ROOT / "migrations"))
+        self.app.extensions["redis"].flushdb()
+
+    # --- processes ---------------------------------------------------------------------------
+    def start_sandbox(self):
+        log = open(self.tmp / "sandbox.log", "w")
+        p = subprocess.Popen([sys.executable, "-m", "wechat.sandbox", "--port", str(self.port), "--store",
+                              str(self.store), "--no-template-events", "--pay-public-key-path",
+                              str(self.tmp / "pay.pem")], cwd=ROOT, env=self.env, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(p)
+        for _ in range(100):
+            try:
+                requests.get(f"{self.base}/faults", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError("sandbox did not start; see " + str(self.tmp / "sandbox.log"))
+
+    def start_workers(self) -> list[subprocess.Popen]:
+        workers = []
+        for i in range(self.args.workers):
+            log = open(self.tmp / f"worker{i}-{time.monotonic_ns()}.log", "w")
+            p = subprocess.Popen([sys.executable, "-m", "jobs.worker", "notify", "default", "bulk"], cwd=ROOT,
+                                 env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            workers.append(p)
+            self.procs.append(p)
+        return workers
+
+    def stop(self, procs):
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+    # --- data --------------------------------------------------------------------------------
+    def seed(self, n: int) -> tuple[int, int]:
+        """n followers in the sandbox and n bound residents here, in bulk; returns (first, last) user ids."""
+        from sqlalchemy import func, insert, select
+
+        from app.extensions import db
+        from app.models import Community, District, Household, HouseholdBinding, Station, WechatUser
+
+        now = time.time()
+        openids = [("o" + secrets.token_hex(13), "o" + secrets.token_hex(13)) for _ in range(n)]
+        with sqlite3.connect(self.store, timeout=30) as conn:
+            conn.executemany(
+                "INSERT INTO users (oa_openid, mp_openid, unionid, nickname, subscribed, subscribe_time,"
+                " subscribe_scene, created_at) VALUES (?, ?, ?, '住户', 1, ?, 'ADD_SCENE_SEARCH', ?)",
+                [(oa, mp, "u" + oa[1:], int(now), now) for oa, mp in openids])
+        tag = secrets.token_hex(3)
+        d = District(name=f"压测区{tag}")
+        st = Station(code=f"B{tag}", name=f"压测站{tag}")
+        c = Community(district=d, name=f"压测小区{tag}", station=st)
+        db.session.add_all([d, st, c])
+        db.session.flush()
+        first_user = (db.session.scalar(select(func.max(WechatUser.id))) or 0) + 1
+        first_house = (db.session.scalar(select(func.max(Household.id))) or 0) + 1
+        chunk = 5000
+        for start in range(0, n, chunk):
+            part = openids[start:start + chunk]
+            db.session.execute(insert(Household), [
+                {"id": first_house + start + i, "account_no": f"B{tag}{start + i:07d}", "district_id": d.id,
+                 "community_id": c.id, "station_id": st.id, "building": str((start + i) % 40 + 1), "unit": "1",
+                 "room": str(start + i), "area_m2": 80, "owner_name": "住户", "status": "active"}
+                for i in range(len(part))])
+            db.session.execute(insert(WechatUser), [
+                {"id": first_user + start + i, "oa_openid": oa, "mp_openid": mp, "subscribed": True}
+                for i, (oa, mp) in enumerate(part)])
+            db.session.execute(insert(HouseholdBinding), [
+                {"wechat_user_id": first_user + start + i, "household_id": first_house + start + i,
+                 "proof": "owner_name"} for i in range(len(part))])
+        db.session.commit()
+        self.station_id = st.id
+        return first_user, first_user + n - 1
+
+    # --- one broadcast -----------------------------------------------------------------------
+    def broadcast(self, station_id: int, title: str):
+        from app.extensions import db
+        from app.models import Audience
+        from app.services import announcements as svc
+
+        ann = svc.compose_announcement(title=title, body="压测公告：本周六管网检修，期间温度可能偏低。",
+                                       audience=Audience.AREA, audience_filter={"station_ids": [station_id]})
+        svc.start_announcement(ann.id)
+        db.session.commit()  # the after-commit hook enqueues the start; the workers do the rest
+        return ann.id
+
+    def progress(self, ann_id):
+        from app.extensions import db
+        from app.services import announcements as svc
+
+        db.session.expire_all()
+        p = svc.progress(ann_id)
+        db.session.rollback()
+        return p
+
+    def send_window(self, ann_id):
+        from sqlalchemy import func, select
+
+        from app.extensions import db
+        from app.models import Delivery
+
+        first, last, sent = db.session.execute(select(func.min(Delivery.sent_at), func.max(Delivery.sent_at),
+                                                      func.count(Delivery.sent_at))
+                                               .where(Delivery.announcement_id == ann_id)).one()
+        db.session.rollback()
+        return first, last, sent
+
+    def run_until(self, ann_id, workers, *, stop_on=("done",), timeout=3600, on_tick=None):
+        peak = 0
+        started = time.monotonic()
+        last_print = 0.0
+        while True:
+            for w in workers:
+                try:
+                    proc = psutil.Process(w.pid)
+                    for p in [proc, *proc.children(recursive=True)]:
+                        peak = max(peak, p.memory_info().rss)
+                except psutil.Error:
+                    pass
+            p = self.progress(ann_id)
+            if time.monotonic() - last_print > 10:
+                print(f"    … {p['status']}: sent {p['sent']} pending {p['pending']} "
+                      f"failed {p['failed']} skipped {p['skipped']}", flush=True)
+                last_print = time.monotonic()
+            if p["status"] in stop_on:
+                return p, peak, time.monotonic() - started
+            if on_tick:
+                on_tick()
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"broadcast {ann_id} did not finish in {timeout}s: {p}")
+            time.sleep(0.5)
+
+    @staticmethod
+    def cpu(popen) -> float:
+        """CPU seconds of a process and its children (live and reaped)."""
+        try:
+            proc = psutil.Process(popen.pid)
+            total = sum(proc.cpu_times()[:4])
+            for child in proc.children(recursive=True):
+                total += sum(child.cpu_times()[:2])
+            return total
+        except psutil.Error:
+            return 0.0
+
+    def sweep(self):
+        from jobs import broadcast
+
+        broadcast.sweep_broadcasts()
+
+    def duplicates(self) -> tuple[int, int]:
+        """(recipients with more than one message, total messages) in the sandbox."""
+        with sqlite3.connect(self.store, timeout=30) as conn:
+            dup = conn.execute("SELECT COUNT(*) FROM (SELECT user FROM messages WHERE direction = 'out' "
+                               "GROUP BY user, body HAVING COUNT(*) > 1)").fetchone()[0]
+            total = conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'out'").fetchone()[0]
+        return dup, total
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, a minute or two")
+    parser.add_argument("--small", type=int, default=None)
+    parser.add_argument("--large", type=int, default=None)
+    parser.add_argument("--quota-run", type=int, default=None, help="recipients of the quota run (0: skip)")
+    parser.add_argument("--quota", type=int, default=None, help="daily template quota of the quota run")
+    parser.add_argument("--cap", type=int, default=120_000, help="per-minute cap (sandbox and our bucket)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    small = args.small or (1_000 if args.quick else 10_000)
+    large = args.large or (5_000 if args.quick else 100_000)
+    quota_run = args.quota_run if args.quota_run is not None else (2_400 if args.quick else 120_000)
+    quota = args.quota or (2_000 if args.quick else 100_000)
+
+    bench = Bench(args)
+    try:
+        bench.start_sandbox()
+        from jobs import broadcast
+
+        print(f"broadcast bench: {args.workers} worker process(es), cap {args.cap}/min, folder {bench.tmp}")
+        print(f"database {bench.env['DATABASE_URL'].split('://')[0]}, Redis {bench.env['REDIS_URL'].split('://')[0]}")
+        results = {}
+        for label, n in (("small", small), ("large", large)):
+            requests.delete(f"{bench.base}/faults", timeout=10)
+            requests.post(f"{bench.base}/faults", json={"rate_limit_per_minute": args.cap,
+                                                        "daily_quota": {"message/template/send": 10 * (small + large + quota_run)}},
+                          timeout=10)
+            broadcast.set_rate_per_minute(args.cap)
+            t0 = time.monotonic()
+            bench.seed(n)
+            seeded = time.monotonic() - t0
+            workers = bench.start_workers()
+            ann_id = bench.broadcast(bench.station_id, f"压测公告{label}")
+            cpu0 = bench.cpu(bench.procs[0])
+            p, peak, elapsed = bench.run_until(ann_id, workers)
+            worker_cpu = sum(bench.cpu(w) for w in workers)
+            sandbox_cpu = bench.cpu(bench.procs[0]) - cpu0
+            bench.stop(workers)
+            first, last, sent = bench.send_window(ann_id)
+            window = max((last - first).total_seconds(), 1e-6)
+            per_minute = sent / window * 60
+            results[label] = (n, p, peak, elapsed, per_minute)
+            print(f"{label:>6}: {n:>7} recipients  sent {p['sent']} failed {p['failed']} skipped {p['skipped']}  "
+                  f"total {elapsed:7.1f}s (seeding {seeded:.1f}s)  achieved {per_minute:,.0f}/min  "
+                  f"achieved/cap {per_minute / args.cap:.3f}  peak worker RSS {peak / 2**20:.1f} MiB")
+            print(f"        CPU per message: workers {worker_cpu / max(p['sent'], 1) * 1000:.1f} ms, "
+                  f"sandbox {sandbox_cpu / max(p['sent'], 1) * 1000:.1f} ms ({os.cpu_count()} cores)")
+        s, l_ = results["small"], results["large"]
+        print(f"peak RSS large/small: {l_[2] / s[2]:.2f} ({s[0]} → {l_[0]} recipients; flat ≈ 1.0)")
+
+        if quota_run:
+            print(f"quota run: {quota_run} recipients against a daily template quota of {quota}")
+            requests.delete(f"{bench.base}/faults", timeout=10)
+            requests.post(f"{bench.base}/faults", json={"rate_limit_per_minute": args.cap,
+                                                        "daily_quota": {"message/template/send": quota}}, timeout=10)
+            # A fresh day at the sandbox, so the earlier runs do not count against this quota.
+            requests.post(f"{bench.base}/clock", json={"advance": 86400}, timeout=10)
+            broadcast.clear_quota_halt()
+            bench.seed(quota_run)
+            workers = bench.start_workers()
+            ann_id = bench.broadcast(bench.station_id, "压测公告quota")
+            p, peak, elapsed = bench.run_until(ann_id, workers, stop_on=("halted", "done"))
+            print(f"  halted after {elapsed:.1f}s: status {p['status']}, sent {p['sent']}, pending {p['pending']}")
+            print(f"  staff see: {p['status_reason']}")
+            time.sleep(3)
+            p2 = bench.progress(ann_id)
+            print(f"  3 s later still {p2['status']} with sent {p2['sent']} (no retry loop against WeChat)")
+            # Midnight in Beijing: WeChat's counters reset; our spent-quota flags expire (cleared here).
+            requests.post(f"{bench.base}/clock", json={"advance": 86400}, timeout=10)
+            broadcast.clear_quota_halt()
+            p, peak2, elapsed2 = bench.run_until(ann_id, workers, on_tick=bench.sweep)
+            bench.stop(workers)
+            dup, total = bench.duplicates()
+            print(f"  resumed and finished in {elapsed2:.1f}s: sent {p['sent']} failed {p['failed']} "
+                  f"skipped {p['skipped']} pending {p['pending']}")
+            print(f"  recipients with two messages: {dup} (sandbox holds {total} messages for "
+                  f"{small + large + quota_run} recipients)")
+    finally:
+        bench.stop(bench.procs)
+        if not os.environ.get("BENCH_REDIS_URL"):
+            from app.embedded_redis import stop_embedded_redis
+
+            stop_embedded_redis(str(bench.tmp / "redis.sock"))
+
+
+if __name__ == "__main__":
+    main()
