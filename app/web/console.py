@@ -22,7 +22,7 @@ from sqlalchemy import and_, func, or_, select
 from app.errors import DomainError
 from app.extensions import db
 from app.models import (
-    Community, Crew, District, Household, Priority, Role, Staff, Ticket, TicketCategory, TicketEvent, TicketPhoto,
+    Community, Crew, District, Household, Priority, Role, Staff, Ticket, TicketCategory, TicketPhoto,
     TicketSource, TicketState, TicketType, utcnow,
 )
 from app.services import staff_auth

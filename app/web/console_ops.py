@@ -3,12 +3,11 @@ failed jobs and reports. Same rules as ``app.web.console`` (same blueprint)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
-from app.errors import DomainError, ValidationError
+from app.errors import ValidationError
 from app.extensions import db
 from app.models import (
     Announcement, AnnouncementStatus, Audience, BridgeDeadLetter, Community, District, FaqEntry, Household, Outage,

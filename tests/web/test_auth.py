@@ -4,7 +4,6 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlparse
 
 import requests
-from sqlalchemy import select
 
 from app.models import Role, Ticket, TicketState, TicketType, WechatUser
 from app.services.actors import Actor
