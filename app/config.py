@@ -99,6 +99,15 @@ class Config:
         self.LATE_FEE_BP_PER_DAY = env_int("LATE_FEE_BP_PER_DAY", 5)
         self.TIMEZONE = env_str("TIMEZONE", "Asia/Shanghai")
         self.OUTBOX_BATCH = env_int("OUTBOX_BATCH", 200)
+        # Jobs (docs/jobs.md): broadcast pacing and the reminder ladder.
+        self.BROADCAST_RATE_PER_MINUTE = env_int("BROADCAST_RATE_PER_MINUTE", 6000)
+        self.BROADCAST_BATCH = env_int("BROADCAST_BATCH", 100)
+        self.BROADCAST_SLICE = env_int("BROADCAST_SLICE", 1000)
+        self.BROADCAST_LEASE_SECONDS = env_int("BROADCAST_LEASE_SECONDS", 60)
+        self.REMINDER_LEAD_MINUTES = env_int("REMINDER_LEAD_MINUTES", 30)
+        self.ESCALATE_AFTER_MINUTES = env_int("ESCALATE_AFTER_MINUTES", 60)
+        hours = (env_str("ARREARS_SEND_HOURS", "9-20") or "9-20").split("-")
+        self.ARREARS_SEND_HOURS = (int(hours[0]), int(hours[1]))
         self.WECHAT_TIMEOUT = float(env_int("WECHAT_TIMEOUT_MS", 5000)) / 1000
         # Below this confidence an FAQ answer is not given automatically (offer 人工 instead).
         self.FAQ_CONFIDENCE_THRESHOLD = float(env_str("FAQ_CONFIDENCE_THRESHOLD", "0.35"))
