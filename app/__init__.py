@@ -88,17 +88,13 @@ def _tune_sqlite(engine) -> None:
 def _mount_sandbox(app: Flask) -> None:
     """WECHAT_SANDBOX=1: serve the offline WeChat stand-in under /sandbox (demo and tests)."""
     from wechat.sandbox import create_sandbox_blueprint
+    from wechat.sandbox_link import sandbox_config
 
     cfg = app.config
-    app.register_blueprint(create_sandbox_blueprint({
-        "store_path": str(Path(cfg["INSTANCE_DIR"]) / "sandbox.db"),
-        "callback_url": f"{cfg['PUBLIC_BASE_URL']}/wechat/callback",
-        "token": cfg["WECHAT_TOKEN"], "aes_key": cfg["WECHAT_AES_KEY"],
-        "oa_appid": cfg["WECHAT_APPID"], "oa_secret": cfg["WECHAT_SECRET"],
-        "mp_appid": cfg["MINIAPP_APPID"], "mp_secret": cfg["MINIAPP_SECRET"],
-        "mchid": cfg["WECHATPAY_MCHID"], "apiv3_key": cfg["WECHATPAY_APIV3_KEY"],
-        "pay_public_key_path": cfg["WECHATPAY_PUBLIC_KEY_PATH"],
-    }), url_prefix="/sandbox")
+    app.register_blueprint(create_sandbox_blueprint(sandbox_config(
+        cfg, store_path=str(Path(cfg["INSTANCE_DIR"]) / "sandbox.db"),
+        pay_public_key_path=cfg["WECHATPAY_PUBLIC_KEY_PATH"],
+    )), url_prefix="/sandbox")
 
 
 def _migrations_dir() -> str:

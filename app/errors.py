@@ -33,6 +33,25 @@ class NotFoundError(DomainError):
     code = "not_found"
 
 
+class UnauthorizedError(DomainError):
+    """Who is asking is unknown (no, expired or forged credentials)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class TooManyAttemptsError(DomainError):
+    status = 429
+    code = "too_many_attempts"
+
+
+class ServiceUnavailableError(DomainError):
+    """A service we depend on (WeChat, WeChat Pay) cannot answer now."""
+
+    status = 503
+    code = "service_unavailable"
+
+
 class PermissionDeniedError(DomainError):
     status = 403
     code = "forbidden"

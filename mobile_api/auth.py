@@ -21,7 +21,7 @@ from wechatpy.exceptions import WeChatClientException
 from app.errors import PermissionDeniedError, ValidationError
 from app.extensions import db
 from app.models import Role, Staff, WechatUser
-from app.services.binding import TooManyAttemptsError
+from app.errors import TooManyAttemptsError
 from mobile_api.common import ApiBlueprint, ServiceUnavailableError, UnauthorizedError, documented
 from mobile_api.schemas import LoginArgs, LoginSchema
 from wechat import client as wechat_client

@@ -7,19 +7,9 @@ from sqlalchemy import func, select
 from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import CombinedMultiDict
 
-from app.errors import DomainError
+from app.errors import ServiceUnavailableError, UnauthorizedError  # noqa: F401 (re-exported)
 from app.extensions import db
 from app.openapi import Blueprint, _Parser
-
-
-class UnauthorizedError(DomainError):
-    status = 401
-    code = "unauthorized"
-
-
-class ServiceUnavailableError(DomainError):
-    status = 503
-    code = "service_unavailable"
 
 
 class _MobileParser(_Parser):

@@ -13,6 +13,7 @@ import requests
 from werkzeug.serving import make_server
 
 from wechat.sandbox import create_sandbox_app
+from wechat.sandbox_link import sandbox_config
 
 
 class LiveServer:
@@ -73,16 +74,10 @@ def live_app(app):
 def _sandbox_server(app, live_app, tmp_path_factory):
     folder = tmp_path_factory.mktemp("wechat-sandbox")
     cfg = app.config
-    sandbox = create_sandbox_app({
-        "store_path": str(folder / "sandbox.db"),
-        "callback_url": f"{live_app.url}/wechat/callback",
-        "token": cfg["WECHAT_TOKEN"], "aes_key": cfg["WECHAT_AES_KEY"],
-        "oa_appid": cfg["WECHAT_APPID"], "oa_secret": cfg["WECHAT_SECRET"],
-        "mp_appid": cfg["MINIAPP_APPID"], "mp_secret": cfg["MINIAPP_SECRET"],
-        "mchid": cfg["WECHATPAY_MCHID"], "apiv3_key": cfg["WECHATPAY_APIV3_KEY"],
-        "pay_public_key_path": str(folder / "wechatpay_public_key.pem"),
-        "events_async": False,
-    })
+    sandbox = create_sandbox_app(sandbox_config(
+        cfg, store_path=str(folder / "sandbox.db"), callback_url=f"{live_app.url}/wechat/callback",
+        pay_public_key_path=str(folder / "wechatpay_public_key.pem"), events_async=False,
+    ))
     server = LiveServer(sandbox)
     yield server
     server.stop()

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from sqlalchemy import select
 
-from app.errors import ConflictError, DomainError, NotFoundError, ValidationError
+from app.errors import ConflictError, NotFoundError, TooManyAttemptsError, ValidationError
 from app.extensions import db
 from app.models import Household, HouseholdBinding, HouseholdStatus, Staff, StaffBindCode, WechatUser, utcnow
 
@@ -21,11 +21,6 @@ MAX_FAILURES = 5              # per user and per household within the window
 FAILURE_WINDOW = 3600         # seconds
 MAX_HOUSEHOLDS_PER_USER = 10
 STAFF_CODE_TTL = timedelta(hours=24)
-
-
-class TooManyAttemptsError(DomainError):
-    status = 429
-    code = "too_many_attempts"
 
 
 class AttemptCounter(Protocol):

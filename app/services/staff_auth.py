@@ -15,7 +15,7 @@ import secrets
 
 from sqlalchemy import func, select
 
-from app.errors import DomainError, PermissionDeniedError
+from app.errors import PermissionDeniedError, TooManyAttemptsError, UnauthorizedError
 from app.extensions import db
 from app.models import Role, Staff, WechatUser
 
@@ -27,14 +27,8 @@ MAX_FAILED_LOGINS = 8          # per username ...
 FAILED_LOGIN_WINDOW = 15 * 60  # ... in this many seconds
 
 
-class LoginFailedError(DomainError):
-    status = 401
+class LoginFailedError(UnauthorizedError):
     code = "login_failed"
-
-
-class TooManyAttemptsError(DomainError):
-    status = 429
-    code = "too_many_attempts"
 
 
 def _attempts_key(username: str) -> str:

@@ -3,7 +3,8 @@ import pytest
 from app.errors import ConflictError, ValidationError
 from app.models import Role, utcnow
 from app.services import binding
-from app.services.binding import RedisAttemptCounter, TooManyAttemptsError
+from app.errors import TooManyAttemptsError
+from app.services.binding import RedisAttemptCounter
 
 
 @pytest.fixture()

@@ -18,6 +18,7 @@ from PIL import Image
 from app.models import Bill, Role, WechatUser
 from app.services.billing import issue_bills
 from tests.live import LiveServer, SandboxDriver
+from wechat.sandbox_link import sandbox_config
 from wechat.sandbox import create_sandbox_app
 from wechat.sandbox.crypto import generate_rsa_key, private_key_pem
 
@@ -33,17 +34,11 @@ def merchant_key_path(tmp_path_factory):
 def _pay_sandbox(app, live_app, tmp_path_factory, merchant_key_path):
     folder = tmp_path_factory.mktemp("pay-sandbox")
     cfg = app.config
-    sandbox_app = create_sandbox_app({
-        "store_path": str(folder / "sandbox.db"),
-        "callback_url": f"{live_app.url}/wechat/callback",
-        "token": cfg["WECHAT_TOKEN"], "aes_key": cfg["WECHAT_AES_KEY"],
-        "oa_appid": cfg["WECHAT_APPID"], "oa_secret": cfg["WECHAT_SECRET"],
-        "mp_appid": cfg["MINIAPP_APPID"], "mp_secret": cfg["MINIAPP_SECRET"],
-        "mchid": cfg["WECHATPAY_MCHID"], "apiv3_key": cfg["WECHATPAY_APIV3_KEY"],
-        "pay_public_key_path": str(folder / "wechatpay_public_key.pem"),
-        "merchant_key_path": merchant_key_path,
-        "events_async": False,
-    })
+    sandbox_app = create_sandbox_app(sandbox_config(
+        cfg, store_path=str(folder / "sandbox.db"), callback_url=f"{live_app.url}/wechat/callback",
+        pay_public_key_path=str(folder / "wechatpay_public_key.pem"), merchant_key_path=merchant_key_path,
+        events_async=False,
+    ))
     server = LiveServer(sandbox_app)
     server.sandbox = sandbox_app.extensions["wechat_sandbox"]
     server.public_key_path = str(folder / "wechatpay_public_key.pem")

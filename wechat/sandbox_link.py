@@ -1,0 +1,15 @@
+"""The sandbox's settings derived from the app's (the app may know the sandbox; the
+sandbox never imports the app): same credentials, our callback URL."""
+from __future__ import annotations
+
+
+def sandbox_config(cfg, **overrides) -> dict:
+    """Settings for ``wechat.sandbox`` that make it act as WeChat for this app."""
+    return {
+        "callback_url": f"{cfg['PUBLIC_BASE_URL']}/wechat/callback",
+        "token": cfg["WECHAT_TOKEN"], "aes_key": cfg["WECHAT_AES_KEY"],
+        "oa_appid": cfg["WECHAT_APPID"], "oa_secret": cfg["WECHAT_SECRET"],
+        "mp_appid": cfg["MINIAPP_APPID"], "mp_secret": cfg["MINIAPP_SECRET"],
+        "mchid": cfg["WECHATPAY_MCHID"], "apiv3_key": cfg["WECHATPAY_APIV3_KEY"],
+        **overrides,
+    }
