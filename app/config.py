@@ -111,6 +111,13 @@ class Config:
         self.WECHAT_TIMEOUT = float(env_int("WECHAT_TIMEOUT_MS", 5000)) / 1000
         # Below this confidence an FAQ answer is not given automatically (offer 人工 instead).
         self.FAQ_CONFIDENCE_THRESHOLD = float(env_str("FAQ_CONFIDENCE_THRESHOLD", "0.35"))
+        # Outage-aware service: after a restore, residents of linked reports may answer
+        # "still cold" (还冷) for this many hours; then the rest are closed together.
+        self.OUTAGE_STILL_COLD_HOURS = env_int("OUTAGE_STILL_COLD_HOURS", 6)
+        # An unknown outage: this many no-heat reports from one station or community within
+        # the window, with no active outage there, alert the crew lead and the leader on duty.
+        self.CLUSTER_THRESHOLD = env_int("CLUSTER_THRESHOLD", 10)
+        self.CLUSTER_WINDOW_MINUTES = env_int("CLUSTER_WINDOW_MINUTES", 30)
         # Template ids: official-account template messages and mini-program subscribe
         # messages, by logical notice kind. Set the real ids from the WeChat admin console.
         self.WECHAT_TEMPLATES = {

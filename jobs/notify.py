@@ -12,7 +12,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Priority, Staff, Ticket, TicketCategory, TicketState, TicketType, WechatUser
+from app.models import (
+    Outage, OutageCluster, Priority, Staff, Ticket, TicketCategory, TicketState, TicketType, WechatUser,
+)
 from wechat.notify import Notice, Outcome, send_notice
 
 log = logging.getLogger(__name__)
@@ -102,3 +104,50 @@ def ticket_updated(payload: dict, outbox_id: int) -> None:
         title=STATE_TEXT.get(state, "您的工单有新进展"), fields=fields, remark=remark,
         url=f"{current_app.config['PUBLIC_BASE_URL']}/t/{ticket.number}",
         mp_page=f"pages/repair/detail?id={ticket.id}"))
+
+
+STILL_COLD_WORDS = "还冷"
+
+
+def outage_restored(payload: dict, outbox_id: int) -> None:
+    """A report linked to an outage: heat is back; answer 还冷 within the window if still cold."""
+    from datetime import datetime
+
+    ticket = db.session.get(Ticket, payload["ticket_id"])
+    user = db.session.get(WechatUser, payload["wechat_user_id"])
+    outage = db.session.get(Outage, payload["outage_id"])
+    if ticket is None or user is None or outage is None:
+        return
+    until = datetime.fromisoformat(payload["until"])
+    send_notice(user, Notice(
+        key=f"outbox:{outbox_id}:user:{user.id}", kind="ticket",
+        title=f"恢复供热通知：{outage.title}",
+        fields=[("工单号", ticket.number), ("恢复时间", _local(outage.actual_end_at)),
+                ("地址", _where(ticket))],
+        remark=(f"您家所在区域已恢复供热，暖气升温需要一段时间。如{_local(until)}前家中仍不热，"
+                f"请回复“{STILL_COLD_WORDS}”（或在小程序报修详情中点击“仍不热”），我们将派维修人员上门；"
+                "未反馈的报修将在此后自动办结。"),
+        url=f"{current_app.config['PUBLIC_BASE_URL']}/t/{ticket.number}",
+        mp_page=f"pages/repair/detail?id={ticket.id}"))
+
+
+def cluster_alert(payload: dict, outbox_id: int) -> None:
+    """Many no-heat reports from one place with no outage recorded: the crew lead and the
+    leader on duty get the list, once per cluster."""
+    from app.services import clusters
+
+    cluster = db.session.get(OutageCluster, payload["cluster_id"])
+    if cluster is None:
+        return
+    reports = clusters.cluster_reports(cluster)
+    lines = [f"{t.number} {_where(t)}" for t in reports[:10]]
+    more = f"等共{len(reports)}起" if len(reports) > 10 else f"共{len(reports)}起"
+    minutes = int(clusters.window().total_seconds() // 60)
+    _send_to_staff(payload["staff_id"], Notice(
+        key=f"outbox:{outbox_id}:staff:{payload['staff_id']}", kind="task",
+        title=f"【疑似停热】{clusters.place_name(cluster)}{minutes}分钟内收到{cluster.report_count}起不热报修",
+        fields=[("范围", clusters.place_name(cluster)), ("报修数", str(cluster.report_count)),
+                ("首次报修", _local(cluster.first_report_at)), ("最近报修", _local(cluster.last_report_at))],
+        remark="报修清单：\n" + "\n".join(lines) + f"\n{more}。系统未登记该处停热，请核实；"
+               "如确为停热，请在客服后台“疑似停热”中一键转为停热，系统将关联报修并通知住户。",
+        url=f"{current_app.config['PUBLIC_BASE_URL']}/console/clusters"))

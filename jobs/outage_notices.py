@@ -126,3 +126,13 @@ def start_due_outages() -> int:
     started = outage_service.start_due_outages()
     db.session.commit()
     return len(started)
+
+
+def close_unconfirmed_reports(now=None) -> int:
+    """Cron: after the "still cold" window of a restored outage, close its remaining linked
+    reports (the phone system is told through the ticket service's bridge.status rows)."""
+    closed = outage_service.close_unconfirmed(now=now)
+    db.session.commit()
+    if closed:
+        log.info("closed %d report(s) linked to restored outages", closed)
+    return closed

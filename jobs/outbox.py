@@ -31,6 +31,8 @@ HANDLERS: dict[str, str] = {
     "notify.outage": "jobs.outage_notices.notify_outage",
     "notify.deadline_reminder": "jobs.reminders.send_deadline_reminder",
     "broadcast.start": "jobs.broadcast.start_announcement",
+    "notify.outage_restored": "jobs.notify.outage_restored",
+    "notify.cluster_alert": "jobs.notify.cluster_alert",
 }
 MAX_ATTEMPTS = 10  # then the row is marked failed, for a person to see
 

@@ -23,7 +23,7 @@ from app.models import (
     Announcement, AnnouncementStatus, Audience, Bill, HeatingSeason, HouseholdBinding, Payment, PaymentState,
     SubscribeConsent, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
 )
-from app.services import binding, billing, tickets, uploads
+from app.services import binding, billing, outages as outage_service, tickets, uploads
 from app.services.actors import Actor
 from app.services.outages import outages_touching
 from mobile_api.auth import current_user, login_required
@@ -31,8 +31,8 @@ from mobile_api.common import ApiBlueprint, PageArgs, ServiceUnavailableError, d
 from mobile_api.schemas import (
     AnnouncementPageSchema, BillArgs, BillPageSchema, BindArgs, CancelArgs, ConsentArgs, ConsentListSchema,
     HouseholdPageSchema, HouseholdSchema, OutagePageSchema, PaymentArgs, PaymentCreatedSchema,
-    PaymentPageSchema, PaymentSchema, RateArgs, ReceiptSchema, RepairArgs, TicketDetailSchema, TicketListArgs,
-    TicketPageSchema,
+    PaymentPageSchema, PaymentSchema, RateArgs, ReceiptSchema, RepairArgs, StillColdArgs, TicketDetailSchema,
+    TicketListArgs, TicketPageSchema,
 )
 from wechat import pay as wechat_pay
 
@@ -271,7 +271,10 @@ def commit_or_forget(photos: list[tickets.PhotoInput]) -> None:
 @bp.response(201, TicketDetailSchema)
 @documented(bp, 400, 403, 404, 413)
 def create_repair(args):
-    """报修（multipart/form-data：household_id、category、description、location，最多9张照片 photos）"""
+    """报修（multipart/form-data：household_id、category、description、location，最多9张照片 photos）
+
+    所在区域正在停热时，不热/温度偏低的报修关联到该停热（outage、message 给出预计恢复时间），不单独派单。
+    """
     user = current_user()
     household = _my_household(user, args["household_id"])
     photos = photo_inputs(args["photos"])
@@ -322,6 +325,20 @@ def cancel_repair(args, ticket_id):
     user = current_user()
     ticket = _my_ticket(user, ticket_id, for_update=True)
     tickets.cancel_ticket(ticket, Actor.of_resident(user), args["reason"])
+    db.session.commit()
+    return ticket
+
+
+@bp.route("/repairs/<int(max=2147483647):ticket_id>/still-cold", methods=["POST"])
+@login_required
+@bp.arguments(StillColdArgs)
+@bp.response(200, TicketDetailSchema)
+@documented(bp, 400, 403, 404, 409)
+def still_cold(args, ticket_id):
+    """仍不热：停热恢复供热后，在反馈期内转为维修工单，派给负责班组"""
+    user = current_user()
+    ticket = _my_ticket(user, ticket_id, for_update=True)
+    outage_service.report_still_cold(ticket, Actor.of_resident(user), note=args["note"])
     db.session.commit()
     return ticket
 

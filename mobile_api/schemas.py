@@ -7,8 +7,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 from flask_smorest.fields import Upload
 
-from app.models import Priority, TicketCategory, TicketState
-from app.services.tickets import ACTION_LABELS
+from app.models import OutageStatus, Priority, TicketCategory, TicketState
+from app.services import outages as outage_service
+from app.services.tickets import ACTION_LABELS, waits_on_outage
 from mobile_api.common import PageArgs, page_schema
 
 MAX_PHOTOS = 9
@@ -217,7 +218,43 @@ class TicketBriefSchema(Schema):
     rating = fields.Integer(allow_none=True)
 
 
+class LinkedOutageSchema(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    reason = fields.String(required=True)
+    status = fields.String(required=True)
+    starts_at = fields.DateTime(required=True)
+    expected_end_at = fields.DateTime(allow_none=True)
+    actual_end_at = fields.DateTime(allow_none=True)
+
+
+def _outage_message(ticket) -> str | None:
+    """What the resident reads about the outage their report is linked to."""
+    if not waits_on_outage(ticket):
+        return None
+    outage = ticket.outage
+    if outage.status == OutageStatus.RESTORED:
+        until = outage_service.still_cold_until(outage)
+        return (f"已于{outage_service.local_time(outage.actual_end_at)}恢复供热。如{outage_service.local_time(until)}前"
+                "家中仍不热，请点击“仍不热”，我们将派维修人员上门。")
+    return outage_service.linked_message(outage)
+
+
+def _can_report_still_cold(ticket) -> bool:
+    if not waits_on_outage(ticket) or ticket.outage.status != OutageStatus.RESTORED:
+        return False
+    from app.models import utcnow
+
+    return utcnow() <= outage_service.still_cold_until(ticket.outage)
+
+
 class TicketDetailSchema(TicketBriefSchema):
+    outage_id = fields.Integer(allow_none=True, metadata={"description": "关联的停热（关联后不单独派单）"})
+    outage = fields.Nested(LinkedOutageSchema, allow_none=True)
+    message = fields.Function(_outage_message, allow_none=True,
+                              metadata={"description": "给住户的停热说明（预计恢复时间等），未关联停热时为空"})
+    can_report_still_cold = fields.Function(_can_report_still_cold, required=True,
+                                            metadata={"description": "恢复供热后的反馈期内，可点击“仍不热”"})
     reply = fields.String(allow_none=True)
     final_answer = fields.String(allow_none=True)
     rating_comment = fields.String(allow_none=True)
@@ -252,6 +289,11 @@ class TicketListArgs(PageArgs):
 
 class CancelArgs(Schema):
     reason = fields.String(validate=validate.Length(max=200), load_default=None)
+
+
+class StillColdArgs(Schema):
+    note = fields.String(validate=validate.Length(max=200), load_default=None,
+                         metadata={"description": "补充说明，如“卧室暖气片仍是凉的”"})
 
 
 class RateArgs(Schema):

@@ -21,7 +21,8 @@ from sqlalchemy import select
 from app.errors import DomainError
 from app.extensions import db
 from app.models import (
-    Household, Role, Staff, Ticket, TicketSource, TicketState, TicketType, WechatUser, utcnow,
+    Household, HouseholdBinding, OutageStatus, Role, Staff, Ticket, TicketCategory, TicketSource, TicketState,
+    TicketType, WechatUser, utcnow,
 )
 from app.models import OutboundMessage
 from app.queue import enqueue
@@ -152,6 +153,8 @@ def faq_only(msg, caller: Caller | None) -> str | None:
     text = _text_of(msg) if caller is not None else None
     if not text or caller.state is not None or text in COMMANDS or BIND_COMMAND.match(text):
         return None
+    if text in STILL_COLD_WORDS or REPAIR_COMMAND.match(text) or _is_heat_complaint(text):
+        return None  # may open or move a ticket: the full path
     return text
 
 
@@ -248,6 +251,35 @@ PROGRESS_WORDS = frozenset(("进度", "工单", "我的工单"))
 HUMAN_WORDS = frozenset((HUMAN, "客服", "转人工"))
 HELP_WORDS = frozenset(("帮助", "菜单", "?", "？"))
 COMMANDS = BILL_WORDS | REPAIR_WORDS | OUTAGE_WORDS | PROGRESS_WORDS | HUMAN_WORDS | HELP_WORDS
+# "报修 卧室暖气片不热": a repair reported in the official account.
+REPAIR_COMMAND = re.compile(r"^(?:报修|维修)[\s:：,，]*(\S.*)$", re.S)
+# Free text saying the home is cold (a report when the user is bound), unless it is a question.
+HEAT_COMPLAINT = re.compile(r"(暖气|暖器|家里|屋里|房间|室内|供暖|采暖).{0,6}(不热|没热|凉|冰|冷|温度低|温度偏低|不够热)"
+                            r"|没有?暖气|停暖了|不供暖")
+QUESTION = re.compile(r"怎么办|为什么|为啥|怎么回事|如何|吗|呢|\?|？")
+# Answers to the restoration notice: the home is still cold.
+STILL_COLD_WORDS = frozenset(("还冷", "还是冷", "还很冷", "还是不热", "仍然不热", "仍不热", "还不热", "依然不热",
+                              "依旧不热", "还是凉"))
+CATEGORY_WORDS = (
+    (TicketCategory.BURST_PIPE, ("爆管", "爆裂", "管子爆", "水管爆")),
+    (TicketCategory.LEAK, ("漏水", "跑水", "渗水", "滴水", "冒水")),
+    (TicketCategory.LOW_TEMPERATURE, ("温度低", "温度偏低", "不够热", "有点凉", "偏凉", "不太热")),
+    (TicketCategory.NO_HEAT, ("不热", "没热", "冰凉", "凉", "冷", "没有暖气", "没暖气", "停暖", "不供暖")),
+    (TicketCategory.NOISE, ("噪音", "响声", "异响", "嗡嗡")),
+    (TicketCategory.VALVE, ("阀门",)),
+    (TicketCategory.RADIATOR, ("暖气片", "散热器")),
+)
+
+
+def _is_heat_complaint(text: str) -> bool:
+    return len(text) <= 100 and bool(HEAT_COMPLAINT.search(text)) and not QUESTION.search(text)
+
+
+def guess_category(text: str) -> str:
+    for category, words in CATEGORY_WORDS:
+        if any(w in text for w in words):
+            return category
+    return TicketCategory.OTHER
 
 
 def _handle_text(caller: Caller, text: str) -> str:
@@ -263,6 +295,13 @@ def _handle_text(caller: Caller, text: str) -> str:
     match = BIND_COMMAND.match(text)
     if match:
         return _bind(caller.user, match.group(1), match.group(2))
+    if text in STILL_COLD_WORDS:
+        return _still_cold(caller.user)
+    match = REPAIR_COMMAND.match(text)
+    if match and text not in REPAIR_WORDS:
+        return _report_repair(caller.user, match.group(1).strip())
+    if _is_heat_complaint(text) and _is_bound(caller.openid):
+        return _report_repair(caller.user, text)
     if text in BILL_WORDS:
         return _bills(caller.user)
     if text in REPAIR_WORDS:
@@ -302,8 +341,75 @@ def _bills(user: WechatUser) -> str:
     return "\n".join(lines) + f'\n<a href="{pay}">点击缴费</a>，或在小程序“缴费查询”中支付。'
 
 
+def _is_bound(openid: str) -> bool:
+    """Whether this WeChat user has a household, without creating the user row."""
+    return db.session.scalar(
+        select(HouseholdBinding.id).join(WechatUser, WechatUser.id == HouseholdBinding.wechat_user_id)
+        .where(WechatUser.oa_openid == openid).limit(1)) is not None
+
+
+def _report_repair(user: WechatUser, description: str) -> str:
+    """A repair reported in the official account: linked to an active outage (answered at
+    once with the expected restore time) or dispatched to the responsible crew."""
+    homes = _households_or_hint(user)
+    if isinstance(homes, str):
+        return homes
+    home = homes[0]
+    category = guess_category(description)
+    outage = outages.active_outage_for(home)
+    if outage is not None and tickets.is_heat_report(TicketType.REPAIR, category):
+        # One outage, many messages: a second report of the same home is not a second ticket.
+        existing = db.session.scalar(
+            select(Ticket).where(Ticket.household_id == home.id, Ticket.outage_id == outage.id,
+                                 Ticket.sla_held_at.isnot(None), Ticket.state.in_(TicketState.OPEN)).limit(1))
+        if existing is not None:
+            return f"您家的报修已登记（工单号 {existing.number}）。{outages.linked_message(outage)}"
+    try:
+        ticket = tickets.create_ticket(Actor.of_resident(user), type=TicketType.REPAIR,
+                                       source=TicketSource.OFFICIAL_ACCOUNT, description=description,
+                                       category=category, household=home)
+    except DomainError as exc:
+        return exc.message
+    if tickets.waits_on_outage(ticket):
+        return f"报修已登记（工单号 {ticket.number}，{home.address}）。{outages.linked_message(ticket.outage)}"
+    where = f"，已派给{ticket.crew.name}" if ticket.crew is not None else ""
+    due = f"，预计{_local(ticket.finish_by)}前处理" if ticket.finish_by else ""
+    note = ""
+    if outage is not None:
+        note = f"\n另：您所在区域正在停热（{outage.title}），预计{outages.local_time(outage.expected_end_at)}恢复供热。"
+    return (f"报修已受理（工单号 {ticket.number}，{home.address}）{where}{due}。"
+            f"可回复【进度】查看处理情况，发送照片可补充到该报修。{note}")
+
+
+def _still_cold(user: WechatUser) -> str:
+    """The answer to a restoration notice: the home is still cold."""
+    bound = select(HouseholdBinding.household_id).where(HouseholdBinding.wechat_user_id == user.id)
+    waiting = list(db.session.scalars(
+        select(Ticket).where((Ticket.reporter_id == user.id) | Ticket.household_id.in_(bound),
+                             Ticket.outage_id.isnot(None), Ticket.sla_held_at.isnot(None),
+                             Ticket.state.in_(TicketState.OPEN)).order_by(Ticket.created_at.desc())))
+    if not waiting:
+        return "您目前没有等待恢复供热的报修。如家中不热，请回复：报修 问题描述（例如：报修 卧室暖气不热）。"
+    restored = [t for t in waiting if t.outage.status == OutageStatus.RESTORED]
+    if not restored:
+        return f"停热尚未恢复。{outages.linked_message(waiting[0].outage)}"
+    moved, errors = [], []
+    for ticket in restored:
+        try:
+            outages.report_still_cold(ticket, Actor.of_resident(user), note="住户回复：还冷")
+            moved.append(ticket)
+        except DomainError as exc:
+            errors.append(exc.message)
+    if not moved:
+        return errors[0]
+    names = "、".join(t.number for t in moved)
+    crew = moved[0].crew.name if moved[0].crew is not None else "维修人员"
+    return f"收到。您的报修（工单号 {names}）已转为维修工单，{crew}将尽快上门处理。可回复【进度】查看。"
+
+
 def _repair_help() -> str:
-    return ("报修请在小程序“我要报修”中填写问题并上传照片，我们会按时派人上门；"
+    return ("报修可直接回复：报修 问题描述（例如：报修 卧室暖气不热），"
+            "或在小程序“我要报修”中填写问题并上传照片，我们会按时派人上门；"
             "漏水、爆管等紧急情况请直接拨打24小时热线。\n"
             '<a data-miniprogram-path="pages/repair/new" href="https://mp.weixin.qq.com">打开报修页面</a>')
 

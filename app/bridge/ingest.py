@@ -146,7 +146,8 @@ def _process(endpoint: str, data: dict, received_at: datetime) -> Answer:
     if kind == "ticket":
         outcome = bridge_service.apply_ticket_event(data, received_at=received_at)
         status = 201 if outcome.result == "created" else 200
-        body = TicketAnswerSchema().dump({"result": outcome.result, "event_id": event_id, "ticket": outcome.ticket})
+        body = TicketAnswerSchema().dump({"result": outcome.result, "event_id": event_id, "ticket": outcome.ticket,
+                                          **bridge_service.outage_answer(outcome.ticket)})
         ticket_id, occurred_at = outcome.ticket.id, outcome.occurred_at
     else:
         outcome = bridge_service.record_call_event(data, received_at=received_at)

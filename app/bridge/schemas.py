@@ -136,6 +136,7 @@ class BridgeTicketSchema(Schema):
     state = fields.String(validate=validate.OneOf(TicketState.ALL))
     state_label = fields.Function(lambda t: TicketState.LABELS.get(t.state))
     household_id = fields.Integer(allow_none=True)
+    outage_id = fields.Integer(allow_none=True, metadata={"description": "the outage this report is linked to"})
     account_no = fields.Function(lambda t: t.household.account_no if t.household else None)
     address = fields.String(allow_none=True)
     crew = fields.Function(lambda t: t.crew.name if t.crew else None)
@@ -145,11 +146,25 @@ class BridgeTicketSchema(Schema):
     created_at = fields.AwareDateTime()
 
 
+class BridgeOutageSchema(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    reason = fields.String()
+    status = fields.String()
+    starts_at = fields.AwareDateTime()
+    expected_end_at = fields.AwareDateTime(allow_none=True)
+
+
 class TicketAnswerSchema(Schema):
     result = fields.String(metadata={"description": "created | updated | unchanged | stale (an older event, "
                                                     "recorded but not applied)"})
     event_id = fields.String()
     ticket = fields.Nested(BridgeTicketSchema)
+    outage = fields.Nested(BridgeOutageSchema, allow_none=True,
+                           metadata={"description": "the active outage covering the caller's household, if any"})
+    linked = fields.Boolean(metadata={"description": "true: the report is linked to that outage (no crew is sent; "
+                                                     "the caller is told when heat comes back)"})
+    message = fields.String(allow_none=True, metadata={"description": "what the agent can tell the caller now (Chinese)"})
 
 
 class CallLogSchema(Schema):

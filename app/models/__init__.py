@@ -9,11 +9,11 @@ from app.models.faq import FaqEntry
 from app.models.household import Household, HouseholdStatus
 from app.models.jobs_state import ArrearsReminder, OutageNotice, ReminderLevel, ReminderSent
 from app.models.messages import InboundMessage, OutboundMessage
-from app.models.outage import Outage, OutageArea, OutageKind, OutageStatus
+from app.models.outage import ClusterStatus, Outage, OutageArea, OutageCluster, OutageKind, OutageStatus
 from app.models.outbox import OutboxMessage, OutboxStatus
 from app.models.staff import Crew, CrewArea, Role, Staff
 from app.models.ticket import (
-    Priority, SlaPolicy, Ticket, TicketCategory, TicketCounter, TicketEvent, TicketPhoto, TicketSource,
+    EvidenceRule, Priority, SlaPolicy, Ticket, TicketCategory, TicketCounter, TicketEvent, TicketPhoto, TicketSource,
     TicketState, TicketType,
 )
 from app.models.types import utcnow

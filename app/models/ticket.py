@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.household import Household
+from app.models.outage import Outage
 from app.models.staff import Crew, Staff
 from app.models.types import UTCDateTime, utcnow
 
@@ -111,6 +112,11 @@ class Ticket(db.Model):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)  # defect order
+    # The outage this report is linked to (停热关联): not dispatched, clocks held while it lasts.
+    outage_id: Mapped[int | None] = mapped_column(ForeignKey("outage.id"), index=True)
+    # Set while the ticket waits on its outage: the SLA clock is paused (deadlines empty) from
+    # this moment until the ticket becomes a normal repair again or is closed.
+    sla_held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     respond_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finish_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -132,6 +138,7 @@ class Ticket(db.Model):
     household: Mapped[Household | None] = relationship()
     crew: Mapped[Crew | None] = relationship()
     assignee: Mapped[Staff | None] = relationship(foreign_keys=[assignee_id])
+    outage: Mapped["Outage | None"] = relationship()
     parent: Mapped["Ticket | None"] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list["Ticket"]] = relationship(back_populates="parent")
     events: Mapped[list["TicketEvent"]] = relationship(
@@ -200,3 +207,13 @@ class TicketCounter(db.Model):
     __tablename__ = "ticket_counter"
     day: Mapped[str] = mapped_column(String(8), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EvidenceRule(db.Model):
+    """At least ``min_photos`` photos from the crew before a ticket of ``category`` can be answered
+    (editable data; seeded for leaks and burst pipes)."""
+
+    __tablename__ = "evidence_rule"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(20), unique=True)
+    min_photos: Mapped[int] = mapped_column(Integer, default=1)

@@ -25,6 +25,7 @@ from app.models import (
 from app.services import tickets
 from app.services.actors import Actor
 from app.services.billing import household_arrears
+from app.services import outages
 from app.services.outages import outages_touching
 
 # Within one instant, a later stage of a call wins over an earlier one.
@@ -120,6 +121,21 @@ def apply_ticket_event(data: dict, *, received_at: datetime | None = None) -> Ti
         changed = True
     ticket.external_updated_at = occurred_at
     return TicketOutcome("updated" if changed else "unchanged", ticket, occurred_at)
+
+
+def outage_answer(ticket: Ticket) -> dict:
+    """The outage part of the answer to a ticket event: the outage the report is linked to
+    (or, for a report dispatched as usual, the active outage of its area) and what the agent
+    can tell the caller at once."""
+    if ticket.outage_id is not None and tickets.waits_on_outage(ticket):
+        outage = ticket.outage
+        return {"outage": outage, "linked": True, "message": outages.linked_message(outage)}
+    outage = outages.active_outage_for(ticket.household) if ticket.household is not None else None
+    if outage is None:
+        return {"outage": None, "linked": False, "message": None}
+    return {"outage": outage, "linked": False,
+            "message": f"该户所在区域正在停热：{outage.title}，预计{outages.local_time(outage.expected_end_at)}恢复供热；"
+                       "本次报修已照常派单。"}
 
 
 # --- calls ----------------------------------------------------------------------------------

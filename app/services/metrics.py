@@ -183,10 +183,21 @@ def _outages() -> list[dict]:
     outages = db.session.scalars(
         select(Outage).where(Outage.status.in_(LIVE)).order_by(Outage.starts_at)
     ).all()
+    linked, waiting = {}, {}
+    ids = [o.id for o in outages]
+    if ids:
+        # Reports linked to each outage (all of them) and those still waiting on it (clock held).
+        for outage_id, total, held in db.session.execute(
+            select(Ticket.outage_id, func.count(Ticket.id),
+                   func.count(Ticket.id).filter(Ticket.sla_held_at.isnot(None)))
+            .where(Ticket.outage_id.in_(ids)).group_by(Ticket.outage_id)
+        ).all():
+            linked[outage_id], waiting[outage_id] = total, held
     return [{
         "id": o.id, "title": o.title, "status": o.status, "status_label": OutageStatus.LABELS[o.status],
         "households": count_affected(o.areas), "starts_at": _iso(o.starts_at),
         "expected_end_at": _iso(o.expected_end_at),
+        "linked_reports": linked.get(o.id, 0), "waiting_reports": waiting.get(o.id, 0),
     } for o in outages]
 
 

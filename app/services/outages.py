@@ -6,17 +6,22 @@ same transaction; the jobs fan it out to the bound residents of the affected hou
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.errors import InvalidTransitionError, NotFoundError, ValidationError
 from app.extensions import db
-from app.models import Community, Household, Outage, OutageArea, OutageKind, OutageStatus, Station, utcnow
+from app.models import (
+    Community, Household, Outage, OutageArea, OutageKind, OutageStatus, Station, Ticket, TicketState, utcnow,
+)
 from app.services import outbox
 
 LIVE = (OutageStatus.SCHEDULED, OutageStatus.ACTIVE)
+DEFAULT_STILL_COLD_HOURS = 6
 
 
 def area_condition(areas: list[OutageArea]) -> ColumnElement[bool]:
@@ -135,11 +140,23 @@ def start_due_outages(now: datetime | None = None) -> list[Outage]:
 
 
 def restore_outage(outage_id: int, *, at: datetime | None = None) -> Outage:
+    """Heat is back: the area is told, and every report linked to the outage gets its own
+    restoration notice with the "still cold" window (outbox rows, same transaction)."""
+    from app.services import tickets
+
     outage = _get_live(outage_id)
     outage.status = OutageStatus.RESTORED
     outage.actual_end_at = at or utcnow()
     db.session.flush()
     _notify(outage, "restored")
+    until = still_cold_until(outage)
+    for ticket in waiting_tickets(outage.id):
+        event = tickets.note_outage_restored(ticket, outage, until=until, at=outage.actual_end_at)
+        if ticket.reporter_id is not None:
+            outbox.record("notify.outage_restored",
+                          {"ticket_id": ticket.id, "outage_id": outage.id, "wechat_user_id": ticket.reporter_id,
+                           "until": until.isoformat(), "event_id": event.id},
+                          dedupe_key=f"outage_restored:{outage.id}:{ticket.id}")
     return outage
 
 
@@ -151,3 +168,81 @@ def cancel_outage(outage_id: int) -> Outage:
     db.session.flush()
     _notify(outage, "cancelled")
     return outage
+
+
+# --- reports linked to outages (see docs/outage_linking.md) ----------------------------------
+
+def local_time(dt: datetime | None) -> str:
+    """Beijing (configured) local time as residents read it, e.g. 11月23日 18:00; 待定 when unknown."""
+    if dt is None:
+        return "待定"
+    tz = current_app.config.get("TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai"
+    return dt.astimezone(ZoneInfo(tz)).strftime("%m月%d日 %H:%M")
+
+
+def active_outage_for(household: Household) -> Outage | None:
+    """The active outage covering this household (the earliest started), if any."""
+    found = outages_touching(household, statuses=(OutageStatus.ACTIVE,))
+    return found[0] if found else None
+
+
+def linked_message(outage: Outage) -> str:
+    """What the reporter is told at once, in the channel they used."""
+    end = (f"预计{local_time(outage.expected_end_at)}恢复供热" if outage.expected_end_at
+           else "恢复时间待定，我们会及时通知")
+    return (f"您所在区域正在停热：{outage.title}（原因：{outage.reason}），{end}。"
+            "您的报修已登记并关联到该停热，无需重复报修，维修人员正在全力抢修；恢复供热后我们会通知您。")
+
+
+def still_cold_hours() -> int:
+    if has_app_context():
+        return int(current_app.config.get("OUTAGE_STILL_COLD_HOURS", DEFAULT_STILL_COLD_HOURS))
+    return DEFAULT_STILL_COLD_HOURS
+
+
+def still_cold_until(outage: Outage) -> datetime:
+    return (outage.actual_end_at or utcnow()) + timedelta(hours=still_cold_hours())
+
+
+def waiting_tickets(outage_id: int | None = None) -> list[Ticket]:
+    """Open reports linked to an outage and still waiting on it (clock held)."""
+    query = select(Ticket).where(Ticket.outage_id.isnot(None), Ticket.sla_held_at.isnot(None),
+                                 Ticket.state.in_(TicketState.OPEN))
+    if outage_id is not None:
+        query = query.where(Ticket.outage_id == outage_id)
+    return list(db.session.scalars(query.order_by(Ticket.id)))
+
+
+def report_still_cold(ticket: Ticket, actor, *, note: str | None = None, now: datetime | None = None):
+    """A resident answers "still cold" (还冷) to the restoration notice, within the window."""
+    from app.services import tickets
+
+    now = now or utcnow()
+    outage = ticket.outage
+    if outage is None or ticket.sla_held_at is None or not ticket.is_open:
+        raise InvalidTransitionError("该工单没有等待恢复供热的停热关联", code="not_waiting_on_outage")
+    if outage.status != OutageStatus.RESTORED:
+        raise InvalidTransitionError(f"停热尚未恢复（{linked_message(outage)}），恢复供热后如仍不热请再反馈",
+                                     code="outage_not_restored")
+    if now > still_cold_until(outage):
+        raise InvalidTransitionError("反馈时间已过，工单已办结；如仍不热请重新报修", code="still_cold_window_passed")
+    return tickets.resume_after_outage(ticket, actor, note=note, now=now)
+
+
+def close_unconfirmed(now: datetime | None = None, limit: int = 500) -> int:
+    """After the "still cold" window, close the linked reports nobody answered for (cron)."""
+    from app.services import tickets
+
+    now = now or utcnow()
+    cutoff = now - timedelta(hours=still_cold_hours())
+    rows = list(db.session.scalars(
+        select(Ticket).join(Outage, Outage.id == Ticket.outage_id)
+        .where(Outage.status == OutageStatus.RESTORED, Outage.actual_end_at <= cutoff,
+               Ticket.sla_held_at.isnot(None), Ticket.state.in_(TicketState.OPEN))
+        .order_by(Ticket.id).limit(limit)))
+    for ticket in rows:
+        outage = ticket.outage
+        tickets.close_after_outage(ticket, at=now, final_answer=(
+            f"停热“{outage.title}”已于{local_time(outage.actual_end_at)}恢复供热，"
+            f"{still_cold_hours()}小时内未收到仍不热的反馈，工单办结。如仍有问题请重新报修。"))
+    return len(rows)

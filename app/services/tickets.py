@@ -25,10 +25,10 @@ from app.errors import (
 from app.dbutil import insert_or_skip
 from app.extensions import db
 from app.models import (
-    Crew, Household, HouseholdBinding, Priority, Role, Staff, Ticket, TicketCategory, TicketCounter,
-    TicketEvent, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
+    Crew, EvidenceRule, Household, HouseholdBinding, Outage, Priority, Role, Staff, Ticket, TicketCategory,
+    TicketCounter, TicketEvent, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
 )
-from app.services import outbox
+from app.services import clusters, outages, outbox
 from app.services.actors import Actor, ActorKind
 from app.services.routing import Route, pick_assignee, route_ticket
 from app.services.sla import apply_deadlines, deadlines_for
@@ -46,10 +46,14 @@ ACTION_LABELS = {
     "create": "提交", "assign": "派单", "accept": "接单", "start": "开始处理", "note": "记录进展",
     "reply": "回复", "close": "办结", "forward": "转办", "reopen": "重新打开", "cancel": "撤销",
     "defect": "开具消缺单", "rate": "评价", "visit": "回访", "priority": "调整优先级", "photo": "上传照片",
-    "update": "更新",
+    "update": "更新", "still_cold": "反馈仍不热",
 }
 # Timeline actions without a state change that the phone system is still told about.
-BRIDGE_SYNC_ACTIONS = ("rated",)
+BRIDGE_SYNC_ACTIONS = ("rated", "linked_to_outage", "outage_restored")
+# Reports about heat (不热/温度低) of these types are linked to an active outage covering the
+# household instead of being dispatched one by one (see docs/outage_linking.md).
+HEAT_CATEGORIES = (TicketCategory.NO_HEAT, TicketCategory.LOW_TEMPERATURE)
+LINKABLE_TYPES = (TicketType.REPAIR, TicketType.COMPLAINT, TicketType.HELP)
 
 
 @dataclass(frozen=True)
@@ -294,6 +298,8 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
         priority = Priority.EMERGENCY
     priority = priority or Priority.NORMAL
     respond_by, finish_by = deadlines_for(type, priority, now)
+    outage = outages.active_outage_for(household) if household is not None else None
+    link = outage is not None and assign_to is None and is_heat_report(type, category)
     ticket = Ticket(
         number=next_ticket_number(now), source=source, type=type, category=category,
         priority=priority, state=S.NEW, household=household,
@@ -305,8 +311,19 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
     )
     db.session.add(ticket)
     db.session.flush()
+    data = {"parent_id": parent.id} if parent is not None else {}
+    created_note = None
+    if outage is not None and not link:  # dispatched as usual, with the outage noted
+        data.update(outage_id=outage.id, outage_title=outage.title)
+        created_note = f"所在区域停热中：{outage.title}，预计{outages.local_time(outage.expected_end_at)}恢复"
     created = _record_event(ticket, actor, "created", to_state=S.NEW, photos=photos, at=now,
-                            data={"parent_id": parent.id} if parent is not None else None)
+                            note=created_note, data=data or None)
+
+    if link:
+        link_to_outage(ticket, outage, at=now)
+        return ticket
+    if household is not None and outage is None and is_heat_report(type, category):
+        clusters.note_heat_report(ticket, now=now)
 
     if assign_to is not None:
         crew, staff = _resolve_target(None, assign_to)
@@ -324,6 +341,91 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
     if ticket.priority == Priority.EMERGENCY:
         _alert_emergency(ticket, created)
     return ticket
+
+
+def is_heat_report(type: str, category: str) -> bool:
+    return type in LINKABLE_TYPES and category in HEAT_CATEGORIES
+
+
+def link_to_outage(ticket: Ticket, outage: Outage, *, at: datetime | None = None,
+                   actor: Actor | None = None) -> TicketEvent:
+    """Link a report to the outage that explains it: no crew task, SLA clock held.
+
+    A ticket still waiting at a crew (assigned, not accepted) is taken back from it (state
+    new), so the crew is not left with one task per household for one outage.
+    """
+    at = at or utcnow()
+    actor = actor or Actor.system()
+    ticket.outage_id, ticket.outage = outage.id, outage
+    ticket.sla_held_at = at
+    ticket.respond_by = ticket.finish_by = None
+    note = f"已关联停热“{outage.title}”，预计{outages.local_time(outage.expected_end_at)}恢复供热，暂不派单"
+    data = {"outage_id": outage.id, "outage_title": outage.title,
+            "expected_end_at": outage.expected_end_at.isoformat() if outage.expected_end_at else None}
+    if ticket.state == S.ASSIGNED:
+        data["from"] = {"crew_id": ticket.crew_id, "staff_id": ticket.assignee_id}
+        ticket.crew_id = ticket.assignee_id = None
+        return _move(ticket, actor, "linked_to_outage", S.NEW, note=note, data=data, at=at)
+    return _record_event(ticket, actor, "linked_to_outage", from_state=ticket.state, to_state=ticket.state,
+                         note=note, data=data, at=at)
+
+
+def waits_on_outage(ticket: Ticket) -> bool:
+    """Linked to an outage and not yet turned back into a normal repair or closed."""
+    return ticket.outage_id is not None and ticket.sla_held_at is not None and ticket.state in S.OPEN
+
+
+def note_outage_restored(ticket: Ticket, outage: Outage, *, until: datetime, at: datetime | None = None) -> TicketEvent:
+    """Timeline entry (and phone-system status) when the linked outage is restored."""
+    return _record_event(
+        ticket, Actor.system(), "outage_restored", from_state=ticket.state, to_state=ticket.state, at=at,
+        note=f"停热已恢复供热；如仍不热，住户可在{outages.local_time(until)}前反馈“还冷”",
+        data={"outage_id": outage.id, "still_cold_until": until.isoformat()})
+
+
+def resume_after_outage(ticket: Ticket, actor: Actor, *, note: str | None = None,
+                        now: datetime | None = None) -> TicketEvent:
+    """"Still cold" after the restore: the linked report becomes a normal repair for the
+    responsible crew, with fresh deadlines from now (the held clock resumes, recomputed)."""
+    if not (_is_reporter(ticket, actor) or _binds_household(ticket, actor)
+            or actor.has_role(Role.AGENT, Role.ADMIN) or actor.is_automation):
+        raise _deny("still_cold")
+    if not waits_on_outage(ticket):
+        raise InvalidTransitionError("该工单未在等待停热恢复，不能反馈仍不热", code="not_waiting_on_outage")
+    now = now or utcnow()
+    ticket.sla_held_at = None
+    ticket.type = TicketType.REPAIR
+    ticket.respond_by, ticket.finish_by = deadlines_for(ticket.type, ticket.priority, now)
+    event = _record_event(ticket, actor, "still_cold", from_state=ticket.state, to_state=ticket.state, at=now,
+                          note=(note or "").strip() or "停热恢复后仍不热",
+                          data={"outage_id": ticket.outage_id, "respond_by": ticket.respond_by.isoformat(),
+                                "finish_by": ticket.finish_by.isoformat()})
+    route = route_ticket(ticket)
+    if route is not None:
+        return _hand_over(ticket, Actor.system(), "assigned", route.crew, route.assignee,
+                          note="停热恢复后仍不热，转为维修")
+    return event
+
+
+def close_after_outage(ticket: Ticket, *, final_answer: str, at: datetime | None = None) -> TicketEvent:
+    """The system closes a linked report nobody answered "still cold" for (办结 by the system).
+
+    The resident was told in the restoration notice; no second message is sent.
+    """
+    if not waits_on_outage(ticket):
+        raise InvalidTransitionError("该工单未在等待停热恢复", code="not_waiting_on_outage")
+    at = at or utcnow()
+    text = _required_text(final_answer, "final_answer", "请填写答复内容")
+    ticket.final_answer = text
+    ticket.closed_at = at
+    ticket.sla_held_at = None
+    return _move(ticket, Actor.system(), "closed", S.CLOSED, note=text, at=at)
+
+
+def _binds_household(ticket: Ticket, actor: Actor) -> bool:
+    return actor.kind == ActorKind.RESIDENT and ticket.household_id is not None and db.session.scalar(
+        select(HouseholdBinding.id).where(HouseholdBinding.wechat_user_id == actor.user_id,
+                                          HouseholdBinding.household_id == ticket.household_id)) is not None
 
 
 def assign_ticket(ticket: Ticket, actor: Actor, *, crew: Crew | None = None, staff: Staff | None = None,
@@ -408,11 +510,29 @@ def reply_ticket(ticket: Ticket, actor: Actor, reply: str, photos: Iterable[Phot
         raise _deny("reply")
     _require_state(ticket, (S.ACCEPTED, S.IN_PROGRESS), "reply")
     text = _required_text(reply, "reply", "请填写处理结果")
+    photos = list(photos)
+    _check_evidence(ticket, photos)
     ticket.reply = text
     ticket.replied_at = utcnow()
     event = _move(ticket, actor, "replied", S.REPLIED, note=text, photos=photos)
     _notify_reporter(ticket, event)
     return event
+
+
+def _check_evidence(ticket: Ticket, photos: list[PhotoArg]) -> None:
+    """The evidence rule of the ticket's category: at least N photos from the crew — sent with
+    this reply or earlier (progress notes, photos sent to the official account)."""
+    needed = db.session.scalar(select(EvidenceRule.min_photos).where(EvidenceRule.category == ticket.category))
+    if not needed:
+        return
+    known = {p.media_id for p in ticket.photos if p.media_id}
+    earlier = sum(1 for p in ticket.photos if p.uploaded_by_kind == ActorKind.STAFF)
+    new = {(p if isinstance(p, str) else (p.media_id or p.path)) for p in photos}
+    new -= known
+    if earlier + len(new) < needed:
+        label = TicketCategory.LABELS.get(ticket.category, ticket.category)
+        message = f"“{label}”工单须上传至少{needed}张现场照片后才能回复，请拍照上传后再提交"
+        raise ValidationError(message, fields={"photos": [message]}, code="evidence_required")
 
 
 def close_ticket(ticket: Ticket, actor: Actor, final_answer: str) -> TicketEvent:

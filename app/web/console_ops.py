@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import (
-    Announcement, AnnouncementStatus, Audience, BridgeDeadLetter, Community, District, FaqEntry, Household, Outage,
-    OutageArea, OutageKind, OutageStatus, Station, utcnow,
+    Announcement, AnnouncementStatus, Audience, BridgeDeadLetter, ClusterStatus, Community, District, FaqEntry,
+    Household, Outage, OutageArea, OutageCluster, OutageKind, OutageStatus, Station, Ticket, utcnow,
 )
+from app.services import clusters as cluster_service
 from app.services import outages as outage_service
 from app.services import reports as report_service
 from app.services.billing import local_today
@@ -204,8 +205,29 @@ def announcement_action(announcement_id: int, action: str):
 def outages():
     rows = db.session.scalars(select(Outage).order_by(Outage.id.desc()).limit(100)).all()
     affected = {o.id: outage_service.count_affected(o.areas) for o in rows if o.status in outage_service.LIVE}
+    ids = [o.id for o in rows]
+    linked = dict(db.session.execute(select(Ticket.outage_id, func.count(Ticket.id))
+                                     .where(Ticket.outage_id.in_(ids)).group_by(Ticket.outage_id)).all()) if ids else {}
     return render_template("console/outages.html", rows=rows, affected=affected, labels=OutageStatus.LABELS,
-                           kinds=OutageKind.LABELS)
+                           kinds=OutageKind.LABELS, linked=linked,
+                           clusters=[(c, cluster_service.place_name(c)) for c in cluster_service.open_clusters()])
+
+
+@bp.route("/clusters")
+def clusters():
+    """疑似停热: open clusters of no-heat reports, each with its reports and a convert form."""
+    rows = [(c, cluster_service.place_name(c), cluster_service.cluster_reports(c))
+            for c in cluster_service.open_clusters()]
+    return render_template("console/clusters.html", rows=rows)
+
+
+@bp.route("/clusters/<int:cluster_id>/convert", methods=["POST"])
+def cluster_convert(cluster_id: int):
+    form = request.form
+    outage, linked = cluster_service.convert_cluster(
+        cluster_id, expected_end_at=parse_local_datetime(form.get("expected_end_at"), "expected_end_at"),
+        reason=form.get("reason"), title=form.get("title"), created_by_id=auth.current_staff().id)
+    return done(f"已转为停热并通知住户，关联报修 {linked} 起", "console.outage_edit", outage_id=outage.id)
 
 
 @bp.route("/outages/new")

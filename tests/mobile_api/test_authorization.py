@@ -63,6 +63,7 @@ def _resident_endpoints(t):
         ("GET", f"/api/v1/repairs/{ticket.id}", None, None),
         ("POST", f"/api/v1/repairs/{ticket.id}/cancel", {"reason": "不修了"}, None),
         ("POST", f"/api/v1/repairs/{ticket.id}/rate", {"rating": 1}, None),
+        ("POST", f"/api/v1/repairs/{ticket.id}/still-cold", {"note": "还冷"}, None),
         ("GET", f"/api/v1/photos/{t['photo'].id}", None, None),
     ]
 
@@ -84,7 +85,8 @@ ALL_ENDPOINTS = [
     ("DELETE", "/api/v1/households/1"), ("GET", "/api/v1/households/1/bills"), ("POST", "/api/v1/payments"),
     ("GET", "/api/v1/payments"), ("GET", "/api/v1/payments/HP1"), ("GET", "/api/v1/payments/HP1/receipt"),
     ("POST", "/api/v1/repairs"), ("GET", "/api/v1/repairs"), ("GET", "/api/v1/repairs/1"),
-    ("POST", "/api/v1/repairs/1/cancel"), ("POST", "/api/v1/repairs/1/rate"), ("GET", "/api/v1/photos/1"),
+    ("POST", "/api/v1/repairs/1/cancel"), ("POST", "/api/v1/repairs/1/rate"), ("POST", "/api/v1/repairs/1/still-cold"),
+    ("GET", "/api/v1/photos/1"),
     ("GET", "/api/v1/outages"), ("GET", "/api/v1/announcements"), ("POST", "/api/v1/subscriptions"),
     ("GET", "/api/v1/tasks"), ("GET", "/api/v1/tasks/1"), ("POST", "/api/v1/tasks/1/accept"),
     ("POST", "/api/v1/tasks/1/notes"), ("POST", "/api/v1/tasks/1/reply"), ("POST", "/api/v1/tasks/1/forward"),

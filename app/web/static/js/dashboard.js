@@ -10,6 +10,9 @@
   }
   function fmt(value, kind) {
     if (kind === "len") return Array.isArray(value) ? value.length : "—";
+    if (kind === "linked") {
+      return Array.isArray(value) ? value.reduce(function (s, o) { return s + (o.linked_reports || 0); }, 0) : "—";
+    }
     if (kind === "households") {
       return Array.isArray(value) ? value.reduce(function (s, o) { return s + (o.households || 0); }, 0) : "—";
     }
@@ -69,7 +72,8 @@
     if (!s.outages.length) { ul.innerHTML = '<li class="muted">当前没有停热</li>'; return; }
     ul.innerHTML = s.outages.map(function (o) {
       return "<li><strong>" + esc(o.title) + '</strong> <span class="badge warn">' + esc(o.status_label) +
-        "</span><div>影响 <strong>" + o.households + '</strong> 户</div><div class="muted small">开始 ' +
+        "</span><div>影响 <strong>" + o.households + "</strong> 户 · 关联报修 <strong>" + (o.linked_reports || 0) +
+        '</strong> 起</div><div class="muted small">开始 ' +
         localTime(o.starts_at, true) + " · 预计恢复 " + localTime(o.expected_end_at, true) + "</div></li>";
     }).join("");
   }

@@ -1,0 +1,186 @@
+"""Spotting an unknown outage (疑似停热): many no-heat reports from one place, no outage recorded.
+
+``note_heat_report`` runs inside ``tickets.create_ticket`` for every no-heat/low-temperature
+report that no active outage explains. It counts such reports of the last
+``CLUSTER_WINDOW_MINUTES`` from the household's station (and, if the household has none or
+the station has not reached it, its community); at ``CLUSTER_THRESHOLD`` reports it opens an
+``outage_cluster`` row and alerts the responsible crew lead(s) and the leaders on duty.
+
+Once per cluster: the row's ``open_key`` ("station:<id>" / "community:<id>") is unique, so
+only the report that inserts it sends the alert (INSERT ... ON CONFLICT DO NOTHING — a
+concurrent report simply counts). Later reports update the count. A cluster ends when staff
+turn it into an outage (``convert_cluster``) or when no report came for a whole window
+(expired lazily, at the next report there); only then can a new cluster start.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app, has_app_context
+from sqlalchemy import func, select
+
+from app.dbutil import insert_or_skip
+from app.errors import InvalidTransitionError, NotFoundError
+from app.extensions import db
+from app.models import (
+    ClusterStatus, Community, Crew, CrewArea, Household, OutageCluster, OutageKind, Role, Staff, Station, Ticket,
+    TicketCategory, TicketState, utcnow,
+)
+from app.services import outbox
+
+HEAT = (TicketCategory.NO_HEAT, TicketCategory.LOW_TEMPERATURE)
+
+
+def _setting(name: str, default: int) -> int:
+    return int(current_app.config.get(name, default)) if has_app_context() else default
+
+
+def threshold() -> int:
+    return _setting("CLUSTER_THRESHOLD", 10)
+
+
+def window() -> timedelta:
+    return timedelta(minutes=_setting("CLUSTER_WINDOW_MINUTES", 30))
+
+
+def _scopes(household: Household) -> list[tuple[str, dict, object]]:
+    """(key, columns of the cluster row, household condition), the station first."""
+    scopes = []
+    if household.station_id is not None:
+        scopes.append((f"station:{household.station_id}", {"station_id": household.station_id},
+                       Household.station_id == household.station_id))
+    scopes.append((f"community:{household.community_id}", {"community_id": household.community_id},
+                   Household.community_id == household.community_id))
+    return scopes
+
+
+def _recent_reports(condition, since: datetime):
+    return (select(Ticket).join(Household, Household.id == Ticket.household_id)
+            .where(condition, Ticket.category.in_(HEAT), Ticket.created_at >= since,
+                   Ticket.outage_id.is_(None), Ticket.state != TicketState.CANCELLED))
+
+
+def note_heat_report(ticket: Ticket, *, now: datetime | None = None) -> OutageCluster | None:
+    """Count this report towards its place's cluster; open one (and alert) at the threshold."""
+    household = ticket.household
+    if household is None:
+        return None
+    now = now or utcnow()
+    since = now - window()
+    for key, columns, condition in _scopes(household):
+        cluster = db.session.scalar(select(OutageCluster).where(OutageCluster.open_key == key))
+        if cluster is not None and cluster.last_report_at < since:
+            _resolve(cluster, ClusterStatus.EXPIRED, now)  # quiet for a whole window: that one is over
+            cluster = None
+        count = db.session.scalar(select(func.count()).select_from(_recent_reports(condition, since).subquery()))
+        if cluster is not None:
+            cluster.report_count = max(cluster.report_count, count)
+            cluster.last_report_at = max(cluster.last_report_at, now)
+            return cluster  # already alerted: once per cluster
+        if count < threshold():
+            continue
+        first = db.session.scalar(select(func.min(Ticket.created_at)).select_from(Ticket)
+                                  .join(Household, Household.id == Ticket.household_id)
+                                  .where(condition, Ticket.category.in_(HEAT), Ticket.created_at >= since,
+                                         Ticket.outage_id.is_(None), Ticket.state != TicketState.CANCELLED))
+        inserted = db.session.execute(
+            insert_or_skip(OutageCluster.__table__, conflict=["open_key"]).values(
+                scope=key, open_key=key, status=ClusterStatus.OPEN, report_count=count,
+                first_report_at=first or now, last_report_at=now, created_at=now, **columns)
+            .returning(OutageCluster.__table__.c.id)).first()
+        if inserted is None:
+            return None  # a concurrent report opened it (and alerted) first
+        cluster = db.session.get(OutageCluster, inserted[0])
+        _alert(cluster, household)
+        return cluster
+    return None
+
+
+def _resolve(cluster: OutageCluster, status: str, now: datetime) -> None:
+    cluster.status, cluster.open_key, cluster.resolved_at = status, None, now
+    db.session.flush()
+
+
+def _crew_for_scope(cluster: OutageCluster, household: Household | None) -> Crew | None:
+    from app.services.routing import responsible_crew
+
+    if cluster.station_id is not None:
+        crew = db.session.scalar(select(Crew).join(CrewArea, CrewArea.crew_id == Crew.id)
+                                 .where(CrewArea.station_id == cluster.station_id).order_by(Crew.id).limit(1))
+        if crew is not None:
+            return crew
+    return responsible_crew(household) if household is not None else None
+
+
+def recipients(cluster: OutageCluster, household: Household | None = None) -> list[int]:
+    """The responsible crew's lead(s), then the leaders on duty."""
+    crew = _crew_for_scope(cluster, household)
+    ids = []
+    if crew is not None:
+        ids += db.session.scalars(select(Staff.id).where(Staff.crew_id == crew.id, Staff.role == Role.CREW_LEAD,
+                                                         Staff.active.is_(True)).order_by(Staff.id))
+    ids += db.session.scalars(select(Staff.id).where(Staff.role == Role.LEADER, Staff.on_duty.is_(True),
+                                                     Staff.active.is_(True)).order_by(Staff.id))
+    return list(dict.fromkeys(ids))
+
+
+def _alert(cluster: OutageCluster, household: Household) -> None:
+    for staff_id in recipients(cluster, household):
+        outbox.record("notify.cluster_alert", {"cluster_id": cluster.id, "staff_id": staff_id},
+                      dedupe_key=f"cluster_alert:{cluster.id}:{staff_id}")
+
+
+def place_name(cluster: OutageCluster) -> str:
+    if cluster.station_id is not None:
+        station = db.session.get(Station, cluster.station_id)
+        return station.name if station else f"换热站{cluster.station_id}"
+    community = db.session.get(Community, cluster.community_id)
+    return community.name if community else f"小区{cluster.community_id}"
+
+
+def cluster_reports(cluster: OutageCluster, *, open_only: bool = True) -> list[Ticket]:
+    """The no-heat reports of the cluster's place since its first report, oldest first."""
+    condition = (Household.station_id == cluster.station_id if cluster.station_id is not None
+                 else Household.community_id == cluster.community_id)
+    query = (select(Ticket).join(Household, Household.id == Ticket.household_id)
+             .where(condition, Ticket.category.in_(HEAT), Ticket.created_at >= cluster.first_report_at)
+             .order_by(Ticket.created_at, Ticket.id))
+    if open_only:
+        query = query.where(Ticket.state.in_(TicketState.OPEN))
+    return list(db.session.scalars(query))
+
+
+def open_clusters() -> list[OutageCluster]:
+    return list(db.session.scalars(select(OutageCluster).where(OutageCluster.status == ClusterStatus.OPEN)
+                                   .order_by(OutageCluster.created_at.desc())))
+
+
+def convert_cluster(cluster_id: int, *, expected_end_at: datetime | None, reason: str | None = None,
+                    title: str | None = None, created_by_id: int | None = None, now: datetime | None = None):
+    """Staff turn a cluster into an outage in one step: the outage (active now) for the
+    cluster's station or community, the area notified (notify.outage), and the open reports
+    there linked to it (those still waiting at a crew are taken back from it)."""
+    from app.services import outages, tickets
+
+    now = now or utcnow()
+    cluster = db.session.get(OutageCluster, cluster_id)
+    if cluster is None:
+        raise NotFoundError("疑似停热记录不存在")
+    if cluster.status != ClusterStatus.OPEN:
+        raise InvalidTransitionError(f"该记录{ClusterStatus.LABELS[cluster.status]}，不能再转为停热")
+    place = place_name(cluster)
+    area = ({"station_id": cluster.station_id} if cluster.station_id is not None
+            else {"community_id": cluster.community_id})
+    outage = outages.create_outage(
+        title=(title or "").strip() or f"{place}临时停热", kind=OutageKind.UNPLANNED,
+        reason=(reason or "").strip() or "设备故障抢修中", starts_at=min(cluster.first_report_at, now),
+        expected_end_at=expected_end_at, areas=[area], created_by_id=created_by_id, now=now)
+    linked = 0
+    for ticket in cluster_reports(cluster):
+        if ticket.outage_id is None and ticket.state in (TicketState.NEW, TicketState.ASSIGNED) \
+                and tickets.is_heat_report(ticket.type, ticket.category):
+            tickets.link_to_outage(ticket, outage, at=now)
+            linked += 1
+    cluster.outage_id = outage.id
+    _resolve(cluster, ClusterStatus.CONVERTED, now)
+    return outage, linked
