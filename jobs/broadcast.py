@@ -9,8 +9,10 @@ How a broadcast runs:
    reads ``BROADCAST_BATCH`` pending rows at a time by id cursor, checks the announcement's
    status between batches (pause / cancel / halt stop it), takes one token per message from a
    token bucket in Redis shared by every worker (``BROADCAST_RATE_PER_MINUTE``, changeable
-   at run time with ``flask jobs rate``), and sends through ``wechat.notify.send_notice``
-   with the key ``announcement:<id>:user:<uid>``. Outcomes are written back per batch.
+   at run time with ``flask jobs rate``), and sends through ``wechat.notify.send_notices`` in
+   chunks (about a quarter second's worth at the current rate, at most a batch) with the key
+   ``announcement:<id>:user:<uid>``; a chunk's delivery rows are written in the same commit
+   as its outbound rows.
 3. The sweeper (cron) starts scheduled announcements, resumes halted ones once the quota flag
    is gone, re-dispatches slices whose lease expired (a worker died) and marks finished
    broadcasts done.
@@ -43,7 +45,7 @@ from app.models import (
 )
 from app.queue import Deferred, enqueue, get_queue
 from app.services import announcements as svc
-from wechat.notify import BEIJING, Notice, TemporaryFailure, send_notice
+from wechat.notify import BEIJING, Notice, Outcome, TemporaryFailure, send_notices
 
 log = logging.getLogger(__name__)
 S = AnnouncementStatus
@@ -54,8 +56,9 @@ BUCKET_KEY = "broadcast:bucket"
 QUOTA_FLAG = "wechat:quota-spent:template"  # set by wechat.notify on 45009, expires at the reset
 HALT_KEY = "broadcast:halt:{}"       # per announcement, expires when its quota resets
 MAX_ATTEMPTS = 5                     # −1 / timeouts on one recipient before it is marked failed
-IN_PLACE_BACKOFF = (0.5, 1.0, 2.0)
-ABORT_ERRCODES = (40037, 47003, 41030, 48001)  # WECHAT.md §7: abort the campaign (configuration)   # seconds, before handing the slice back to RQ's backoff
+IN_PLACE_BACKOFF = (0.5, 1.0, 2.0)   # seconds, before handing the slice back to RQ's backoff
+CHUNK_SECONDS = 0.25                 # a chunk is about this much sending at the current rate
+ABORT_ERRCODES = (40037, 47003, 41030, 48001)  # WECHAT.md §7: abort the campaign (configuration)
 
 # Reservation-style token bucket, shared by all workers: returns how long to wait (seconds).
 _BUCKET_LUA = """
@@ -66,8 +69,9 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(data[1]) or burst
 local ts = tonumber(data[2]) or now
+local n = tonumber(ARGV[3]) or 1
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-tokens = tokens - 1
+tokens = tokens - n
 local wait = 0
 if tokens < 0 then wait = -tokens / rate end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
@@ -116,10 +120,11 @@ class TokenBucket:
             self._rate_checked = time.monotonic()
         return self._rate
 
-    def acquire(self) -> float:
+    def acquire(self, n: int = 1) -> float:
+        """Take ``n`` tokens (one per message), sleeping until they are due."""
         rate = self.rate()
         burst = max(1.0, rate)  # at most one second's worth at once
-        wait = float(self.script(keys=[self.key], args=[rate, burst]))
+        wait = float(self.script(keys=[self.key], args=[rate, burst, n]))
         if wait > 0:
             time.sleep(wait)
         return wait
@@ -247,13 +252,6 @@ def _row_values(delivery_id: int, outcome, now) -> dict:
             "sent_at": now if outcome.status == DeliveryStatus.SENT else None}
 
 
-def _write_outcomes(done: list[dict]) -> None:
-    if done:
-        db.session.execute(update(Delivery), done)
-        db.session.commit()
-        done.clear()
-
-
 def send_slice(ann_id: int, lo: int, hi: int) -> str:
     """Send the pending deliveries of one announcement with ids in [lo, hi)."""
     redis = _redis()
@@ -269,16 +267,26 @@ def send_slice(ann_id: int, lo: int, hi: int) -> str:
         lease.release()
 
 
+def chunk_size(rate_per_second: float, batch: int) -> int:
+    """Messages sent (and recorded) together: about a quarter second's worth at the current
+    rate, at most a batch — so a slow broadcast still records its progress often, and a crash
+    loses at most that many outcomes (a re-run sends them again only where WeChat did not keep
+    the client_msg_id)."""
+    return max(1, min(batch, int(rate_per_second * CHUNK_SECONDS)))
+
+
 def _send_slice(ann_id: int, lo: int, hi: int, lease: _Lease) -> str:
     bucket = TokenBucket(_redis())
     batch = int(_cfg("BROADCAST_BATCH", 100))
     cursor = lo
     sent = 0
+    backoff = iter(IN_PLACE_BACKOFF)  # in-place retries left after −1 / timeouts in a row
     while True:
         db.session.expire_all()
         ann = db.session.get(Announcement, ann_id)
         if ann is None or ann.status != S.SENDING:
             return f"stopped: {ann.status if ann else 'missing'}"
+        template = notice_for(ann, 0)  # the same text for everyone; only the key differs
         rows = db.session.execute(
             select(Delivery.id, Delivery.wechat_user_id, Delivery.attempts)
             .where(Delivery.announcement_id == ann_id, Delivery.status == DeliveryStatus.PENDING,
@@ -288,58 +296,92 @@ def _send_slice(ann_id: int, lo: int, hi: int, lease: _Lease) -> str:
             break
         users = {u.id: u for u in db.session.scalars(
             select(WechatUser).where(WechatUser.id.in_([r.wechat_user_id for r in rows])))}
-        template = notice_for(ann, 0)  # the same text for everyone; only the key differs
-        done: list[dict] = []
-        try:
-            for row in rows:
-                lease.renew()
-                user = users.get(row.wechat_user_id)
-                notice = replace(template, key=f"announcement:{ann_id}:user:{row.wechat_user_id}")
-                # A key finished before a crash comes back as a duplicate: nothing is sent again.
-                outcome = _send_one(bucket, user, notice, row, lease)
-                done.append(_row_values(row.id, outcome, utcnow()))
-                sent += outcome.status == DeliveryStatus.SENT
-                cursor = row.id + 1
-                if outcome.status == DeliveryStatus.FAILED and outcome.errcode in ABORT_ERRCODES:
-                    # A configuration error fails every recipient alike: stop and tell staff.
-                    _write_outcomes(done)
-                    svc.stop_for_error(ann_id, f"微信拒绝发送（{outcome.errcode}）：{outcome.reason or ''}"
-                                               "，请检查模板配置后继续发送")
-                    db.session.commit()
-                    return "stopped: configuration error"
-        except Deferred as exc:
-            _write_outcomes(done)
-            return _deferred(ann_id, lo, hi, exc)
-        finally:
-            _write_outcomes(done)
-            del users  # the session's identity map holds rows weakly: memory stays flat
-        lease.renew(force=True)
+        step = chunk_size(bucket.rate(), batch)
+        retry = False
+        for start in range(0, len(rows), step):
+            lease.renew()
+            chunk = rows[start:start + step]
+            try:
+                outcomes = _send_chunk(bucket, ann_id, template, chunk, users)
+            except TemporaryFailure as exc:
+                # What went out is recorded; the ones WeChat did not take count an attempt.
+                sent += sum(o is not None and o.status == DeliveryStatus.SENT for o in exc.outcomes)
+                _count_attempts(chunk, exc)
+                pause = next(backoff, None)
+                if pause is None:
+                    raise  # RQ retries the slice with its longer backoff
+                time.sleep(pause * (1 + random.random() / 2))
+                lease.renew(force=True)
+                retry = True
+                break
+            except Deferred as exc:
+                return _deferred(ann_id, lo, hi, exc)
+            backoff = iter(IN_PLACE_BACKOFF)
+            cursor = chunk[-1].id + 1
+            sent += sum(o.status == DeliveryStatus.SENT for o in outcomes)
+            bad = next((o for o in outcomes if o.status == DeliveryStatus.FAILED and o.errcode in ABORT_ERRCODES), None)
+            if bad is not None:
+                # A configuration error fails every recipient alike: stop and tell staff.
+                svc.stop_for_error(ann_id, f"微信拒绝发送（{bad.errcode}）：{bad.reason or ''}"
+                                           "，请检查模板配置后继续发送")
+                db.session.commit()
+                return "stopped: configuration error"
+        del users  # the session's identity map holds rows weakly: memory stays flat
+        if not retry:
+            lease.renew(force=True)
     if svc.finish_if_done(ann_id):
         db.session.commit()
         log.info("announcement %s: done", ann_id)
     return f"slice done ({sent} sent)"
 
 
-def _send_one(bucket: TokenBucket, user: WechatUser | None, notice: Notice, row, lease: _Lease):
-    from wechat.notify import Outcome
+def _send_chunk(bucket: TokenBucket, ann_id: int, template: Notice, chunk, users) -> list[Outcome]:
+    """Send one chunk through ``send_notices``; its delivery rows are written in the same
+    commit as the outbound rows. A key finished before a crash comes back as a duplicate:
+    nothing is sent again."""
+    outcomes: list[Outcome | None] = [None] * len(chunk)
+    pairs, where = [], []
+    for i, row in enumerate(chunk):
+        user = users.get(row.wechat_user_id)
+        if user is None:
+            outcomes[i] = Outcome("skipped", None, None, "用户不存在")
+            continue
+        pairs.append((user, replace(template, key=f"announcement:{ann_id}:user:{row.wechat_user_id}")))
+        where.append(i)
 
-    if user is None:
-        return Outcome("skipped", None, None, "用户不存在")
-    for attempt, pause in enumerate(IN_PLACE_BACKOFF + (None,)):
-        bucket.acquire()
+    def record(results):
+        for i, outcome in zip(where, results):
+            outcomes[i] = outcome
+        now = utcnow()
+        values = [_row_values(row.id, o, now) for row, o in zip(chunk, outcomes) if o is not None]
+        if values:
+            db.session.execute(update(Delivery), values)
+
+    if pairs:
+        bucket.acquire(len(pairs))
         try:
-            return send_notice(user, notice)
-        except TemporaryFailure as exc:
-            attempts = row.attempts + attempt + 1
-            db.session.execute(update(Delivery).where(Delivery.id == row.id).values(attempts=attempts))
-            db.session.commit()
-            if attempts >= MAX_ATTEMPTS:
-                return Outcome("failed", None, -1, f"多次重试仍失败: {exc}"[:200])
-            if pause is None:
-                raise  # RQ retries the slice with its longer backoff
-            time.sleep(pause * (1 + random.random() / 2))
-            lease.renew(force=True)
-    raise AssertionError("unreachable")
+            send_notices(pairs, record=record)
+        except (TemporaryFailure, Deferred) as exc:
+            exc.outcomes, exc.failed = outcomes, [where[i] for i in exc.failed]
+            raise
+    else:
+        record([])
+        db.session.commit()
+    return outcomes
+
+
+def _count_attempts(chunk, exc: TemporaryFailure) -> None:
+    """One more attempt for each recipient WeChat failed on; after MAX_ATTEMPTS it is failed."""
+    now = utcnow()
+    for i in exc.failed:
+        row = chunk[i]
+        attempts = row.attempts + 1
+        values = {"attempts": attempts}
+        if attempts >= MAX_ATTEMPTS:
+            values.update(_row_values(row.id, Outcome("failed", None, -1, f"多次重试仍失败: {exc}"[:200]), now))
+            values.pop("id")
+        db.session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
+    db.session.commit()
 
 
 def _deferred(ann_id: int, lo: int, hi: int, exc: Deferred) -> str:

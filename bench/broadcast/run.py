@@ -83,10 +83,17 @@ class Bench:
     # --- processes ---------------------------------------------------------------------------
     def start_sandbox(self):
         log = open(self.tmp / "sandbox.log", "w")
-        p = subprocess.Popen([sys.executable, "-m", "wechat.sandbox", "--port", str(self.port), "--store",
-                              str(self.store), "--no-template-events", "--pay-public-key-path",
-                              str(self.tmp / "pay.pem")], cwd=ROOT, env=self.env, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+        if self.args.sandbox_workers:
+            # gunicorn (gthread): keep-alive connections and several processes sharing the store.
+            env = {**self.env, "SANDBOX_STORE": str(self.store), "SANDBOX_PAY_PUBLIC_KEY_PATH": str(self.tmp / "pay.pem")}
+            cmd = [sys.executable, "-m", "gunicorn", "-k", "gthread", "--workers", str(self.args.sandbox_workers),
+                   "--threads", "8", "--keep-alive", "30", "--bind", f"127.0.0.1:{self.port}", "--preload",
+                   "bench.broadcast.sandbox_wsgi:app"]
+        else:  # werkzeug's development server, as `make run` starts it (a connection per request)
+            env = self.env
+            cmd = [sys.executable, "-m", "wechat.sandbox", "--port", str(self.port), "--store", str(self.store),
+                   "--no-template-events", "--pay-public-key-path", str(self.tmp / "pay.pem")]
+        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(p)
         for _ in range(100):
             try:
@@ -242,6 +249,45 @@ class Bench:
         return dup, total
 
 
+def profile(bench, args):
+    """One broadcast of ``args.profile`` recipients sent by this process under cProfile."""
+    import cProfile
+    import pstats
+
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.models import Delivery
+    from jobs import broadcast
+
+    requests.post(f"{bench.base}/faults", json={"rate_limit_per_minute": 10**9,
+                                                "daily_quota": {"message/template/send": 10**9}}, timeout=10)
+    broadcast.set_rate_per_minute(10**7)
+    bench.app.config["WECHAT_SEND_CONCURRENCY"] = 1  # cProfile sees the main thread only
+    bench.seed(args.profile)
+    from app.services import announcements as svc
+    from app.models import Audience
+
+    ann = svc.compose_announcement(title="压测公告profile", body="压测公告：本周六管网检修，期间温度可能偏低。",
+                                   audience=Audience.AREA, audience_filter={"station_ids": [bench.station_id]})
+    svc.start_announcement(ann.id)
+    svc.resolve_audience(db.session.get(type(ann), ann.id))
+    db.session.commit()
+    lo = db.session.scalar(select(func.min(Delivery.id)).where(Delivery.announcement_id == ann.id))
+    broadcast.send_slice(ann.id, lo, lo + 1)  # warm up: token, connections
+    cpu0, t0 = time.process_time(), time.monotonic()
+    prof = cProfile.Profile()
+    prof.enable()
+    broadcast.send_slice(ann.id, lo, lo + args.profile + 1)
+    prof.disable()
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+    p = bench.progress(ann.id)
+    print(f"profile: {p['sent']} sent in {wall:.1f}s, {cpu / max(p['sent'], 1) * 1000:.2f} ms CPU per message "
+          f"(with the profiler's overhead)")
+    pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts, a minute or two")
@@ -251,6 +297,10 @@ def main():
     parser.add_argument("--quota", type=int, default=None, help="daily template quota of the quota run")
     parser.add_argument("--cap", type=int, default=120_000, help="per-minute cap (sandbox and our bucket)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sandbox-workers", type=int, default=2,
+                        help="gunicorn processes for the sandbox (0: werkzeug's development server)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="instead: send N recipients in this process under cProfile and print where CPU goes")
     args = parser.parse_args()
     small = args.small or (1_000 if args.quick else 10_000)
     large = args.large or (5_000 if args.quick else 100_000)
@@ -261,6 +311,9 @@ def main():
     try:
         bench.start_sandbox()
         from jobs import broadcast
+
+        if args.profile:
+            return profile(bench, args)
 
         print(f"broadcast bench: {args.workers} worker process(es), cap {args.cap}/min, folder {bench.tmp}")
         print(f"database {bench.env['DATABASE_URL'].split('://')[0]}, Redis {bench.env['REDIS_URL'].split('://')[0]}")
