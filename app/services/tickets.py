@@ -669,7 +669,8 @@ def change_priority(ticket: Ticket, actor: Actor, priority: str, reason: str | N
         raise ValidationError("漏水、爆管工单必须为特急", fields={"priority": ["漏水、爆管工单必须为特急"]})
     before = ticket.priority
     ticket.priority = priority
-    apply_deadlines(ticket)
+    if ticket.sla_held_at is None:  # a report waiting on its outage keeps its clock held
+        apply_deadlines(ticket)
     event = _record_event(ticket, actor, "priority_changed", from_state=ticket.state, to_state=ticket.state,
                           note=(reason or "").strip() or None, data={"from": before, "to": priority})
     if priority == Priority.EMERGENCY:
@@ -723,7 +724,7 @@ def update_details(ticket: Ticket, actor: Actor, *, note: str | None = None, at:
         return None
     if "household_id" in diff:
         ticket.household = db.session.get(Household, ticket.household_id) if ticket.household_id else None
-    if "type" in diff or "priority" in diff:
+    if ("type" in diff or "priority" in diff) and ticket.sla_held_at is None:  # a held clock stays held
         apply_deadlines(ticket)
     event = _record_event(ticket, actor, "details_updated", from_state=ticket.state, to_state=ticket.state,
                           note=(note or "").strip() or None, data={"changes": diff}, at=at)

@@ -154,3 +154,12 @@ def test_an_unbound_question_about_a_cold_radiator_still_gets_the_faq(db, wechat
     reply = wechat.say(person["openid"], "家里暖气不热")
     assert db.session.scalar(select(Ticket)) is None
     assert reply  # the FAQ (or the offer of a person), never a ticket without a household
+
+
+def test_a_later_phone_event_changing_priority_keeps_the_clock_held(db, make_town):
+    town = make_town(inside=1, outside=0)
+    start_outage(db, town.inside_community)
+    ticket = tickets.create_ticket(Actor.phone(), type="repair", source="phone", description="不热",
+                                   category="no_heat", household=town.inside[0], external_id="CC-1")
+    tickets.update_details(ticket, Actor.phone(), priority="urgent")
+    assert ticket.priority == "urgent" and ticket.finish_by is None and ticket.sla_held_at is not None
