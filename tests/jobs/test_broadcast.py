@@ -236,3 +236,22 @@ def test_send_rate_is_shared_by_all_workers(app, redis, db):
     elapsed = time.monotonic() - started
     assert 1.8 <= elapsed <= 4.0  # 30 tokens at 10/s with a 10-token burst ≈ 2 s
     assert broadcast.rate_per_minute() == 600
+
+
+def test_a_failure_inside_a_chunk_keeps_what_was_sent_and_retries_only_the_rest(db, wechat, worker, make_resident):
+    people = [make_resident()[0] for _ in range(8)]
+    db.session.commit()
+    wechat.faults(busy=1, api="template/send")  # one of the chunk's sends meets −1
+    ann_id = _announce(db)
+    worker()
+    p = _progress(db, ann_id)
+    assert (p["status"], p["sent"], p["failed"], p["pending"]) == (S.DONE, 8, 0, 0)
+    assert sorted(db.session.scalars(select(Delivery.attempts))) == [0] * 7 + [1]
+    assert sorted(len(wechat.inbox(o)) for o in people) == [1] * 8
+    assert db.session.scalar(select(func.count()).select_from(OutboundMessage)) == 8
+
+
+def test_chunks_follow_the_rate():
+    assert broadcast.chunk_size(2000, 100) == 100   # 120,000 a minute: a full batch at once
+    assert broadcast.chunk_size(100, 100) == 25     # 6,000 a minute: a quarter second's worth
+    assert broadcast.chunk_size(5, 100) == 1        # slow broadcasts record every message

@@ -177,3 +177,110 @@ def test_an_answer_slower_than_our_timeout_is_a_temporary_failure(db, wechat, ap
     with pytest.raises(TemporaryFailure):
         send_notice(user, _notice())
     assert send_notice(user, _notice()).status == "sent"  # client_msg_id: WeChat drops a repeat
+
+
+# --- the batch path (send_notices): the same rules, one claim and one record per batch --------
+
+from wechat.notify import next_beijing_midnight, send_notices  # noqa: E402
+
+
+def _people(db, wechat, n, **kw):
+    return [_user(db, wechat, **kw) for _ in range(n)]
+
+
+def test_a_repeated_batch_sends_nothing_twice(db, wechat):
+    people = _people(db, wechat, 4)
+    batch = [(user, _notice(f"b:{i}")) for i, (_, user) in enumerate(people)]
+    first = send_notices(batch)
+    assert [(o.status, o.channel, o.duplicate) for o in first] == [("sent", "template", False)] * 4
+    again = send_notices(batch)
+    assert all(o.duplicate and o.status == "sent" for o in again)
+    assert [len(wechat.inbox(p["openid"])) for p, _ in people] == [1] * 4
+    rows = db.session.execute(select(OutboundMessage.status, OutboundMessage.attempts, OutboundMessage.wechat_msgid)).all()
+    assert len(rows) == 4 and all(r.status == "sent" and r.attempts == 1 and r.wechat_msgid for r in rows)
+
+
+def test_the_same_key_twice_in_one_batch_is_sent_once(db, wechat):
+    person, user = _user(db, wechat)
+    outcomes = send_notices([(user, _notice("same")), (user, _notice("same"))])
+    assert [o.duplicate for o in outcomes] == [False, True]
+    assert len(wechat.inbox(person["openid"])) == 1
+
+
+def test_a_temporary_failure_mid_batch_records_what_went_out_and_the_rerun_sends_only_the_rest(db, wechat):
+    # Two people inside their 48-hour window (customer-service messages), then two followers
+    # whose template message meets WeChat's −1: the batch stops at the first of them.
+    chatting = _people(db, wechat, 2)
+    for person, _ in chatting:
+        wechat.say(person["openid"], "你好")
+    following = _people(db, wechat, 2)
+    before = [len(wechat.inbox(p["openid"])) for p, _ in chatting + following]  # the answer to 你好
+    db.session.expire_all()
+    users = [db.session.get(WechatUser, u.id) for _, u in chatting + following]
+    batch = [(u, _notice(f"t:{i}")) for i, u in enumerate(users)]
+    wechat.faults(busy=1, api="template/send")
+    with pytest.raises(TemporaryFailure) as stopped:
+        send_notices(batch, concurrency=1)
+    done = stopped.value.outcomes
+    assert [o and o.channel for o in done] == ["custom", "custom", None, None]
+    assert stopped.value.failed == [2]
+    db.session.expire_all()
+    status = dict(db.session.execute(select(OutboundMessage.dedupe_key, OutboundMessage.status)).all())
+    assert status == {"t:0": "sent", "t:1": "sent", "t:2": "pending", "t:3": "pending"}
+    assert db.session.scalar(select(OutboundMessage.attempts).where(OutboundMessage.dedupe_key == "t:2")) == 1
+    # The retry: the two sent are duplicates, the other two go out now.
+    users = [db.session.get(WechatUser, u.id) for u in users]
+    again = send_notices([(u, _notice(f"t:{i}")) for i, u in enumerate(users)], concurrency=1)
+    assert [(o.duplicate, o.status) for o in again] == [(True, "sent"), (True, "sent"), (False, "sent"), (False, "sent")]
+    assert [len(wechat.inbox(p["openid"])) - n for (p, _), n in zip(chatting + following, before)] == [1] * 4
+
+
+def test_spent_daily_quota_mid_batch_defers_to_midnight_and_keeps_what_was_sent(db, wechat, redis):
+    people = _people(db, wechat, 3)
+    wechat.faults(daily_quota={"message/template/send": 1})
+    batch = [(u, _notice(f"q:{i}")) for i, (_, u) in enumerate(people)]
+    with pytest.raises(Deferred) as halted:
+        send_notices(batch, concurrency=1)
+    assert halted.value.until == next_beijing_midnight()
+    assert [o and o.status for o in halted.value.outcomes] == ["sent", None, None]
+    assert redis.exists("wechat:quota-spent:template")
+    # Known spent: the next batch does not call WeChat at all, it defers at once.
+    wechat.faults(daily_quota={"message/template/send": 100})
+    with pytest.raises(Deferred):
+        send_notices(batch, concurrency=1)
+    assert [len(wechat.inbox(p["openid"])) for p, _ in people] == [1, 0, 0]
+
+
+def test_per_minute_limit_mid_batch_defers_to_the_next_minute(db, wechat):
+    people = _people(db, wechat, 3)
+    wechat.faults(rate_limit_per_minute=2)
+    with pytest.raises(Deferred) as limited:
+        send_notices([(u, _notice(f"m:{i}")) for i, (_, u) in enumerate(people)], concurrency=1)
+    assert timedelta(0) < limited.value.until - utcnow() <= timedelta(seconds=61)
+    assert [o and o.status for o in limited.value.outcomes] == ["sent", "sent", None]
+
+
+def test_batch_channels_consents_and_unfollowers_follow_the_single_path_rules(db, wechat, app):
+    template = app.config["MINIAPP_TEMPLATES"]["ticket"]
+    consenting, c_user = _user(db, wechat)
+    wechat._post(f"/users/{consenting['openid']}/consent", json={"template_id": template})
+    stale, s_user = _user(db, wechat)        # we hold a consent WeChat does not have (43101)
+    gone, g_user = _user(db, wechat)         # unfollowed since: 43004
+    wechat.send(gone["openid"], type="event", event="unsubscribe")
+    _, nobody = _user(db, wechat, follow=False)
+    nobody.subscribed = False
+    db.session.add_all([SubscribeConsent(wechat_user_id=c_user.id, template_id=template, remaining=2),
+                        SubscribeConsent(wechat_user_id=s_user.id, template_id=template, remaining=1)])
+    g_user.subscribed = True
+    db.session.commit()
+    outcomes = send_notices([(u, _notice(f"c:{i}")) for i, u in enumerate([c_user, s_user, g_user, nobody])],
+                            concurrency=3)
+    assert [(o.status, o.channel, o.errcode) for o in outcomes] == [
+        ("sent", "subscribe", None), ("sent", "template", None), ("skipped", "template", 43004), ("skipped", None, None)]
+    assert "48小时" in outcomes[3].reason
+    db.session.expire_all()
+    remaining = dict(db.session.execute(select(SubscribeConsent.wechat_user_id, SubscribeConsent.remaining)).all())
+    assert remaining == {c_user.id: 1, s_user.id: 0}
+    assert db.session.get(WechatUser, g_user.id).subscribed is False
+    row = db.session.scalar(select(OutboundMessage).where(OutboundMessage.dedupe_key == "c:2"))
+    assert (row.status, row.errcode) == ("skipped", 43004) and "未关注" in row.errmsg
