@@ -22,7 +22,7 @@ from app.extensions import db as _db
 pytest_plugins = ["tests.factories", "tests.live"]
 
 # Rows the migrations seed as reference data; restored after every test's cleanup.
-REFERENCE_TABLES = ("sla_policy",)
+REFERENCE_TABLES = ("sla_policy", "evidence_rule")
 
 
 def _check_reachable(url: str, kind: str) -> None:

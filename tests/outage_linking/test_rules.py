@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.errors import InvalidTransitionError, ValidationError
 from app.models import EvidenceRule, Ticket, TicketState, utcnow
@@ -82,7 +82,8 @@ def test_the_window_is_configurable(app, db, make_town, monkeypatch):
 
 def test_the_evidence_rule_requires_a_photo_from_the_crew_before_replying(db, make_town):
     town = make_town(inside=1, outside=0)
-    db.session.add(EvidenceRule(category="leak", min_photos=1))
+    # The migration seeds leak → 1 photo (editable data).
+    assert db.session.scalar(select(EvidenceRule.min_photos).where(EvidenceRule.category == "leak")) == 1
     _, ticket = _resident_report(db, town.inside[0], category="leak")
     member = Actor.of_staff(ticket.assignee)
     tickets.accept_ticket(ticket, member)
@@ -97,7 +98,7 @@ def test_the_evidence_rule_requires_a_photo_from_the_crew_before_replying(db, ma
 
 def test_a_photo_sent_earlier_by_the_crew_counts_and_rules_are_per_category(db, make_town):
     town = make_town(inside=2, outside=0)
-    db.session.add(EvidenceRule(category="burst_pipe", min_photos=2))
+    db.session.execute(update(EvidenceRule).where(EvidenceRule.category == "burst_pipe").values(min_photos=2))
     _, pipe = _resident_report(db, town.inside[0], category="burst_pipe")
     _, noise = _resident_report(db, town.inside[1], category="noise")
     member = Actor.of_staff(pipe.assignee)
