@@ -327,18 +327,21 @@ def _bills(user: WechatUser) -> str:
     if isinstance(homes, str):
         return homes
     today = billing.local_today()
-    lines = []
+    lines, owing = [], False
     for home in homes:
         summary = billing.household_arrears(home.id, today)
         if not summary.items:
             lines.append(f"{home.address}：热费已缴清，感谢您的支持。")
             continue
-        detail = "；".join(f"{i.season_code}采暖季 {_fen(i.principal_fen)}"
+        owing = True
+        detail = "；".join(f"{i.season_code}采暖季 {_fen(i.total_fen)}"
                           + (f"（含滞纳金{_fen(i.late_fee_fen)}）" if i.late_fee_fen else "")
                           for i in summary.items)
         lines.append(f"{home.address}（户号 {home.account_no}）欠费合计 {_fen(summary.total_due_fen)}：{detail}")
-    pay = f"{current_app.config['PUBLIC_BASE_URL']}/pay"
-    return "\n".join(lines) + f'\n<a href="{pay}">点击缴费</a>，或在小程序“缴费查询”中支付。'
+    if owing:
+        pay = f"{current_app.config['PUBLIC_BASE_URL']}/pay"
+        lines.append(f'<a href="{pay}">点击缴费</a>，或在小程序“缴费查询”中支付。')
+    return "\n".join(lines)
 
 
 def _is_bound(openid: str) -> bool:
@@ -425,7 +428,7 @@ def _outages(user: WechatUser) -> str:
                 continue
             seen.add(outage.id)
             end = _local(outage.expected_end_at) if outage.expected_end_at else "待定"
-            lines.append(f"【{outage.title}】{outage.reason}，预计恢复：{end}")
+            lines.append(f"【{outage.title}】{outage.reason.rstrip('。.')}。预计恢复：{end}")
     return "\n".join(lines) if lines else "您绑定的住户目前没有停热计划，如家中不热请回复【报修】。"
 
 

@@ -160,3 +160,15 @@ def test_progress_lists_the_residents_open_tickets(db, wechat, make_household):
     db.session.commit()
     reply = wechat.say(openid, "进度")
     assert t.number in reply and TicketState.LABELS[t.state] in reply
+
+
+def test_paid_up_household_is_thanked_without_a_pay_link(db, wechat, make_household, make_season):
+    home = make_household(area_m2="80.00")
+    season = make_season(unit_price_fen=2500)
+    billing.issue_bills(season, [home])
+    from app.models import Bill
+    bill = db.session.scalar(select(Bill))
+    bill.paid_fen, bill.status = bill.amount_fen, "paid"
+    openid, _ = _bound_resident(db, wechat, home)
+    reply = wechat.say(openid, "账单")
+    assert "已缴清" in reply and "点击缴费" not in reply
