@@ -163,8 +163,9 @@ def _record_inbound(key: str, msg, xml: str) -> bool:
 
 
 def _record_inbound_alone(key: str, msg, xml: str) -> bool:
-    """Write the dedupe row in its own short transaction; False when seen before."""
-    with db.engine.begin() as conn:
+    """Write the dedupe row as one autocommitted statement (no BEGIN/COMMIT round trips);
+    False when seen before."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         return conn.execute(_inbound_insert(), _inbound_row(key, msg, xml)).first() is not None
 
 
