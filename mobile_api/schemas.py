@@ -9,7 +9,7 @@ from flask_smorest.fields import Upload
 
 from app.models import OutageStatus, Priority, TicketCategory, TicketState
 from app.services import outages as outage_service
-from app.services.tickets import ACTION_LABELS, waits_on_outage
+from app.services.tickets import EVENT_LABELS, waits_on_outage
 from mobile_api.common import PageArgs, page_schema
 
 MAX_PHOTOS = 9
@@ -193,11 +193,7 @@ class EventSchema(Schema):
     photos = fields.List(fields.Nested(PhotoSchema), required=True)
 
     def _label(self, event):
-        key = {"created": "create", "assigned": "assign", "accepted": "accept", "started": "start",
-               "progress_note": "note", "replied": "reply", "closed": "close", "forwarded": "forward",
-               "reopened": "reopen", "cancelled": "cancel", "defect_order_opened": "defect", "rated": "rate",
-               "visited": "visit", "priority_changed": "priority", "photo_added": "photo"}.get(event.action)
-        return ACTION_LABELS.get(key, event.action)
+        return EVENT_LABELS.get(event.action, event.action)
 
 
 class TicketBriefSchema(Schema):

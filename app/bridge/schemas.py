@@ -213,14 +213,8 @@ class ArrearsSeasonSchema(Schema):
     late_fee_fen = fields.Integer()
 
 
-class CallerOutageSchema(Schema):
-    id = fields.Integer()
-    title = fields.String()
+class CallerOutageSchema(BridgeOutageSchema):
     kind = fields.String()
-    status = fields.String()
-    reason = fields.String()
-    starts_at = fields.AwareDateTime()
-    expected_end_at = fields.AwareDateTime(allow_none=True)
 
 
 class CallerHouseholdSchema(Schema):

@@ -42,6 +42,15 @@ SERVICE_ROLES = (Role.AGENT, Role.ADMIN)
 FIELD_ROLES = (Role.CREW_MEMBER, Role.CREW_LEAD)
 RESIDENT_SOURCES = (TicketSource.OFFICIAL_ACCOUNT, TicketSource.MINI_PROGRAM)
 
+# What each timeline event is called where people read it (console, mini-program).
+EVENT_LABELS = {
+    "created": "创建工单", "assigned": "派单", "accepted": "接单", "started": "开始处理",
+    "progress_note": "记录进展", "photo_added": "补充照片", "replied": "维修回复", "closed": "办结",
+    "forwarded": "转办", "reopened": "重新打开", "cancelled": "撤销", "defect_order_opened": "开具消缺单",
+    "rated": "用户评价", "visited": "回访", "priority_changed": "调整优先级", "details_updated": "更新信息",
+    "linked_to_outage": "关联停热", "outage_restored": "恢复供热", "still_cold": "反馈仍不热",
+}
+
 ACTION_LABELS = {
     "create": "提交", "assign": "派单", "accept": "接单", "start": "开始处理", "note": "记录进展",
     "reply": "回复", "close": "办结", "forward": "转办", "reopen": "重新打开", "cancel": "撤销",

@@ -220,15 +220,9 @@ def ticket_detail(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     children = db.session.scalars(select(Ticket).where(Ticket.parent_id == ticket.id)).all()
     return render_template("console/ticket.html", t=ticket, now=utcnow(), crews=_crews(), field_staff=_field_staff(),
-                           children=children, action_labels=ticket_service.ACTION_LABELS, event_labels=EVENT_LABELS)
+                           children=children, action_labels=ticket_service.ACTION_LABELS, event_labels=ticket_service.EVENT_LABELS)
 
 
-EVENT_LABELS = {
-    "created": "创建工单", "assigned": "派单", "accepted": "接单", "started": "开始处理",
-    "progress_note": "记录进展", "photo_added": "补充照片", "replied": "维修回复", "closed": "办结",
-    "forwarded": "转办", "reopened": "重新打开", "cancelled": "撤销", "defect_order_opened": "开具消缺单",
-    "rated": "用户评价", "visited": "回访", "priority_changed": "调整优先级", "updated": "更新信息",
-}
 
 
 @bp.route("/tickets/<int:ticket_id>/close", methods=["POST"])
