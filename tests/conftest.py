@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import datetime, timezone
 
 import pytest
 import redis as redis_lib
 from sqlalchemy import inspect, text
 
+from app import clock as app_clock
 from app import create_app
 from app.config import TestConfig
 from app.embedded_redis import ensure_embedded_redis, stop_embedded_redis
@@ -38,6 +40,21 @@ def _check_reachable(url: str, kind: str) -> None:
             engine.dispose()
     except Exception as exc:  # a configured service must be there: fail, never fall back
         pytest.exit(f"{kind} configured for tests ({url}) is unreachable: {exc}", returncode=3)
+
+
+# The calendar day of tests that are about dates (late fees, seasons, the demo's history): a
+# Wednesday ten days into the 2026-2027 season the factories make, before its bills fall due,
+# 10:00 in Beijing. Such a test asks for ``clock`` and moves the app's clock there; time runs
+# on from that instant. The WeChat sandbox keeps the real time, as WeChat would, so a test
+# whose dates must agree with the sandbox's (order expiry, quota resets) stays on real time.
+TEST_NOW = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture()
+def clock():
+    app_clock.travel_to(TEST_NOW)
+    yield app_clock
+    app_clock.back_to_real_time()
 
 
 @pytest.fixture(scope="session")

@@ -89,7 +89,7 @@ class PhoneSystem:
     """The call center's side: knows its own tickets and calls, signs and posts."""
 
     def __init__(self, url: str, secret: str, *, callers: list[tuple[str, str | None]] | None = None,
-                 assignees: list[str] | None = None, seed: int | None = None, timeout: float = 10.0):
+                 assignees: list[str] | None = None, seed: int | None = None, timeout: float = 30.0):
         self.url = url.rstrip("/")
         self.secret = secret
         self.rng = random.Random(seed)
@@ -202,9 +202,13 @@ class PhoneSystem:
 
     def post_json(self, path: str, payload: dict, kind: str) -> int | None:
         body = json.dumps(payload, ensure_ascii=False).encode()
-        with self.lock:
-            self.sent_bodies.append((path, body))
-        return self.post(path, body, kind)
+        status = self.post(path, body, kind)
+        if status is not None:
+            # Only an answered delivery is redelivered later: a "duplicate" must never race its
+            # original, or the copy may be the one that creates the ticket.
+            with self.lock:
+                self.sent_bodies.append((path, body))
+        return status
 
     def one(self, kind: str) -> None:
         now = datetime.now(timezone.utc)

@@ -1,14 +1,12 @@
 """Column types shared by the models."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import timezone
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+from app.clock import utcnow  # noqa: F401  (re-exported: models and services import it from here)
 
 
 class UTCDateTime(TypeDecorator):

@@ -25,11 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from sqlalchemy import select, update
 
+from app import clock
 from app.errors import ConflictError, DomainError, NotFoundError, ValidationError
 from app.dbutil import insert_or_skip
 from app.extensions import db
@@ -93,7 +93,7 @@ def configured_late_fee_bp() -> int:
 def local_today() -> date:
     """Today in the company's time zone: due dates are local calendar dates."""
     tz = current_app.config.get("TIMEZONE", DEFAULT_TIMEZONE) if has_app_context() else DEFAULT_TIMEZONE
-    return datetime.now(ZoneInfo(tz)).date()
+    return clock.local_today(tz)
 
 
 # --- bills ---------------------------------------------------------------------------------

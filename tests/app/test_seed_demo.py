@@ -24,7 +24,7 @@ def count(model) -> int:
 
 
 @pytest.fixture()
-def seeded(runner, db):
+def seeded(runner, db, clock):
     result = runner.invoke(args=["seed-demo", "--households", str(SMALL)])
     assert result.exit_code == 0, result.output
     return result

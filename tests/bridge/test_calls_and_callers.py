@@ -1,10 +1,10 @@
 """Call events become call logs (and call-back tasks); the caller look-up is the agent's screen pop."""
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from app.models import CallbackTask, CallLog, OutageKind, Ticket
+from app.models import CallbackTask, CallLog, OutageKind, Ticket, utcnow
 from app.services import billing, outages
 from app.services import bridge as bridge_service
 
@@ -90,7 +90,7 @@ def test_caller_lookup_shows_households_arrears_tickets_and_outages(db, phone, c
     season = make_season(due_on=date(2026, 11, 30))
     billing.issue_bills(season, [household])
     outages.create_outage(title="3号换热站抢修", kind=OutageKind.UNPLANNED, reason="管道抢修",
-                          starts_at=datetime.now(timezone.utc) - timedelta(hours=1), expected_end_at=None,
+                          starts_at=utcnow() - timedelta(hours=1), expected_end_at=None,
                           areas=[{"station_id": crew_setup["station"].id}])
     db.session.commit()
     for i in range(7):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
+from app.models import utcnow
 from app.models import (
     BridgeDeadLetter, BridgeEvent, OutboxMessage, Priority, Role, Ticket, TicketCategory, TicketEvent, TicketState,
     WechatUser,
@@ -146,7 +147,7 @@ def test_twenty_concurrent_copies_of_one_event_make_one_ticket_and_one_push(db, 
 
 def test_concurrent_first_events_of_one_external_id_make_one_ticket(db, live_phone, crew_setup):
     db.session.commit()
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     payloads = [_ticket(account_no="A0001001", external_id="CC-SAME", event_id=f"ev-{i}",
                         description=f"第{i}次描述", occurred_at=(now + timedelta(seconds=i)).isoformat())
                 for i in range(8)]

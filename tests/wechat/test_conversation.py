@@ -1,4 +1,6 @@
 """Residents and crews talking to the official account, driven through the sandbox."""
+from datetime import datetime, timezone
+
 import pytest
 from sqlalchemy import select
 
@@ -89,15 +91,25 @@ def test_asking_for_a_person_opens_an_inquiry_ticket(db, wechat):
     assert ticket.number in reply
 
 
-def test_bill_command_answers_with_the_arrears_and_a_pay_link(db, wechat, make_household, make_season):
+def test_bill_command_answers_with_the_arrears_and_a_pay_link(db, wechat, make_household, make_season, clock):
     home = make_household(area_m2="100.00")
     season = make_season(unit_price_fen=2500)
     billing.issue_bills(season, [home])
     openid, _ = _bound_resident(db, wechat, home)
     reply = wechat.say(openid, "账单")
     assert home.account_no in reply
-    assert "2,500.00元" in reply  # 100 m² × 25.00 元, plus any late fee shown apart
+    assert "2,500.00元" in reply and "滞纳金" not in reply  # 100 m² × 25.00 元, not yet due
     assert "缴费" in reply
+
+
+def test_bill_command_shows_the_late_fee_once_the_bill_is_overdue(db, wechat, make_household, make_season, clock):
+    home = make_household(area_m2="100.00")
+    season = make_season(unit_price_fen=2500, late_fee_bp_per_day=5)  # 0.05 % a day
+    billing.issue_bills(season, [home])
+    openid, _ = _bound_resident(db, wechat, home)
+    clock.travel_to(datetime(2026, 12, 10, 2, 0, tzinfo=timezone.utc))  # ten days after 11-30
+    reply = wechat.say(openid, "账单")
+    assert "2,512.50元" in reply and "含滞纳金12.50元" in reply
 
 
 def test_bill_command_without_a_household_explains_how_to_bind(db, wechat):
