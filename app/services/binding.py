@@ -112,28 +112,63 @@ class StaffCode:
 
 
 def issue_staff_bind_code(staff: Staff, now: datetime | None = None) -> StaffCode:
-    """A one-time code for the staff-binding QR (the QR's scene string carries it)."""
+    """A one-time code for the staff-binding QR (the QR's scene string carries it).
+
+    Only the newest code of a staff member works: issuing one retires that person's older
+    unused codes (they read as expired), so a QR left on a desk or in a chat is dead once
+    the admin makes a new one. Inactive staff get no code.
+    """
+    if staff.active is False:
+        raise ConflictError(STAFF_INACTIVE, code="staff_inactive")
     now = now or utcnow()
+    for older in db.session.scalars(select(StaffBindCode).where(
+            StaffBindCode.staff_id == staff.id, StaffBindCode.used_at.is_(None), StaffBindCode.expires_at > now)):
+        older.expires_at = now
     row = StaffBindCode(code=secrets.token_urlsafe(18), staff_id=staff.id, expires_at=now + STAFF_CODE_TTL)
     db.session.add(row)
     db.session.flush()
     return StaffCode(row.code, row.expires_at)
 
 
+STAFF_CODE_UNKNOWN = "绑定二维码无效，请联系管理员在后台重新生成"
+STAFF_CODE_EXPIRED = "绑定二维码已过期，请联系管理员在后台重新生成"
+STAFF_CODE_USED = "该绑定二维码已被使用，请联系管理员重新生成"
+STAFF_INACTIVE = "该员工账号已停用，无法绑定"
+
+
 def bind_staff(user: WechatUser, code: str, now: datetime | None = None) -> Staff:
+    """Bind this WeChat user to the staff member a one-time code names.
+
+    Every refusal changes nothing. The same person scanning again (WeChat retries, or a fresh
+    code for the staff member they already are) gets the same answer. A staff member has one
+    WeChat: binding a new one releases the old. A WeChat already bound to someone else is
+    refused — an admin must sort that out, nobody takes over a colleague's account by a scan.
+    """
     now = now or utcnow()
-    row = db.session.scalar(select(StaffBindCode).where(StaffBindCode.code == code).with_for_update())
-    if row is None or row.expires_at <= now:
-        raise ValidationError("绑定二维码无效或已过期，请在后台重新生成", code="bind_code_invalid")
+    row = db.session.scalar(select(StaffBindCode).where(StaffBindCode.code == code).with_for_update()) \
+        if code else None
+    if row is None:
+        raise ValidationError(STAFF_CODE_UNKNOWN, code="bind_code_invalid")
+    staff = db.session.get(Staff, row.staff_id)
     if row.used_at is not None:
-        if row.used_by_id == user.id:
-            return db.session.get(Staff, row.staff_id)  # WeChat retried the scan: same answer
-        raise ConflictError("该绑定二维码已被使用")
-    other = db.session.scalar(select(WechatUser).where(WechatUser.staff_id == row.staff_id))
+        if row.used_by_id == user.id and user.staff_id == row.staff_id:
+            if not staff.active:
+                raise ConflictError(STAFF_INACTIVE, code="staff_inactive")
+            return staff  # WeChat retried the scan: same answer
+        raise ConflictError(STAFF_CODE_USED, code="bind_code_used")
+    if row.expires_at <= now:
+        raise ValidationError(STAFF_CODE_EXPIRED, code="bind_code_expired")
+    if not staff.active:
+        raise ConflictError(STAFF_INACTIVE, code="staff_inactive")
+    if user.staff_id is not None and user.staff_id != staff.id:
+        current = db.session.get(Staff, user.staff_id)
+        raise ConflictError(f"您的微信已绑定员工账号 {current.username}（{current.name}），如需更换请联系管理员",
+                            code="wechat_bound_to_other_staff")
+    other = db.session.scalar(select(WechatUser).where(WechatUser.staff_id == staff.id))
     if other is not None and other.id != user.id:
         other.staff_id = None  # a staff member has one WeChat: the new phone replaces the old
         db.session.flush()
     row.used_at, row.used_by_id = now, user.id
-    user.staff_id = row.staff_id
+    user.staff_id = staff.id
     db.session.flush()
-    return db.session.get(Staff, row.staff_id)
+    return staff
