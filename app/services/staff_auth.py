@@ -35,6 +35,20 @@ def _attempts_key(username: str) -> str:
     return f"staff:login-failures:{username.lower()}"
 
 
+def locked_usernames(usernames, *, redis) -> set[str]:
+    """Which of these usernames are locked out by too many failed sign-ins right now."""
+    names = [u for u in usernames if u]
+    if not names:
+        return set()
+    counts = redis.mget([_attempts_key(u) for u in names])
+    return {u for u, n in zip(names, counts) if int(n or 0) >= MAX_FAILED_LOGINS}
+
+
+def clear_failed_logins(username: str, *, redis) -> None:
+    """Forget the failed sign-ins of a username (an admin unlocking it, or a new password)."""
+    redis.delete(_attempts_key(username))
+
+
 def authenticate(username: str, password: str, *, redis, roles=CONSOLE_ROLES) -> Staff:
     """The active staff member with this username and password, allowed one of ``roles``.
 

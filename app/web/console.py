@@ -309,3 +309,4 @@ def work_order(ticket_id: int):
 
 
 from app.web import console_ops  # noqa: E402,F401  (announcements, outages, FAQ, ops, reports)
+from app.web import console_staff  # noqa: E402,F401  (staff administration, admins only)
