@@ -28,6 +28,7 @@ from app.models import OutboundMessage
 from app.queue import enqueue
 from app.services import binding, billing, knowledge, outages, tickets
 from app.services.actors import Actor
+from wechat import crew_chat
 from wechat.notify import CUSTOM_WINDOW, record_template_result, window_key
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ WELCOME = (
     "【人工】联系客服；也可以直接描述您的问题。\n"
     "首次使用请回复：绑定 户号 户主姓名（或手机号后四位），例如：绑定 R00001234 张伟"
 )
-ACTIVE_TASK_STATES = (TicketState.ASSIGNED, TicketState.ACCEPTED, TicketState.IN_PROGRESS)
 
 
 # --- plumbing --------------------------------------------------------------------------------
@@ -88,12 +88,20 @@ class Caller:
         self._user: WechatUser | None = None
         self.state: dict | None = None         # a pending step (binding proof, photo choice)
         self.faq_version: bytes | None = None  # read with the state, for the FAQ index
+        # The crew roster in Redis (see wechat/crew_chat.py): listed, and whether it is loaded.
+        # None when not read; the full path asks the database in any case.
+        self.in_roster: bool | None = None
+        self.roster_loaded: bool | None = None
 
     @property
     def user(self) -> WechatUser:
         if self._user is None:
             self._user = _user(self.openid)
         return self._user
+
+    def remember_step(self, **state) -> None:
+        """A pending step for this user's next message (e.g. which task a note is for)."""
+        _set_state(self.openid, **state)
 
 
 def _user(openid: str, *, interacted: bool = True) -> WechatUser:
@@ -134,7 +142,9 @@ def prepare(msg) -> Caller | None:
     pipe.set(window_key(caller.openid), 1, ex=int(CUSTOM_WINDOW.total_seconds()))
     pipe.get(_state_key(caller.openid))
     pipe.get(knowledge.VERSION_KEY)
-    _, raw_state, caller.faq_version = pipe.execute()
+    crew_chat.queue_roster_reads(pipe, caller.openid)
+    _, raw_state, caller.faq_version, in_roster, roster_loaded = pipe.execute()
+    caller.in_roster, caller.roster_loaded = bool(in_roster), bool(roster_loaded)
     caller.state = json.loads(raw_state) if raw_state else None
     return caller
 
@@ -155,6 +165,10 @@ def faq_only(msg, caller: Caller | None) -> str | None:
         return None
     if text in STILL_COLD_WORDS or REPAIR_COMMAND.match(text) or _is_heat_complaint(text):
         return None  # may open or move a ticket: the full path
+    # Crew members never get FAQ answers: only a sender the loaded crew roster does not list
+    # is answered here; listed or unknown goes the full path, where the database decides.
+    if caller.in_roster or not caller.roster_loaded or crew_chat.is_command(text):
+        return None
     return text
 
 
@@ -195,7 +209,7 @@ def _handle_event(msg) -> str | None:
         scene = getattr(msg, "scene_id", None) or (getattr(msg, "key", "") or "").removeprefix("qrscene_")
         if scene:
             return _handle_scene(user, str(scene))
-        return WELCOME
+        return crew_chat.CREW_HELP if crew_chat.crew_staff_of(user.oa_openid) else WELCOME
     if event == "click":
         command = MENU_KEYS.get(msg.key)
         return _handle_text(Caller(msg.source), command) if command else None  # no pending step read
@@ -292,6 +306,10 @@ def _handle_text(caller: Caller, text: str) -> str:
         reply = _pick_photo_task(caller.user, state, text)
         if reply:
             return reply
+    staff = crew_chat.crew_member(caller)  # staff are staff in chat: the crew's commands, never the FAQ
+    if staff is not None:
+        return crew_chat.handle_text(caller, staff, text, state,
+                                     resident_command=text in COMMANDS or bool(BIND_COMMAND.match(text)))
     match = BIND_COMMAND.match(text)
     if match:
         return _bind(caller.user, match.group(1), match.group(2))
@@ -472,16 +490,10 @@ def _attach(ticket: Ticket, actor: Actor, media_id: str) -> str:
     return f"照片已添加到工单 {ticket.number}。"
 
 
-def _crew_tasks(staff: Staff) -> list[Ticket]:
-    return list(db.session.scalars(
-        select(Ticket).where(Ticket.assignee_id == staff.id, Ticket.state.in_(ACTIVE_TASK_STATES))
-        .order_by(Ticket.finish_by)))
-
-
 def _handle_image(user: WechatUser, media_id: str) -> str:
     staff = _staff(user)
     if staff is not None and staff.role in (Role.CREW_MEMBER, Role.CREW_LEAD):
-        tasks = _crew_tasks(staff)
+        tasks = crew_chat.crew_tasks(staff)
         if not tasks:
             return "您当前没有处理中的任务，照片未关联工单。"
         if len(tasks) == 1:
