@@ -21,9 +21,10 @@ from wechatpy.exceptions import WeChatClientException
 from app.errors import PermissionDeniedError, ValidationError
 from app.extensions import db
 from app.models import Role, Staff, WechatUser
+from app.services import identity
 from app.errors import TooManyAttemptsError
 from mobile_api.common import ApiBlueprint, ServiceUnavailableError, UnauthorizedError, documented
-from mobile_api.schemas import LoginArgs, LoginSchema
+from mobile_api.schemas import LinkArgs, LoginArgs, LoginSchema
 from wechat import client as wechat_client
 
 TOKEN_SALT = "mobile-api-token"
@@ -50,7 +51,11 @@ def _user_from_token(token: str, max_age: int) -> WechatUser:
         raise UnauthorizedError("登录已过期，请重新登录", code="token_expired") from exc
     except BadSignature as exc:
         raise UnauthorizedError("登录凭证无效，请重新登录", code="token_invalid") from exc
-    user = db.session.get(WechatUser, data.get("u")) if isinstance(data, dict) else None
+    user_id = data.get("u") if isinstance(data, dict) else None
+    user = db.session.get(WechatUser, user_id) if isinstance(user_id, int) else None
+    if user is None and isinstance(user_id, int):   # joined with their official-account self since
+        survivor = identity.merged_into(user_id)
+        user = db.session.get(WechatUser, survivor) if survivor else None
     if user is None:
         raise UnauthorizedError("登录凭证无效，请重新登录", code="token_invalid")
     return user
@@ -122,19 +127,14 @@ def _session_for(code: str) -> dict:
 
 
 def _find_or_create(openid: str, unionid: str | None) -> WechatUser:
+    """The person behind this mini-program openid: their own row, or — when WeChat gives a
+    unionid already seen in the official account — that row, joined (app.services.identity)."""
     user = db.session.scalar(select(WechatUser).where(WechatUser.mp_openid == openid))
-    if user is not None:
-        if unionid and not user.unionid:
-            user.unionid = unionid
-        return user
-    if unionid:   # the same person already talked to the official account
-        user = db.session.scalar(select(WechatUser).where(WechatUser.unionid == unionid))
-        if user is not None and user.mp_openid is None:
-            user.mp_openid = openid
-            return user
-    user = WechatUser(mp_openid=openid, unionid=unionid)
-    db.session.add(user)
-    return user
+    if user is None:
+        user = WechatUser(mp_openid=openid)
+        db.session.add(user)
+        db.session.flush()
+    return identity.attach_unionid(user, unionid)
 
 
 def _login_answer(user: WechatUser) -> dict:
@@ -171,3 +171,17 @@ def refresh():
     """用仍在刷新期内（7天）的令牌换取新令牌"""
     user = _user_from_token(_bearer(), REFRESH_TTL)
     return _login_answer(user)
+
+
+@bp.route("/link", methods=["POST"])
+@login_required
+@bp.arguments(LinkArgs)
+@bp.response(200, LoginSchema)
+@documented(bp, 400)
+def link(args):
+    """输入公众号给出的关联码，把公众号与小程序合为一个账号（无 unionid 时使用）
+
+    合并后房屋绑定、员工身份和工单两边通用；返回新令牌（旧令牌可能失效）。"""
+    person = identity.link_with_code(current_user(), args["code"], current_app.extensions["redis"])
+    db.session.commit()
+    return _login_answer(person)

@@ -27,6 +27,11 @@ class LoginArgs(Schema):
                          metadata={"description": "wx.login() 返回的 code"})
 
 
+class LinkArgs(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=16),
+                         metadata={"description": "公众号中回复“关联”得到的6位关联码"})
+
+
 class StaffBriefSchema(Schema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)

@@ -49,3 +49,34 @@ def dev_keys() -> None:
     from wechat.pay import merchant_key_path
 
     click.echo(merchant_key_path())
+
+
+@wechat_cli.command("register-demo")
+@click.option("--wait", "wait_seconds", type=float, default=0, show_default=True,
+              help="seconds to wait for the sandbox to come up (make run starts it alongside)")
+def register_demo(wait_seconds: float) -> None:
+    """Register the database's WeChat users (the demo city) as WeChat sandbox users."""
+    from app.demo import sandbox_people
+
+    try:
+        base = sandbox_people.sandbox_base()
+    except sandbox_people.NotASandbox as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not sandbox_people.wait_for_sandbox(base, wait_seconds):
+        raise click.ClickException(f"微信沙箱未响应：{base}")
+    result = sandbox_people.register_people(base)
+    click.echo(f"沙箱用户 sandbox users: {result.created} 新注册 registered, {result.existing} 已存在 already there")
+    for error in result.errors[:10]:
+        click.echo(f"  第{error['index'] + 1}个 #{error['index'] + 1}: {error['error']}", err=True)
+    if result.errors:
+        raise click.ClickException(f"{len(result.errors)} 个用户未能注册")
+
+
+@wechat_cli.command("link-identities")
+def link_identities() -> None:
+    """Ask WeChat for the unionid of followers without one; join their mini-program rows."""
+    from jobs.identity import link_all
+
+    stats = link_all()
+    click.echo(f"已查询 asked {stats['asked']}: 关联 linked {stats['linked']}, 合并 merged {stats['merged']}, "
+               f"无 unionid without {stats['without_unionid']}")

@@ -26,7 +26,7 @@ from app.models import (
 )
 from app.models import OutboundMessage
 from app.queue import enqueue
-from app.services import binding, billing, knowledge, outages, tickets
+from app.services import binding, billing, identity, knowledge, outages, tickets
 from app.services.actors import Actor
 from wechat import crew_chat
 from wechat.notify import CUSTOM_WINDOW, record_template_result, window_key
@@ -109,6 +109,8 @@ def _user(openid: str, *, interacted: bool = True) -> WechatUser:
     if user is None:
         user = WechatUser(oa_openid=openid, subscribed=True, subscribed_at=utcnow())
         db.session.add(user)
+    if user.unionid is None and _redis().set(identity.unionid_asked_key(openid), 1, ex=identity.UNIONID_ASK_INTERVAL, nx=True):
+        _after_commit("jobs.identity.learn_unionid", openid)  # joins them with their mini-program self
     now = utcnow()
     # Also on the row (minute precision) for reports; the Redis key is what senders check.
     if interacted and (user.last_interaction_at is None or now - user.last_interaction_at > INTERACTION_GRANULARITY):
@@ -264,7 +266,8 @@ OUTAGE_WORDS = frozenset(("停热", "停暖", "停热通知"))
 PROGRESS_WORDS = frozenset(("进度", "工单", "我的工单"))
 HUMAN_WORDS = frozenset((HUMAN, "客服", "转人工"))
 HELP_WORDS = frozenset(("帮助", "菜单", "?", "？"))
-COMMANDS = BILL_WORDS | REPAIR_WORDS | OUTAGE_WORDS | PROGRESS_WORDS | HUMAN_WORDS | HELP_WORDS
+LINK_WORDS = frozenset(("关联", "关联小程序"))
+COMMANDS = BILL_WORDS | REPAIR_WORDS | OUTAGE_WORDS | PROGRESS_WORDS | HUMAN_WORDS | HELP_WORDS | LINK_WORDS
 # "报修 卧室暖气片不热": a repair reported in the official account.
 REPAIR_COMMAND = re.compile(r"^(?:报修|维修)[\s:：,，]*(\S.*)$", re.S)
 # Free text saying the home is cold (a report when the user is bound), unless it is a question.
@@ -332,7 +335,19 @@ def _handle_text(caller: Caller, text: str) -> str:
         return _to_human(caller.user, "用户请求人工客服")
     if text in HELP_WORDS:
         return WELCOME
+    if text in LINK_WORDS:
+        return _link_code(caller.user)
     return _faq(text, caller.faq_version)
+
+
+def _link_code(user: WechatUser) -> str:
+    """Where WeChat gives no unionid: a code that joins this account with the mini-program."""
+    if user.mp_openid:
+        return "您的公众号与小程序已是同一账号，绑定的房屋和工单两边通用。"
+    code = identity.issue_link_code(user, _redis())
+    minutes = identity.LINK_CODE_TTL // 60
+    return (f"您的关联码：{code}（{minutes}分钟内有效，仅可使用一次）。\n"
+            "请在小程序【我的】-【关联公众号】中输入，关联后绑定的房屋和工单两边通用。")
 
 
 def _households_or_hint(user: WechatUser) -> list[Household] | str:

@@ -31,6 +31,7 @@ def seed_demo_command(households: int, if_empty: bool) -> None:
     if result.status == "refused":
         raise click.ClickException(result.message)
     click.echo(result.message)
+    _register_in_sandbox()
     if not result.created:
         return
     c = result.counts
@@ -48,3 +49,20 @@ def seed_demo_command(households: int, if_empty: bool) -> None:
     click.echo(f"演示账号 demo logins (密码 password: {data.DEMO_PASSWORD}):")
     for username, name, role in result.logins:
         click.echo(f"  {username:<12} {name}（{role}）")
+
+
+def _register_in_sandbox() -> None:
+    """The demo's people must exist in the WeChat sandbox too (DESIGN §4.4); `make run`
+    starts the sandbox after seeding and registers them then (`flask wechat register-demo`)."""
+    from app.demo import sandbox_people
+
+    try:
+        base = sandbox_people.sandbox_base()
+    except sandbox_people.NotASandbox:
+        return
+    if not sandbox_people.wait_for_sandbox(base, 0):
+        click.echo(f"微信沙箱未运行（{base}）：启动后运行 flask wechat register-demo 注册演示用户"
+                   "（make run 会自动注册）")
+        return
+    result = sandbox_people.register_people(base)
+    click.echo(f"沙箱用户 sandbox users: {result.created} 新注册 registered, {result.existing} 已存在 already there")

@@ -256,7 +256,7 @@ class _Builder:
         for member in self.staff:
             if member.role in (Role.CREW_LEAD, Role.CREW_MEMBER, Role.LEADER) or member.username == "agent1":
                 users.append(WechatUser(oa_openid=self.openid("oKx3T"), unionid=self.openid("oZ0a"),
-                                        mp_openid=self.openid("o9Pmv"), nickname=member.name, subscribed=True,
+                                        mp_openid=self.openid("o9Pmv"), nickname=member.username, subscribed=True,
                                         subscribed_at=self.now - timedelta(days=300), staff_id=member.id,
                                         created_at=self.now - timedelta(days=300)))
         self.user_by_household: dict[int, WechatUser] = {}
@@ -272,7 +272,7 @@ class _Builder:
                 user = WechatUser(
                     oa_openid=self.openid("oKx3T"), unionid=self.openid("oZ0a"),
                     mp_openid=self.openid("o9Pmv") if self.rng.random() < 0.45 else None,
-                    nickname=self.rng.choice(data.NICKNAMES) if self.rng.random() < 0.8 else None,
+                    nickname=h.owner_name,  # so the sandbox's chat list says who is who
                     subscribed=self.rng.random() < 0.95, subscribed_at=joined, created_at=joined,
                     last_interaction_at=self.now - timedelta(hours=self.rng.uniform(0.5, 40)) if recent else None,
                 )
@@ -479,7 +479,14 @@ class _Builder:
         missing = [s for s in TicketState.ALL if s not in present]
         crew_path = [s for s in reversed(specs) if s["type"] not in TicketType.DIRECT_CLOSE
                      and s["category"] != TicketCategory.BURST_PIPE]
-        for state, spec in zip(missing, crew_path):
+        counts = Counter(s["state"] for s in specs)
+        for state in missing:
+            # Take a ticket whose state others share, so no state is lost in the exchange.
+            spec = next((s for s in crew_path if counts[s["state"]] > 1), None)
+            if spec is None:
+                break
+            counts[spec["state"]] -= 1
+            counts[state] += 1
             spec["state"] = state
 
     def state_for(self, spec: dict) -> str:

@@ -1,7 +1,8 @@
 """The people on the other side: simulated WeChat users, what they send and what they get.
 
 Control endpoints (under the sandbox prefix, e.g. /sandbox/users):
-  POST /users                        create a user (follows by default)
+  POST /users                        create a user (follows by default); with given openids it is
+                                     idempotent; {"users": [...]} registers many (the demo city)
   GET  /users, GET /users/<openid>   list / one
   POST /users/<openid>/login-code    one-time code for jscode2session
   POST /users/<openid>/messages      the user sends a message or event to the callback
@@ -27,16 +28,53 @@ NICKNAMES = ["张女士", "李先生", "王阿姨", "刘师傅", "陈同学", "�
 
 
 def create_user(sb, nickname: str | None = None, follow: bool = True, scene: str | None = None) -> dict:
+    user, _ = upsert_user(sb, {"nickname": nickname, "follow": follow, "scene": scene})
+    return user
+
+
+USER_FIELDS = {"oa_openid", "mp_openid", "unionid", "nickname", "follow", "scene", "subscribe_time",
+               "last_message_at"}
+MAX_USERS_PER_CALL = 1000
+
+
+def upsert_user(sb, spec: dict) -> tuple[dict, bool]:
+    """Create a user — with the given openids and unionid when the backend already knows the
+    person (the demo city), else fresh ones. The same oa_openid again changes nothing, so a
+    registration can be repeated. Returns (user, created)."""
+    unknown = set(spec) - USER_FIELDS
+    if unknown:
+        raise ControlError(400, f"unknown fields {sorted(unknown)}; allowed: {sorted(USER_FIELDS)}")
+    ids = {}
+    for key in ("oa_openid", "mp_openid", "unionid"):
+        value = spec.get(key)
+        if value is not None and not (isinstance(value, str) and 6 <= len(value) <= 64 and value.isprintable()):
+            raise ControlError(400, f"{key} must be a string of 6 to 64 characters")
+        ids[key] = value
+    nickname = spec.get("nickname")
+    if nickname is not None and not (isinstance(nickname, str) and 1 <= len(nickname) <= 64):
+        raise ControlError(400, "nickname must be a string of 1 to 64 characters")
+    if ids["oa_openid"]:
+        existing = sb.store.one("SELECT * FROM users WHERE oa_openid = ?", ids["oa_openid"])
+        if existing is not None:
+            return user_json(existing), False
+    for key in ("mp_openid", "unionid"):
+        if ids[key] and sb.store.one(f"SELECT 1 FROM users WHERE {key} = ? OR oa_openid = ?", ids[key], ids[key]):
+            raise ControlError(409, f"{key} {ids[key]} belongs to another sandbox user")
     now = sb.now()
-    oa_openid, mp_openid, unionid = make_openid("o"), make_openid("o"), make_openid("o")
-    nickname = nickname or random.choice(NICKNAMES)
+    follow = bool(spec.get("follow", True))
+    scene = spec.get("scene")
+    oa_openid = ids["oa_openid"] or make_openid("o")
+    subscribe_time = spec.get("subscribe_time")
     sb.store.run(
         "INSERT INTO users (oa_openid, mp_openid, unionid, nickname, subscribed, subscribe_time,"
-        " subscribe_scene, qr_scene, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        oa_openid, mp_openid, unionid, nickname, int(follow), int(now) if follow else None,
-        ("ADD_SCENE_QR_CODE" if scene else "ADD_SCENE_SEARCH") if follow else None, scene, now,
+        " subscribe_scene, qr_scene, last_message_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        oa_openid, ids["mp_openid"] or make_openid("o"), ids["unionid"] or make_openid("o"),
+        nickname or random.choice(NICKNAMES), int(follow),
+        (int(subscribe_time) if subscribe_time else int(now)) if follow else None,
+        ("ADD_SCENE_QR_CODE" if scene else "ADD_SCENE_SEARCH") if follow else None, scene,
+        spec.get("last_message_at"), now,
     )
-    return user_json(sb.find_user(oa_openid))
+    return user_json(sb.find_user(oa_openid)), True
 
 
 def user_sends(sb, user, data: dict, base_url: str) -> dict:
@@ -190,6 +228,58 @@ def reset(sb) -> None:
         conn.execute("DELETE FROM kv WHERE key NOT LIKE 'pay_keys%'")
 
 
+LIST_ORDERS = ("created", "recent")
+MAX_LIST_LIMIT = 200
+MAX_QUERY_LENGTH = 64
+# Nicknames the demo city gives its staff (console usernames): leader1, crew1_lead, agent1, admin.
+STAFF_PREFIXES = ("leader", "crew", "agent", "admin")
+
+
+def find_users(sb, q: str | None = None, limit: int | None = None, order: str = "created",
+               staff_first: bool = False) -> list:
+    """Users whose nickname or either openid contains `q` (ASCII case folded), in `order`:
+    `created` (oldest first) or `recent` (latest message either way first, then the never
+    active by creation); with `staff_first`, staff-looking nicknames lead."""
+    sql = "SELECT u.* FROM users u"
+    params: list = []
+    if q:
+        sql += (" WHERE instr(lower(u.nickname), lower(?)) > 0 OR instr(lower(u.oa_openid), lower(?)) > 0"
+                " OR instr(lower(u.mp_openid), lower(?)) > 0")
+        params += [q, q, q]
+    keys = []
+    if staff_first:
+        # LIKE without wildcards in the prefixes: a plain case-insensitive "starts with".
+        keys.append("CASE WHEN " + " OR ".join(f"u.nickname LIKE '{p}%'" for p in STAFF_PREFIXES) + " THEN 0 ELSE 1 END")
+    if order == "recent":
+        # What the page shows as chat (system bookkeeping aside), or a last message the
+        # registration carried (the demo city's 48-hour windows).
+        keys.append(
+            "max(coalesce(u.last_message_at, 0), coalesce((SELECT max(m.created_at) FROM messages m"
+            " WHERE m.user = u.oa_openid AND m.direction != 'system'), 0)) DESC"
+        )
+    keys += ["u.created_at", "u.rowid"]
+    sql += " ORDER BY " + ", ".join(keys)
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sb.store.all(sql, *params)
+
+
+def _list_args(args) -> tuple[str | None, int | None, str]:
+    q = args.get("q", "").strip() or None
+    if q is not None and len(q) > MAX_QUERY_LENGTH:
+        raise ControlError(400, f"q must be at most {MAX_QUERY_LENGTH} characters")
+    limit = args.get("limit")
+    if limit is not None:
+        if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_LIST_LIMIT):
+            raise ControlError(400, f"limit must be a whole number from 1 to {MAX_LIST_LIMIT}")
+        limit = int(limit)
+    order = args.get("order") or "created"
+    if order not in LIST_ORDERS:
+        raise ControlError(400, f"order must be one of {list(LIST_ORDERS)}")
+    return q, limit, order
+
+
 def _json() -> dict:
     data = request.get_json(silent=True)
     if data is None and not request.get_data().strip():
@@ -208,12 +298,32 @@ def register(bp: Blueprint, sb) -> None:
     @bp.route("/users", methods=["POST"])
     def create_user_endpoint():
         data = _json()
-        user = create_user(sb, data.get("nickname"), bool(data.get("follow", True)), data.get("scene"))
-        return jsonify(user), 201
+        if "users" not in data:
+            user, created = upsert_user(sb, data)
+            return jsonify(user), 201 if created else 200
+        # Many at once (the demo city): {"users": [{oa_openid, mp_openid, unionid, nickname, ...}]}
+        specs = data["users"]
+        if not isinstance(specs, list) or len(specs) > MAX_USERS_PER_CALL:
+            raise ControlError(400, f"users must be a list of at most {MAX_USERS_PER_CALL} objects")
+        created = existing = 0
+        errors = []
+        for index, spec in enumerate(specs):
+            try:
+                if not isinstance(spec, dict):
+                    raise ControlError(400, "each user must be a JSON object")
+                _, new = upsert_user(sb, spec)
+            except ControlError as exc:
+                errors.append({"index": index, "error": exc.message})
+                continue
+            created, existing = created + new, existing + (not new)
+        return jsonify({"created": created, "existing": existing, "errors": errors}), 200
 
     @bp.route("/users")
     def list_users():
-        rows = sb.store.all("SELECT * FROM users ORDER BY created_at")
+        """All users by creation; ?q= narrows (nickname or openid), ?limit= caps (1..200),
+        ?order=recent puts the most recently active first (the sandbox page's people panel)."""
+        q, limit, order = _list_args(request.args)
+        rows = find_users(sb, q=q, limit=limit, order=order)
         return jsonify([user_json(row) for row in rows])
 
     @bp.route("/users/<openid>")
