@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from wechatpy.exceptions import WeChatClientException
 
 from app.extensions import db
-from app.models import WechatUser
+from app.models import WechatUser, utcnow
 from app.services.identity import attach_unionid
 from wechat import client as wechat_client
 
@@ -25,9 +26,7 @@ NOT_A_FOLLOWER = (40003, 43004)  # invalid openid / not following: nothing to le
 
 def learn_unionid(openid: str) -> str:
     user = db.session.scalar(select(WechatUser).where(WechatUser.oa_openid == openid))
-    if user is None:
-        return "no such user"
-    if user.unionid:
+    if user is not None and user.unionid:
         return "known"
     try:
         info = wechat_client.official_account().user.get(openid)
@@ -35,6 +34,14 @@ def learn_unionid(openid: str) -> str:
         if exc.errcode in NOT_A_FOLLOWER:
             return f"not available: {exc.errcode}"
         raise   # busy, rate limit, token: RQ retries
+    if user is None:   # asked only FAQ questions so far: no row yet
+        user = WechatUser(oa_openid=openid, subscribed=bool(info.get("subscribe")), subscribed_at=utcnow())
+        db.session.add(user)
+        try:
+            db.session.flush()
+        except IntegrityError:   # their message made the row meanwhile: RQ runs this again
+            db.session.rollback()
+            raise
     return _apply(user, info)
 
 

@@ -107,6 +107,7 @@ def receive():
         # the dedupe row, so that row is written alone and no ORM session is opened.
         # An FAQ answer has no side effect, so WeChat's retry simply gets it computed again.
         _record_inbound_alone(key, msg, xml)
+        conversation.after_commit()  # at most a daily identity look-up
         return _answer(conversation.answer_from_faq(question, caller), msg, crypto, nonce)
 
     # One transaction: the dedupe row and the handler's changes commit together; a retry

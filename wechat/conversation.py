@@ -145,7 +145,11 @@ def prepare(msg) -> Caller | None:
     pipe.get(_state_key(caller.openid))
     pipe.get(knowledge.VERSION_KEY)
     crew_chat.queue_roster_reads(pipe, caller.openid)
-    _, raw_state, caller.faq_version, in_roster, roster_loaded = pipe.execute()
+    # Once a day per follower: ask WeChat who they are (unionid), to join their mini-program self.
+    pipe.set(identity.unionid_asked_key(caller.openid), 1, ex=identity.UNIONID_ASK_INTERVAL, nx=True)
+    _, raw_state, caller.faq_version, in_roster, roster_loaded, ask = pipe.execute()
+    if ask:
+        _after_commit("jobs.identity.learn_unionid", caller.openid)
     caller.in_roster, caller.roster_loaded = bool(in_roster), bool(roster_loaded)
     caller.state = json.loads(raw_state) if raw_state else None
     return caller
