@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, redirect, request
 
-from . import faults
+from . import faults, people
 from .core import user_json
 from .errors import WeChatError
 from .tokens import EXPIRES_IN, check_credentials
@@ -118,17 +118,36 @@ def register(bp: Blueprint, sb) -> None:
         return jsonify({"errcode": 0, "errmsg": "ok"})
 
 
+CHOOSER_LIMIT = 50
+
+
 def _chooser(sb, args) -> Response:
-    rows = sb.store.all("SELECT * FROM users ORDER BY created_at")
+    """The consent screen's stand-in: search the simulated users (?q=, the other parameters
+    kept), staff-looking nicknames first, at most CHOOSER_LIMIT of them."""
+    q = args.get("q", "").strip()[: people.MAX_QUERY_LENGTH]
+    rows = people.find_users(sb, q=q or None, limit=CHOOSER_LIMIT + 1, staff_first=True)
+    more = len(rows) > CHOOSER_LIMIT
+    kept = {key: value for key, value in args.items() if key not in ("q", "sandbox_openid")}
     links = "".join(
-        f'<li><a href="?{html.escape(urlencode({**args, "sandbox_openid": r["oa_openid"]}))}">'
-        f'{html.escape(r["nickname"])}（{r["oa_openid"][:10]}…）</a></li>'
-        for r in rows
-    ) or "<li>还没有模拟用户，请先在沙箱创建用户</li>"
+        f'<li><a href="?{html.escape(urlencode({**kept, "sandbox_openid": r["oa_openid"]}))}">'
+        f'{html.escape(r["nickname"])}</a> <small>{"已关注" if r["subscribed"] else "未关注"} · '
+        f'{html.escape(r["oa_openid"][:10])}…</small></li>'
+        for r in rows[:CHOOSER_LIMIT]
+    )
+    if not links:
+        links = (f"<li>没有昵称或 openid 含“{html.escape(q)}”的用户，换个关键词试试</li>" if q
+                 else "<li>还没有模拟用户，请先在沙箱创建用户</li>")
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(key)}" value="{html.escape(value)}">' for key, value in kept.items()
+    )
+    note = (f"<p><small>只显示前 {CHOOSER_LIMIT} 位，请输入昵称或 openid 缩小范围。</small></p>" if more else "")
     body = (
         '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
         "<title>微信授权（沙箱）</title><body style='font-family:sans-serif;padding:16px'>"
-        "<h3>微信授权（沙箱模拟）</h3><p>请选择以哪位微信用户身份同意授权：</p>"
-        f"<ul>{links}</ul></body></html>"
+        "<h3>微信授权（沙箱模拟）</h3><p>沙箱模拟：选择以哪位微信用户身份授权</p>"
+        f'<form method="get" action=""><input type="search" name="q" value="{html.escape(q)}" maxlength="64"'
+        ' placeholder="搜索昵称或 openid，如 leader1、crew1_m1、张伟" style="width:70%;padding:6px">'
+        f"{hidden} <button type=\"submit\">搜索</button></form>"
+        f"<ul>{links}</ul>{note}</body></html>"
     )
     return Response(body, content_type="text/html; charset=utf-8")
