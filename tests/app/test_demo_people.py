@@ -1,0 +1,114 @@
+"""The demo city lives in the sandbox: after `flask seed-demo`, its people act over real HTTP
+as each role would — a leader signs in to the dashboard through WeChat, a crew member works
+tasks in chat and the mini-program, residents receive an announcement once each."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from app.models import (
+    Community, Delivery, DeliveryStatus, Household, HouseholdBinding, Role, Staff, WechatUser,
+)
+from app.services import announcements
+from wechat.crew_chat import crew_tasks
+
+SMALL = 200
+
+
+@pytest.fixture()
+def demo(runner, db, clock, wechat):
+    """The demo city seeded while the sandbox answers: its people are registered there."""
+    result = runner.invoke(args=["seed-demo", "--households", str(SMALL)])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"沙箱用户 sandbox users: \d+ 新注册", result.output), result.output
+    return result
+
+
+def _person(db, username: str) -> WechatUser:
+    return db.session.scalar(select(WechatUser).join(Staff, WechatUser.staff_id == Staff.id)
+                             .where(Staff.username == username))
+
+
+def test_every_wechat_user_of_the_demo_is_a_sandbox_user_with_the_right_nickname(demo, db, wechat):
+    sandbox = {u["oa_openid"]: u for u in requests.get(f"{wechat.base}/users", timeout=30).json()}
+    users = list(db.session.scalars(select(WechatUser)))
+    assert len(users) > SMALL * 0.3 and len(sandbox) == len(users)
+    for user in users:
+        there = sandbox[user.oa_openid]
+        assert there["unionid"] == user.unionid and there["subscribed"] == user.subscribed
+        if user.mp_openid:
+            assert there["mp_openid"] == user.mp_openid
+        expected = user.staff.username if user.staff else user.bindings[0].household.owner_name
+        assert there["nickname"] == expected
+    assert {"leader1", "crew1_lead", "crew1_m1", "agent1"} <= {u["nickname"] for u in sandbox.values()}
+
+
+def test_registration_is_idempotent_and_puts_back_an_emptied_sandbox(demo, runner, db, wechat):
+    total = db.session.query(WechatUser).count()
+    again = runner.invoke(args=["wechat", "register-demo"])
+    assert again.exit_code == 0 and f"0 新注册 registered, {total} 已存在" in again.output, again.output
+    wechat.reset()   # the sandbox's store is emptied; our database keeps its rows
+    back = runner.invoke(args=["wechat", "register-demo"])
+    assert back.exit_code == 0 and f"{total} 新注册 registered, 0 已存在" in back.output, back.output
+
+
+def test_leader1_signs_in_to_the_dashboard_through_wechat(demo, db, live_app):
+    leader = _person(db, "leader1")
+    browser = requests.Session()
+    page = browser.get(f"{live_app.url}/dashboard/login", params={"sandbox_openid": leader.oa_openid}, timeout=30)
+    assert page.status_code == 200 and urlsplit(page.url).path == "/dashboard/", (page.status_code, page.url)
+    assert "运营看板" in page.text or "看板" in page.text
+    # A resident of the demo cannot.
+    resident = db.session.scalar(select(WechatUser).where(WechatUser.staff_id.is_(None)))
+    refused = requests.get(f"{live_app.url}/dashboard/login", params={"sandbox_openid": resident.oa_openid},
+                           timeout=30)
+    assert refused.status_code == 403 and "无权查看运营看板" in refused.text
+
+
+def test_a_seeded_crew_member_says_renwu_and_logs_into_the_mini_program_as_crew(demo, db, wechat, live_app):
+    member = next(s for s in db.session.scalars(select(Staff).where(Staff.role == Role.CREW_MEMBER)
+                                                 .order_by(Staff.username)) if crew_tasks(s))
+    person = _person(db, member.username)
+    tasks = crew_tasks(member)
+
+    reply = wechat.say(person.oa_openid, "任务")
+    assert tasks[0].number in reply, reply
+
+    code = wechat._post(f"/users/{person.oa_openid}/login-code")["code"]
+    login = requests.post(f"{live_app.url}/api/v1/auth/login", json={"code": code}, timeout=30)
+    assert login.status_code == 200 and "crew" in login.json()["roles"], login.text
+    listed = requests.get(f"{live_app.url}/api/v1/tasks", timeout=30,
+                          headers={"Authorization": f"Bearer {login.json()['token']}"})
+    assert listed.status_code == 200, listed.text
+    assert {t["number"] for t in listed.json()["items"]} >= {t.number for t in tasks[:5]}
+
+
+def test_an_announcement_to_a_seeded_community_reaches_each_follower_once(demo, db, wechat, worker):
+    community = max(db.session.scalars(select(Community)),
+                    key=lambda c: db.session.query(HouseholdBinding).join(Household)
+                    .filter(Household.community_id == c.id).count())
+    followers = list(db.session.scalars(
+        select(WechatUser).distinct().join(HouseholdBinding).join(Household)
+        .where(Household.community_id == community.id, WechatUser.subscribed.is_(True))))
+    assert len(followers) >= 3
+    ann = announcements.compose_announcement(title="小区管网检修通知", body="本周六9:00-12:00检修，期间暖气温度可能偏低。",
+                                             audience="area", audience_filter={"community_ids": [community.id]})
+    announcements.start_announcement(ann.id)
+    db.session.commit()
+    worker()
+
+    db.session.expire_all()
+    progress = announcements.progress(ann.id)
+    assert progress["failed"] == 0 and progress["pending"] == 0, progress
+    assert progress["sent"] == len(followers)
+    for person in followers:
+        received = [m for m in wechat.inbox(person.oa_openid) if "小区管网检修通知" in str(m)]
+        assert len(received) == 1, person.nickname
+    skipped = db.session.scalars(select(Delivery).where(Delivery.announcement_id == ann.id,
+                                                        Delivery.status == DeliveryStatus.SKIPPED))
+    # Only those who unfollowed are skipped (no template message can reach them).
+    assert [d.wechat_user_id for d in skipped if db.session.get(WechatUser, d.wechat_user_id).subscribed] == []
