@@ -110,6 +110,8 @@ def _init_redis(app: Flask) -> None:
         from app.embedded_redis import ensure_embedded_redis
 
         url = ensure_embedded_redis(app.config["REDIS_EMBEDDED_SOCKET"])
-        app.config["REDIS_EMBEDDED"] = True
         app.config["REDIS_URL"] = url
+    # `make run` starts the embedded server first and passes its URL on: still embedded.
+    embedded_url = f"unix://{Path(app.config['REDIS_EMBEDDED_SOCKET'])}"
+    app.config["REDIS_EMBEDDED"] = url.split("?")[0] == embedded_url
     app.extensions["redis"] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)

@@ -70,6 +70,7 @@ def app():
         _check_reachable(cfg.REDIS_URL, "redis")
     else:
         embedded_socket = f"{tmp}/redis.sock"
+        cfg.REDIS_EMBEDDED_SOCKET = embedded_socket
         cfg.REDIS_URL = ensure_embedded_redis(embedded_socket)
     cfg.UPLOAD_DIR = f"{tmp}/uploads"
 
