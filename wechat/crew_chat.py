@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import DomainError, InvalidTransitionError
 from app.extensions import db
-from app.models import Role, Staff, Ticket, TicketCategory, TicketState, WechatUser, utcnow
+from app.models import Staff, Ticket, TicketCategory, TicketState, WechatUser, utcnow
 from app.services import outages, tickets
 from app.services.actors import Actor
 from app.web.console import task_url
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CREW_ROLES = (Role.CREW_MEMBER, Role.CREW_LEAD)
+CREW_ROLES = tickets.FIELD_ROLES  # crew members and crew leads
 ACTIVE_TASK_STATES = (TicketState.ASSIGNED, TicketState.ACCEPTED, TicketState.IN_PROGRESS)
 
 ROSTER_KEY = "wechat:crew:openids"
