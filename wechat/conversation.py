@@ -44,7 +44,7 @@ WELCOME = (
     "您好，欢迎关注！这里可以查询缴纳热费、报修、查看停热通知和工单进度。\n"
     "回复【账单】查询欠费，【报修】了解报修方式，【停热】查看停热通知，【进度】查看工单，"
     "【人工】联系客服；也可以直接描述您的问题。\n"
-    "首次使用请回复：绑定 户号 户主姓名（或手机号后四位），例如：绑定 R00001234 张伟"
+    "首次使用请回复：绑定 户号 户主姓名（或手机号后四位），例如：绑定 10100023 张伟"
 )
 
 
@@ -356,7 +356,7 @@ def _link_code(user: WechatUser) -> str:
 
 def _households_or_hint(user: WechatUser) -> list[Household] | str:
     homes = binding.bound_households(user)
-    return homes or "您还没有绑定住户。请回复：绑定 户号 户主姓名（或手机号后四位），例如：绑定 R00001234 张伟"
+    return homes or "您还没有绑定住户。请回复：绑定 户号 户主姓名（或手机号后四位），例如：绑定 10100023 张伟"
 
 
 def _bills(user: WechatUser) -> str:
