@@ -276,6 +276,8 @@ class _Builder:
                     subscribed=self.rng.random() < 0.95, subscribed_at=joined, created_at=joined,
                     last_interaction_at=self.now - timedelta(hours=self.rng.uniform(0.5, 40)) if recent else None,
                 )
+                if not user.subscribed:
+                    user.last_interaction_at = None  # only followers can write to the account
                 users.append(user)
             proof = "owner_name" if self.rng.random() < 0.55 else "phone_last4"
             user.bindings.append(HouseholdBinding(household_id=h.id, proof=proof,

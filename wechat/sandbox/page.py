@@ -225,6 +225,20 @@ PAGE = """<!doctype html>
       });
       tools.appendChild(b);
     });
+    // Scanning a QR code: the scene string a page shows (staff:<code>, hh:<户号>). A follower
+    // sends SCAN; someone who does not follow yet subscribes through the code, as in WeChat.
+    var scan = el("button", null, "扫码");
+    scan.type = "button";
+    scan.title = "模拟扫描带参数二维码（输入场景值，如 staff:xxxx 或 hh:10100001）";
+    scan.addEventListener("click", function () {
+      var scene = (window.prompt("输入二维码的场景值（如 staff:xxxx、hh:10100001）") || "").trim();
+      if (!scene) return;
+      api("GET", "/users/" + user.openid).then(function (now) {
+        var event = now.subscribed ? "SCAN" : "subscribe";
+        return api("POST", "/users/" + user.openid + "/messages", { type: "event", event: event, scene: scene });
+      }).then(refresh, failed(chat));
+    });
+    tools.appendChild(scan);
     box.appendChild(title);
     box.appendChild(chat);
     box.appendChild(form);
