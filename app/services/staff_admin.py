@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from app.bridge.schemas import normalise_phone
 from app.errors import PermissionDeniedError, ValidationError
 from app.extensions import db
-from app.models import Crew, Role, Staff
+from app.models import Crew, Role, Staff, WechatUser
 from app.services import staff_auth
 from app.services.actors import Actor
 
@@ -150,6 +150,19 @@ def unlock(actor: Actor, staff: Staff, *, redis) -> None:
     """Lift the lock that too many failed sign-ins put on this username."""
     _require_admin(actor)
     staff_auth.clear_failed_logins(staff.username, redis=redis)
+
+
+def unbind_wechat(actor: Actor, staff: Staff) -> bool:
+    """Take the staff role off the WeChat bound to ``staff`` (a lost phone, a person who left):
+    that WeChat becomes a plain resident again and can be bound to someone else. False when
+    nothing was bound."""
+    _require_admin(actor)
+    user = db.session.scalar(select(WechatUser).where(WechatUser.staff_id == staff.id))
+    if user is None:
+        return False
+    user.staff_id = None
+    db.session.flush()
+    return True
 
 
 def locked_ids(staff: list[Staff], *, redis) -> set[int]:

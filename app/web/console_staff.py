@@ -192,6 +192,18 @@ def staff_unlock(staff_id: int):
     return redirect(url_for("console.staff_edit", staff_id=staff_id))
 
 
+@bp.route("/staff/<int:staff_id>/unbind-wechat", methods=["POST"])
+@admin_only
+def staff_unbind_wechat(staff_id: int):
+    staff = _staff_or_404(staff_id)
+    if staff_admin.unbind_wechat(_actor(), staff):
+        db.session.commit()
+        flash(f"已解除 {staff.username} 的微信绑定，该微信不再享有员工权限", "ok")
+    else:
+        flash(f"{staff.username} 没有绑定微信", "error")
+    return redirect(url_for("console.staff_edit", staff_id=staff_id))
+
+
 @bp.route("/staff/<int:staff_id>/bind-qr", methods=["POST"])
 @admin_only
 def staff_bind_qr(staff_id: int):

@@ -214,6 +214,30 @@ def test_bind_qr_page_shows_the_scene_and_a_sandbox_scan_binds(db, wechat, staff
     assert "已绑定" in listing[listing.index(f'data-username="{member.username}"'):].split("</tr>")[0]
 
 
+def test_unbinding_a_lost_phone_frees_that_wechat_for_another_staff_member(db, wechat, staff, console, make_crew):
+    _admin(staff, console)
+    left = staff(Role.CREW_MEMBER, crew=make_crew(), name="钱师傅")
+    successor = staff(Role.CREW_MEMBER, crew=make_crew(), name="孙师傅")
+    phone = wechat.create_user()
+    console.post(f"/console/staff/{left.id}/bind-qr")
+    code = db.session.scalar(select(StaffBindCode).where(StaffBindCode.staff_id == left.id)).code
+    wechat.send(phone["openid"], type="event", event="SCAN", scene=f"staff:{code}")
+    db.session.commit()   # the callback committed the binding: look again
+    assert "解除微信绑定" in console.get(f"/console/staff/{left.id}").get_data(as_text=True)
+
+    done = console.post(f"/console/staff/{left.id}/unbind-wechat", follow_redirects=True)
+    assert "已解除" in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalar(select(WechatUser).where(WechatUser.staff_id == left.id)) is None
+    again = console.post(f"/console/staff/{left.id}/unbind-wechat", follow_redirects=True)
+    assert "没有绑定微信" in again.get_data(as_text=True)
+
+    console.post(f"/console/staff/{successor.id}/bind-qr")
+    code = db.session.scalar(select(StaffBindCode).where(StaffBindCode.staff_id == successor.id)).code
+    reply = wechat.send(phone["openid"], type="event", event="SCAN", scene=f"staff:{code}")["reply"]["Content"]
+    assert "已绑定员工账号" in reply
+
+
 def test_no_bind_qr_for_a_deactivated_staff_member(db, staff, console):
     _admin(staff, console)
     gone = staff(Role.CREW_MEMBER, active=False)
