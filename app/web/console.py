@@ -30,6 +30,7 @@ from app.services import tickets as ticket_service
 from app.services.actors import Actor
 from app.web import auth
 from app.web.pages import install_html_errors
+from app.web.redirects import safe_next
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 install_html_errors(bp)
@@ -97,7 +98,7 @@ def done(message: str, endpoint: str, **values):
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     error = None
-    next_url = request.values.get("next")
+    next_url = safe_next(request.values.get("next"))
     if request.method == "POST":
         try:
             staff = staff_auth.authenticate(request.form.get("username", ""), request.form.get("password", ""),
@@ -106,7 +107,7 @@ def login():
             error = exc.message
             return render_template("console/login.html", error=error, next=next_url), exc.status
         auth.sign_in(staff)
-        target = _safe_next(next_url)
+        target = next_url
         if target and target.startswith("/dashboard") and not staff_auth.can_see_dashboard(staff):
             target = None
         return redirect(target or url_for("console.tickets"))
@@ -117,12 +118,6 @@ def login():
 def logout():
     auth.sign_out()
     return redirect(url_for("console.login"))
-
-
-def _safe_next(value: str | None) -> str | None:
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return None
 
 
 @bp.route("/")

@@ -26,6 +26,7 @@ from app.extensions import db
 from app.services import metrics, staff_auth
 from app.web import auth
 from app.web.pages import install_html_errors
+from app.web.redirects import safe_next
 from app.web.wechat_oauth import OAuthError, authorize_url, openid_for_code
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -61,7 +62,7 @@ def login():
     offering WeChat or the console's password sign-in."""
     state = secrets.token_urlsafe(16)
     session["oauth_state"] = state
-    session["oauth_next"] = _safe_next(request.args.get("next"))
+    session["oauth_next"] = safe_next(request.args.get("next"))
     target = authorize_url(url_for("dashboard.oauth_callback", _external=True), state,
                            sandbox_openid=request.args.get("sandbox_openid"))
     in_wechat = "MicroMessenger" in (request.user_agent.string or "")
@@ -75,7 +76,7 @@ def login():
 def oauth_callback():
     state, code = request.args.get("state"), request.args.get("code")
     expected = session.pop("oauth_state", None)
-    next_url = session.pop("oauth_next", None) or url_for("dashboard.index")
+    next_url = safe_next(session.pop("oauth_next", None)) or url_for("dashboard.index")
     if not code or not staff_auth.csrf_matches(expected, state):
         return render_template("common/error.html", status=400,
                                message="授权已失效，请从公众号菜单重新打开", fields=None), 400
@@ -152,10 +153,3 @@ def drill(figure: str, key: str | None = None):
     if result is None:
         abort(404)
     return render_template("dashboard/list.html", result=result, figure=figure, key=key)
-
-
-def _safe_next(value: str | None) -> str | None:
-    """Only paths on this site (no //host, no scheme): no open redirect."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return None
