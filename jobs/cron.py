@@ -24,6 +24,7 @@ PERIODIC = [
     ("jobs.outage_notices.start_due_outages", "default", 60),
     ("jobs.outage_notices.close_unconfirmed_reports", "default", 300),
     ("jobs.arrears.run_arrears_campaign", "bulk", 3600),
+    ("jobs.identity.link_daily", "bulk", 86400),
 ]
 
 LEADER_KEY = "cron:leader:lock"

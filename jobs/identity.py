@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wechatpy.exceptions import WeChatClientException
@@ -45,10 +46,25 @@ def learn_unionid(openid: str) -> str:
     return _apply(user, info)
 
 
-def link_all(limit: int | None = None) -> dict:
-    """Ask WeChat for the unionid of every official-account user still without one."""
-    stats = {"asked": 0, "linked": 0, "merged": 0, "without_unionid": 0}
-    last_id = 0
+DAILY_LIMIT = 5000              # follower look-ups per daily run (50 batchget calls)
+CURSOR_KEY = "identity:link-cursor"
+
+
+def link_daily() -> dict:
+    """Cron: the next slice of followers still without a unionid (rows from before this
+    existed, or whose first message went unanswered by WeChat); wraps around at the end."""
+    redis = current_app.extensions["redis"]
+    after = int(redis.get(CURSOR_KEY) or 0)
+    stats = link_all(limit=DAILY_LIMIT, after=after)
+    redis.set(CURSOR_KEY, stats["last_id"] if stats["asked"] >= DAILY_LIMIT else 0)
+    return stats
+
+
+def link_all(limit: int | None = None, after: int = 0) -> dict:
+    """Ask WeChat for the unionid of every official-account user still without one
+    (with id above ``after``, at most ``limit``)."""
+    stats = {"asked": 0, "linked": 0, "merged": 0, "without_unionid": 0, "last_id": after}
+    last_id = after
     oa = wechat_client.official_account()
     while limit is None or stats["asked"] < limit:
         users = list(db.session.scalars(
@@ -56,7 +72,9 @@ def link_all(limit: int | None = None) -> dict:
                                      WechatUser.id > last_id).order_by(WechatUser.id).limit(BATCH)))
         if not users:
             break
-        last_id = users[-1].id
+        if limit is not None:
+            users = users[:limit - stats["asked"]]
+        last_id = stats["last_id"] = users[-1].id
         try:
             infos = oa.user.get_batch([u.oa_openid for u in users])
         except WeChatClientException as exc:

@@ -132,3 +132,23 @@ def test_merge_moves_everything_and_keeps_one_of_each_duplicate(db, world, make_
     assert [(c.wechat_user_id, c.remaining) for c in consents] == [(oa_id, 3)]
     assert db.session.get(Ticket, ticket.id).reporter_id == oa_id
     assert identity.merged_into(mp_id) == oa_id
+
+
+def test_followers_from_before_are_linked_by_the_daily_job_in_batches(db, pay_wechat, redis):
+    from jobs.identity import CURSOR_KEY, link_all, link_daily
+
+    people = [pay_wechat.create_user(follow=True) for _ in range(3)]
+    for person in people:
+        db.session.add(WechatUser(oa_openid=person["oa_openid"], subscribed=True))
+    # The first person also used the mini-program before: a second row holding the unionid.
+    db.session.add(WechatUser(mp_openid=people[0]["mp_openid"], unionid=people[0]["unionid"]))
+    db.session.commit()
+
+    first = link_all(limit=2)
+    assert (first["asked"], first["merged"], first["linked"]) == (2, 1, 1)
+    rest = link_daily()
+    assert (rest["asked"], rest["linked"]) == (1, 1)
+    assert redis.get(CURSOR_KEY) == b"0"   # reached the end: the next run starts over
+    assert _rows(db) == 3
+    assert {u.unionid for u in db.session.scalars(select(WechatUser))} == {p["unionid"] for p in people}
+    assert link_daily()["asked"] == 0
