@@ -180,15 +180,20 @@ class PhoneSystem:
     # -- sending -----------------------------------------------------------------------------
     def post(self, path: str, body: bytes, kind: str) -> int | None:
         headers = {"Content-Type": "application/json", **sign_headers(self.secret, body)}
-        return self._send("POST", path, kind, headers, body)
+        return self._send(requests.Request("POST", self.url + path, data=body, headers=headers), kind)
 
     def get(self, path: str, kind: str) -> int | None:
-        return self._send("GET", path, kind, sign_headers(self.secret, b""), None)
+        """A GET signs its method and target: the path and query exactly as requests sends them."""
+        request = self.session.prepare_request(requests.Request("GET", self.url + path))
+        request.headers.update(sign_headers(self.secret, method="GET", target=request.path_url))
+        return self._send(request, kind)
 
-    def _send(self, method, path, kind, headers, body) -> int | None:
+    def _send(self, request: requests.Request | requests.PreparedRequest, kind: str) -> int | None:
+        if isinstance(request, requests.Request):
+            request = self.session.prepare_request(request)
         start = time.perf_counter()
         try:
-            res = self.session.request(method, self.url + path, data=body, headers=headers, timeout=self.timeout)
+            res = self.session.send(request, timeout=self.timeout)
         except requests.RequestException:
             with self.lock:
                 self.report.errors += 1

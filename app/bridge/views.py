@@ -26,7 +26,8 @@ bp = Blueprint(
     "bridge", __name__, url_prefix="/bridge/v1",
     description="呼叫中心对接 (phone-system bridge). Every request carries X-Bridge-Timestamp and "
                 "X-Bridge-Signature = hex HMAC-SHA256(BRIDGE_SECRET, timestamp + '.' + raw body); "
-                "see docs/bridge.md.",
+                "a GET signs timestamp + '.' + method + ' ' + path with its query string as sent "
+                "(e.g. '1733112000.GET /bridge/v1/callers/13912345678'); see docs/bridge.md.",
 )
 MAX_BODY = 64 * 1024
 SIGNED = [{"bridgeSignature": []}]
@@ -47,7 +48,8 @@ DEAD_LETTER_ERRORS = {
 
 
 def signed(view):
-    """Verify the signature over the raw body before the view sees anything."""
+    """Verify the signature (over the raw body; for a GET, over method, path and query)
+    before the view sees anything."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -55,7 +57,8 @@ def signed(view):
             return error_response(413, "payload_too_large", "请求内容过大")
         raw = request.get_data(cache=True)
         reason = signing.check(current_app.config["BRIDGE_SECRET"], request.headers.get(signing.TIMESTAMP_HEADER),
-                               request.headers.get(signing.SIGNATURE_HEADER), raw)
+                               request.headers.get(signing.SIGNATURE_HEADER), raw, method=request.method,
+                               target=signing.wire_target(request.environ))
         if reason:
             log.warning("bridge: refused %s %s from %s: %s", request.method, request.path, request.remote_addr, reason)
             return error_response(401, "bad_signature", "签名校验失败或请求已过期")
@@ -100,7 +103,8 @@ def post_call():
 def get_caller(phone: str):
     """来电弹屏: households, arrears, open and recent tickets, live outages for a phone number.
 
-    Signed like the rest, over an empty body.
+    Signed over the method and the path as sent: timestamp + "." + "GET /bridge/v1/callers/<phone>"
+    (with the query string, if any), so a signature opens one phone number only.
     """
     try:
         number = normalise_phone(phone)

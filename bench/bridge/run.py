@@ -157,7 +157,8 @@ def lookups(client, secret: str, n: int, size: int) -> tuple[float, float]:
     for _ in range(n):
         phone = phone_of(rng.randrange(size))
         t0 = time.perf_counter()
-        res = client.get(f"/bridge/v1/callers/{phone}", headers=sign_headers(secret, b""))
+        path = f"/bridge/v1/callers/{phone}"
+        res = client.get(path, headers=sign_headers(secret, method="GET", target=path))
         latencies.append((time.perf_counter() - t0) * 1000)
         assert res.status_code == 200 and res.get_json()["households"], res.get_data(as_text=True)
     latencies.sort()

@@ -24,15 +24,19 @@ class PhoneSystem:
     def body(self, payload) -> bytes:
         return payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
 
-    def headers(self, body: bytes, *, timestamp: int | None = None, secret: str | None = None) -> dict:
-        return {"Content-Type": "application/json", **sign_headers(secret or self.secret, body, timestamp)}
+    def headers(self, body: bytes, *, timestamp: int | None = None, secret: str | None = None,
+                method: str = "POST", target: str = "") -> dict:
+        return {"Content-Type": "application/json",
+                **sign_headers(secret or self.secret, body, timestamp, method=method, target=target)}
 
     def post(self, path: str, payload, **kw):
         body = self.body(payload)
         return self.client.post(f"/bridge/v1{path}", data=body, headers=self.headers(body, **kw))
 
     def get(self, path: str, **kw):
-        return self.client.get(f"/bridge/v1{path}", headers=self.headers(b"", **kw))
+        """A signed GET: the signature covers "GET " + the path and query as sent."""
+        target = f"/bridge/v1{path}"
+        return self.client.get(target, headers=self.headers(b"", method="GET", target=target, **kw))
 
     def http_post(self, path: str, payload, **kw) -> requests.Response:
         body = self.body(payload)

@@ -34,6 +34,7 @@ def test_simulate_plays_a_mixed_load_and_nothing_is_lost(app, db, runner, live_a
     counts = _counts(result.output)
     assert not [k for k in counts if k.split()[1].startswith("5")], result.output  # no server errors
     assert " 0 connection errors" in result.output
+    assert counts.get("lookup 200", 0) > 0 and not [k for k in counts if k.startswith("lookup 401")], result.output
     db.session.expire_all()
     letters = db.session.scalar(select(func.count()).select_from(BridgeDeadLetter))
     bad = sum(v for k, v in counts.items() if k.split()[1] in ("400", "422"))
