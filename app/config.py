@@ -6,8 +6,12 @@ is unset. A production config refuses to start with placeholder secrets.
 """
 from __future__ import annotations
 
+import base64
 import os
+import re
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", PROJECT_ROOT / "instance"))
@@ -15,6 +19,23 @@ INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", PROJECT_ROOT / "instance"))
 # Placeholders a production config must not run with.
 DEV_SECRET = "dev-insecure-secret-change-me"
 DEV_BRIDGE_SECRET = "dev-bridge-secret"
+DEV_WECHAT_APPID = "wx_demo_official_account"
+DEV_WECHAT_SECRET = "demo-oa-secret"
+DEV_WECHAT_TOKEN = "demo-callback-token"
+DEV_MINIAPP_APPID = "wx_demo_mini_program"
+DEV_MINIAPP_SECRET = "demo-mp-secret"
+DEV_WECHATPAY_MCHID = "1900000001"
+DEV_WECHATPAY_APIV3_KEY = "sandbox-apiv3-key-0123456789abcd"
+DEV_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+DEV_NOTIFY_URL = DEV_PUBLIC_BASE_URL + "/pay/notify"
+# Values published in WeChat's and wechatpy's documentation and tests: known to everybody.
+PUBLISHED_VALUES = {
+    "wxd930ea5d5a258f4f", "wx8888888888888888", "1230000109", "1900000109",
+    "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR",
+}
+PLACEHOLDER_WORDS = {"demo", "sandbox", "example", "placeholder", "dummy", "changeme", "insecure", "todo",
+                     "fixme", "test", "testing", "dev", "xxx", "secret", "token", "key"}
+MIN_SECRET_LENGTH = 32
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -60,22 +81,22 @@ class Config:
         self.REDIS_URL = env_str("REDIS_URL")
         self.REDIS_EMBEDDED_SOCKET = str(INSTANCE_DIR / "redis.sock")
 
-        self.WECHAT_APPID = env_str("WECHAT_APPID", "wx_demo_official_account")
-        self.WECHAT_SECRET = env_str("WECHAT_SECRET", "demo-oa-secret")
-        self.WECHAT_TOKEN = env_str("WECHAT_TOKEN", "demo-callback-token")
+        self.WECHAT_APPID = env_str("WECHAT_APPID", DEV_WECHAT_APPID)
+        self.WECHAT_SECRET = env_str("WECHAT_SECRET", DEV_WECHAT_SECRET)
+        self.WECHAT_TOKEN = env_str("WECHAT_TOKEN", DEV_WECHAT_TOKEN)
         self.WECHAT_AES_KEY = env_str("WECHAT_AES_KEY")
         self.WECHAT_API_BASE = env_str("WECHAT_API_BASE", "https://api.weixin.qq.com/")
-        self.MINIAPP_APPID = env_str("MINIAPP_APPID", "wx_demo_mini_program")
-        self.MINIAPP_SECRET = env_str("MINIAPP_SECRET", "demo-mp-secret")
+        self.MINIAPP_APPID = env_str("MINIAPP_APPID", DEV_MINIAPP_APPID)
+        self.MINIAPP_SECRET = env_str("MINIAPP_SECRET", DEV_MINIAPP_SECRET)
 
-        self.WECHATPAY_MCHID = env_str("WECHATPAY_MCHID", "1900000001")
+        self.WECHATPAY_MCHID = env_str("WECHATPAY_MCHID", DEV_WECHATPAY_MCHID)
         self.WECHATPAY_PRIVATE_KEY_PATH = env_str("WECHATPAY_PRIVATE_KEY_PATH")
         self.WECHATPAY_CERT_SERIAL_NO = env_str("WECHATPAY_CERT_SERIAL_NO")
         self.WECHATPAY_APIV3_KEY = env_str("WECHATPAY_APIV3_KEY")
         self.WECHATPAY_PUBLIC_KEY_PATH = env_str("WECHATPAY_PUBLIC_KEY_PATH")
         self.WECHATPAY_PUBLIC_KEY_ID = env_str("WECHATPAY_PUBLIC_KEY_ID")
         self.WECHATPAY_API_BASE = env_str("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com")
-        self.WECHATPAY_NOTIFY_URL = env_str("WECHATPAY_NOTIFY_URL", "http://127.0.0.1:5000/pay/notify")
+        self.WECHATPAY_NOTIFY_URL = env_str("WECHATPAY_NOTIFY_URL", DEV_NOTIFY_URL)
 
         self.BRIDGE_SECRET = env_str("BRIDGE_SECRET", DEV_BRIDGE_SECRET)
         self.BRIDGE_OUTBOUND_URL = env_str("BRIDGE_OUTBOUND_URL")
@@ -83,14 +104,19 @@ class Config:
         self.BRIDGE_WORKING_HOURS = env_str("BRIDGE_WORKING_HOURS", "08:00-20:00")
         self.WECHAT_SANDBOX = env_bool("WECHAT_SANDBOX", False)
         # Public base URL of this backend (links in messages, callback/notify URLs in the demo).
-        self.PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", DEV_PUBLIC_BASE_URL).rstrip("/")
+        # The staff session cookie (console, dashboard): never readable by scripts, not sent on
+        # cross-site requests; Secure (HTTPS only) by default in production, which requires it.
+        self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", self.ENV_NAME == "production")
+        self.SESSION_COOKIE_HTTPONLY = env_bool("SESSION_COOKIE_HTTPONLY", True)
+        self.SESSION_COOKIE_SAMESITE = (env_str("SESSION_COOKIE_SAMESITE", "Lax") or "").capitalize() or None
         if self.WECHAT_SANDBOX:
             # Mounted sandbox: unless told otherwise, every WeChat call goes to /sandbox here.
             sandbox_base = f"{self.PUBLIC_BASE_URL}/sandbox"
             self.WECHAT_API_BASE = env_str("WECHAT_API_BASE", sandbox_base + "/")
             self.WECHATPAY_API_BASE = env_str("WECHATPAY_API_BASE", sandbox_base)
         # The sandbox's development APIv3 key, so the demo's pay notifications decrypt.
-        self.WECHATPAY_APIV3_KEY = self.WECHATPAY_APIV3_KEY or "sandbox-apiv3-key-0123456789abcd"
+        self.WECHATPAY_APIV3_KEY = self.WECHATPAY_APIV3_KEY or DEV_WECHATPAY_APIV3_KEY
         self.WECHATPAY_PUBLIC_KEY_PATH = self.WECHATPAY_PUBLIC_KEY_PATH or str(
             INSTANCE_DIR / "sandbox_wechatpay_public_key.pem")
 
@@ -143,23 +169,139 @@ class ProductionConfig(Config):
     ENV_NAME = "production"
 
     def check(self) -> None:
-        problems = []
-        if self.SECRET_KEY in (None, DEV_SECRET) or len(self.SECRET_KEY) < 16:
-            problems.append("SECRET_KEY must be set to a random value of at least 16 characters")
-        if self.BRIDGE_SECRET in (None, DEV_BRIDGE_SECRET):
-            problems.append("BRIDGE_SECRET must be set")
-        if self.WECHAT_SANDBOX:
-            problems.append("WECHAT_SANDBOX=1 is refused in production")
-        for name in ("WECHATPAY_APIV3_KEY", "WECHATPAY_PRIVATE_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH",
-                     "WECHATPAY_PUBLIC_KEY_ID"):
-            if not env_str(name):
-                problems.append(f"{name} must be set")
-        if not env_str("DATABASE_URL"):
-            problems.append("DATABASE_URL must be set (PostgreSQL)")
-        if not self.REDIS_URL:
-            problems.append("REDIS_URL must be set")
+        """Refuse to start with anything unsafe, naming every problem at once."""
+        problems = _production_problems(self)
         if problems:
-            raise ConfigError("refusing to start with a production config: " + "; ".join(problems))
+            lines = [f"  - {name}: {zh} / {en}" for name, zh, en in problems]
+            raise ConfigError(f"生产配置不安全，拒绝启动（{len(problems)}项）/ refusing to start with an unsafe "
+                              f"production config ({len(problems)} to fix):\n" + "\n".join(lines))
+
+
+def _production_problems(cfg: Config) -> list[tuple[str, str, str]]:
+    """(variable, why in Chinese, why in English) for each setting production cannot run with."""
+    problems: list[tuple[str, str, str]] = []
+
+    def bad(name: str, zh: str, en: str) -> None:
+        problems.append((name, zh, en))
+
+    def placeholder(name: str, value: str | None, *dev_defaults: str) -> bool:
+        """Unset, a default this file ships, a published value or an obvious placeholder."""
+        if not value:
+            bad(name, "未设置", "not set")
+        elif value in dev_defaults:
+            bad(name, f"仍是开发/演示默认值 {value!r}", f"still the development/demo default {value!r}")
+        elif value in PUBLISHED_VALUES:
+            bad(name, "是微信文档或测试中公开的示例值", "a value published in WeChat's documentation or tests")
+        elif _looks_like_placeholder(value):
+            bad(name, "像是占位符，不是真实的值", "looks like a placeholder, not a real value")
+        else:
+            return False
+        return True
+
+    # Signing keys.
+    for name, default in (("SECRET_KEY", DEV_SECRET), ("BRIDGE_SECRET", DEV_BRIDGE_SECRET)):
+        value = getattr(cfg, name)
+        if not placeholder(name, value, default) and len(value) < MIN_SECRET_LENGTH:
+            bad(name, f"太短（{len(value)}个字符），至少{MIN_SECRET_LENGTH}个随机字符",
+                f"too short ({len(value)} characters); use at least {MIN_SECRET_LENGTH} random characters")
+
+    # The official account and the mini-program.
+    for name, default in (("WECHAT_APPID", DEV_WECHAT_APPID), ("MINIAPP_APPID", DEV_MINIAPP_APPID)):
+        value = getattr(cfg, name)
+        if not placeholder(name, value, default) and not re.fullmatch(r"wx[0-9A-Za-z]{16}", value):
+            bad(name, "不是微信 AppID 的格式（wx 加16位字母数字）", "not a WeChat AppID (wx + 16 letters/digits)")
+    for name, default in (("WECHAT_SECRET", DEV_WECHAT_SECRET), ("MINIAPP_SECRET", DEV_MINIAPP_SECRET)):
+        value = getattr(cfg, name)
+        if not placeholder(name, value, default) and not re.fullmatch(r"[0-9A-Za-z]{32}", value):
+            bad(name, "不是微信 AppSecret 的格式（32位字母数字）", "not a WeChat AppSecret (32 letters/digits)")
+    token = cfg.WECHAT_TOKEN
+    if not placeholder("WECHAT_TOKEN", token, DEV_WECHAT_TOKEN) and not re.fullmatch(r"[0-9A-Za-z]{16,32}", token):
+        bad("WECHAT_TOKEN", "须为16–32位英文或数字（微信要求英文或数字，且不可太短）",
+            "must be 16-32 letters or digits (WeChat allows letters and digits; short tokens are guessable)")
+    aes_key = cfg.WECHAT_AES_KEY
+    if not aes_key:
+        bad("WECHAT_AES_KEY", "未设置：生产环境须使用安全模式（消息加密）",
+            "not set: production requires safe mode (encrypted messages)")
+    elif not placeholder("WECHAT_AES_KEY", aes_key) and not _is_aes_key(aes_key):
+        bad("WECHAT_AES_KEY", "不是有效的 EncodingAESKey（43位字母数字）", "not a valid EncodingAESKey (43 letters/digits)")
+
+    # WeChat Pay.
+    mchid = cfg.WECHATPAY_MCHID
+    if not placeholder("WECHATPAY_MCHID", mchid, DEV_WECHATPAY_MCHID) and not re.fullmatch(r"\d{8,12}", mchid):
+        bad("WECHATPAY_MCHID", "不是微信支付商户号（8–12位数字）", "not a WeChat Pay merchant id (8-12 digits)")
+    apiv3 = cfg.WECHATPAY_APIV3_KEY
+    if not placeholder("WECHATPAY_APIV3_KEY", apiv3, DEV_WECHATPAY_APIV3_KEY) and len(apiv3.encode()) != 32:
+        bad("WECHATPAY_APIV3_KEY", f"须为32字节（现为{len(apiv3.encode())}）", f"must be 32 bytes (is {len(apiv3.encode())})")
+    _check_key_file(bad, "WECHATPAY_PRIVATE_KEY_PATH", cfg.WECHATPAY_PRIVATE_KEY_PATH, private=True,
+                    explicitly_set=bool(env_str("WECHATPAY_PRIVATE_KEY_PATH")))
+    _check_key_file(bad, "WECHATPAY_PUBLIC_KEY_PATH", cfg.WECHATPAY_PUBLIC_KEY_PATH, private=False,
+                    explicitly_set=bool(env_str("WECHATPAY_PUBLIC_KEY_PATH")))
+    if not cfg.WECHATPAY_PUBLIC_KEY_ID:
+        bad("WECHATPAY_PUBLIC_KEY_ID", "未设置（微信支付公钥ID，PUB_KEY_ID_…）", "not set (the WeChat Pay public key id, PUB_KEY_ID_...)")
+
+    # Where WeChat and people reach us.
+    for name, default in (("PUBLIC_BASE_URL", DEV_PUBLIC_BASE_URL), ("WECHATPAY_NOTIFY_URL", DEV_NOTIFY_URL)):
+        value = getattr(cfg, name)
+        if not env_str(name) or value == default:
+            bad(name, f"未设置（仍为开发默认值 {default}）", f"not set (still the development default {default})")
+        elif not value.lower().startswith("https://"):
+            bad(name, "须为 https:// 地址", "must be an https:// URL")
+
+    # The staff session cookie.
+    if not cfg.SESSION_COOKIE_SECURE:
+        bad("SESSION_COOKIE_SECURE", "须开启：会话 Cookie 只能经 HTTPS 发送", "must be on: the session cookie travels over HTTPS only")
+    if not cfg.SESSION_COOKIE_HTTPONLY:
+        bad("SESSION_COOKIE_HTTPONLY", "须开启：脚本不得读取会话 Cookie", "must be on: scripts must not read the session cookie")
+    if cfg.SESSION_COOKIE_SAMESITE not in ("Lax", "Strict"):
+        bad("SESSION_COOKIE_SAMESITE", f"须为 Lax 或 Strict（现为 {cfg.SESSION_COOKIE_SAMESITE!r}）",
+            f"must be Lax or Strict (is {cfg.SESSION_COOKIE_SAMESITE!r})")
+
+    # Infrastructure.
+    if cfg.WECHAT_SANDBOX:
+        bad("WECHAT_SANDBOX", "生产环境不得启用微信沙箱", "WECHAT_SANDBOX=1 is refused in production")
+    if not env_str("DATABASE_URL"):
+        bad("DATABASE_URL", "未设置（生产使用 PostgreSQL）", "must be set (PostgreSQL)")
+    if not cfg.REDIS_URL:
+        bad("REDIS_URL", "未设置", "must be set")
+    return problems
+
+
+def _looks_like_placeholder(value: str) -> bool:
+    words = set(re.split(r"[^0-9a-z]+", value.lower()))
+    return bool(words & PLACEHOLDER_WORDS) or "change-me" in value.lower() or "change_me" in value.lower() \
+        or (len(value) >= 16 and len(set(value)) <= 4) or value.startswith("<") or "..." in value
+
+
+def _is_aes_key(value: str) -> bool:
+    if not re.fullmatch(r"[0-9A-Za-z]{43}", value):
+        return False
+    try:
+        return len(base64.b64decode(value + "=", validate=True)) == 32
+    except ValueError:
+        return False
+
+
+def _check_key_file(bad, name: str, path: str | None, *, private: bool, explicitly_set: bool) -> None:
+    """The file is there, readable, and holds the PEM key it should."""
+    what_zh, what_en = ("商户私钥", "merchant private key") if private else ("微信支付公钥", "WeChat Pay public key")
+    if not path or not explicitly_set:
+        bad(name, f"未设置（{what_zh}文件路径）", f"not set (path of the {what_en} file)")
+        return
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        bad(name, f"文件不存在：{path}", f"no such file: {path}")
+        return
+    except OSError as exc:
+        bad(name, f"无法读取 {path}：{exc.strerror or exc}", f"cannot read {path}: {exc.strerror or exc}")
+        return
+    try:
+        if private:
+            serialization.load_pem_private_key(data, password=None)
+        else:
+            serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        bad(name, f"{path} 不是 PEM 格式的{what_zh}（{exc}）", f"{path} is not a PEM {what_en} ({exc})")
 
 
 class TestConfig(Config):

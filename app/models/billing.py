@@ -92,15 +92,21 @@ class Payment(db.Model):
 
 
 class PaymentItem(db.Model):
-    """The part of a payment that goes to one bill: principal and late fee, fixed at order time."""
+    """The part of a payment that goes to one bill: principal and late fee, fixed at order time.
+
+    ``pending_bill_id`` is the bill's id while the payment is an open (``created``) order and
+    NULL otherwise; its unique constraint is what makes "one pending order per bill" hold
+    under concurrent requests (the second INSERT fails instead of both passing a check).
+    """
 
     __tablename__ = "payment_item"
-    __table_args__ = (UniqueConstraint("payment_id", "bill_id"),)
+    __table_args__ = (UniqueConstraint("payment_id", "bill_id"), UniqueConstraint("pending_bill_id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), index=True)
     bill_id: Mapped[int] = mapped_column(ForeignKey("bill.id"), index=True)
     principal_fen: Mapped[int] = mapped_column(Integer)
     late_fee_fen: Mapped[int] = mapped_column(Integer, default=0)
+    pending_bill_id: Mapped[int | None] = mapped_column(Integer)
 
     payment: Mapped[Payment] = relationship(back_populates="items")
     bill: Mapped[Bill] = relationship()
