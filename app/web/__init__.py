@@ -15,9 +15,7 @@ def register(app: Flask) -> None:
     from app.web.console import bp as console_bp
     from app.web.dashboard import bp as dashboard_bp
 
-    # Staff sessions live in Flask's signed cookie: not readable by scripts, not sent cross-site.
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    # The session cookie's flags (HttpOnly, SameSite, Secure) come from app/config.py.
     app.config.setdefault("DASHBOARD_SSE_MAX_SECONDS", 300)  # then the browser reconnects
     app.config.setdefault("DASHBOARD_POLL_SECONDS", 3)
     app.register_blueprint(assets)
