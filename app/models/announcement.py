@@ -51,10 +51,13 @@ class Announcement(db.Model):
 
 class DeliveryStatus:
     PENDING = "pending"
+    SENDING = "sending"      # its chunk is at WeChat now (or its worker died there)
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
-    ALL = (PENDING, SENT, FAILED, SKIPPED)
+    UNKNOWN = "unknown"      # sent over a channel WeChat does not dedupe, answer lost: staff decide
+    ALL = (PENDING, SENDING, SENT, FAILED, SKIPPED, UNKNOWN)
+    OPEN = (PENDING, SENDING)  # the broadcast still has work for these
 
 
 class Delivery(db.Model):
@@ -72,6 +75,9 @@ class Delivery(db.Model):
     reason: Mapped[str | None] = mapped_column(String(200))
     wechat_msgid: Mapped[str | None] = mapped_column(String(40), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Times staff resent it after an unknown outcome; part of the notice key, so a resend
+    # is a new notification, sent once.
+    resends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     announcement: Mapped[Announcement] = relationship(back_populates="deliveries")

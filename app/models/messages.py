@@ -23,6 +23,28 @@ class InboundMessage(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class OutboundStatus:
+    """Life of one notification (its ``dedupe_key``).
+
+    pending → sending (committed, with the channel, right before WeChat is called) → sent |
+    failed | skipped | unknown. ``unknown``: the call was made but its answer never came back
+    (the process died, or WeChat timed out) on a channel WeChat does not deduplicate
+    (customer-service or subscribe message), so sending it again could make it arrive twice;
+    staff see it and may resend it, which turns it into ``resent``.
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+    RESENT = "resent"
+    FINAL = (SENT, FAILED, SKIPPED, UNKNOWN, RESENT)
+    LABELS = {PENDING: "待发送", SENDING: "发送中", SENT: "已发送", FAILED: "失败", SKIPPED: "未发送",
+              UNKNOWN: "结果未知", RESENT: "结果未知，已重新发送"}
+
+
 class OutboundMessage(db.Model):
     __tablename__ = "outbound_message"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -32,7 +54,7 @@ class OutboundMessage(db.Model):
     openid: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str | None] = mapped_column(String(20))  # subscribe | template | custom
     payload: Mapped[dict | None] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)  # pending|sent|failed|skipped
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)  # OutboundStatus
     errcode: Mapped[int | None] = mapped_column(Integer)
     errmsg: Mapped[str | None] = mapped_column(String(300))
     # Template msgid, matched by the TEMPLATESENDJOBFINISH event WeChat posts back.
@@ -41,3 +63,6 @@ class OutboundMessage(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the call whose answer we may not have started (set with status "sending"); a
+    # template message is re-sent with its client_msg_id only while WeChat still dedupes it.
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
