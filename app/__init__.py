@@ -49,8 +49,10 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
     app.register_blueprint(wechat_callback_bp)
     app.cli.add_command(wechat_cli)
     from jobs.cli import jobs_cli
+    from jobs.reconcile import pay_cli
 
     app.cli.add_command(jobs_cli)
+    app.cli.add_command(pay_cli)
 
     from app.bridge import register as register_bridge
     from mobile_api import register as register_mobile_api

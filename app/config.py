@@ -97,6 +97,8 @@ class Config:
         self.WECHATPAY_PUBLIC_KEY_ID = env_str("WECHATPAY_PUBLIC_KEY_ID")
         self.WECHATPAY_API_BASE = env_str("WECHATPAY_API_BASE", "https://api.mch.weixin.qq.com")
         self.WECHATPAY_NOTIFY_URL = env_str("WECHATPAY_NOTIFY_URL", DEV_NOTIFY_URL)
+        # Where WeChat Pay posts refund results (/pay/refund-notify); unset: next to the pay notify URL.
+        self.WECHATPAY_REFUND_NOTIFY_URL = env_str("WECHATPAY_REFUND_NOTIFY_URL")
 
         self.BRIDGE_SECRET = env_str("BRIDGE_SECRET", DEV_BRIDGE_SECRET)
         self.BRIDGE_OUTBOUND_URL = env_str("BRIDGE_OUTBOUND_URL")

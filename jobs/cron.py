@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 PERIODIC = [
     ("jobs.outbox.sweep_outbox", "default", 15),
     ("jobs.payments.close_stale_payments", "default", 300),
+    ("jobs.refunds.check_refunds", "default", 600),
+    # Daily, once the trade bill is ready (after 10:00 Beijing; the job checks the hour).
+    ("jobs.reconcile.reconcile_due", "default", 1800),
     ("jobs.reminders.scan_deadlines", "default", 60),
     ("jobs.broadcast.sweep_broadcasts", "default", 30),
     ("jobs.outage_notices.start_due_outages", "default", 60),

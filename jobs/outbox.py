@@ -33,6 +33,9 @@ HANDLERS: dict[str, str] = {
     "broadcast.start": "jobs.broadcast.start_announcement",
     "notify.outage_restored": "jobs.notify.outage_restored",
     "notify.cluster_alert": "jobs.notify.cluster_alert",
+    "pay.refund": "jobs.refunds.submit_refund",
+    "notify.payment_paid": "jobs.pay_notices.payment_paid",
+    "notify.refund": "jobs.pay_notices.refund_result",
 }
 MAX_ATTEMPTS = 10  # then the row is marked failed, for a person to see
 

@@ -9,23 +9,22 @@ from __future__ import annotations
 
 import base64
 import io
-from datetime import timedelta
 
 import qrcode
-from flask import current_app, send_file, url_for
-from itsdangerous import URLSafeSerializer
+from flask import current_app, send_file
 from sqlalchemy import or_, select, update
 
 from app.dbutil import insert_or_skip
-from app.errors import NotFoundError, ValidationError
+from app.errors import ConflictError, NotFoundError, ValidationError
 from app.extensions import db
 from app.models import (
-    Announcement, AnnouncementStatus, Audience, Bill, HeatingSeason, HouseholdBinding, Payment, PaymentState,
-    SubscribeConsent, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
+    Announcement, AnnouncementStatus, Audience, Bill, HeatingSeason, HouseholdBinding, Payment, PaymentState, Refund,
+    RefundState, SubscribeConsent, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
 )
 from app.services import binding, billing, outages as outage_service, tickets, uploads
 from app.services.actors import Actor
 from app.services.outages import outages_touching
+from app.services.receipts import receipt_number, receipt_token, receipt_url  # noqa: F401 (receipt_number: mobile_api.receipts)
 from mobile_api.auth import current_user, login_required
 from mobile_api.common import ApiBlueprint, PageArgs, ServiceUnavailableError, documented, paginate, paginate_list
 from mobile_api.schemas import (
@@ -39,8 +38,8 @@ from wechat import pay as wechat_pay
 bp = ApiBlueprint("mobile_residents", __name__, url_prefix="/api/v1",
                   description="住户：绑定户号、账单、缴费、报修、停热、公告、订阅消息授权")
 
-ORDER_TTL = timedelta(hours=2)     # time_expire of a WeChat Pay order (prepay_id lives 2 h)
-RECEIPT_SALT = "receipt-v1"
+ORDER_TTL = billing.ORDER_TTL     # time_expire of a WeChat Pay order (prepay_id lives 2 h)
+PLAN_ATTEMPTS = 4                 # re-plans when a concurrent request or a late payment moved things
 
 
 # --- access -------------------------------------------------------------------------------------
@@ -147,9 +146,16 @@ def list_bills(args, household_id):
 @login_required
 @bp.arguments(PaymentArgs)
 @bp.response(201, PaymentCreatedSchema)
+@bp.alt_response(200, schema=PaymentCreatedSchema,
+                 description="这些账单已有您的同一笔待支付订单：返回该订单（新的 wx.requestPayment 参数）")
 @documented(bp, 400, 404, 409, 503)
 def create_payment(args):
     """为同一户的一张或多张未缴账单下单（微信支付 JSAPI），返回 wx.requestPayment 参数
+
+    One pending order per bill (``billing.plan_order``): the same request again answers the
+    pending order (200); a request that differs (other bills, another payer) first closes the
+    old order at WeChat Pay, then makes a new one (201). A paid bill is 409. Two requests at
+    once make one order: the loser's INSERT hits the unique ``pending_bill_id`` and plans again.
 
     The order is committed before WeChat Pay is called, so a notification can never arrive
     for an order we do not know; if the prepay fails the order is closed again.
@@ -157,26 +163,81 @@ def create_payment(args):
     user = current_user()
     household = _my_household(user, args["household_id"])
     wanted = set(args["bill_ids"])
-    bills = list(db.session.scalars(select(Bill).where(Bill.id.in_(wanted), Bill.household_id == household.id)))
-    if len(bills) != len(wanted):
-        raise NotFoundError("账单不存在", code="bill_not_found")
     if not user.mp_openid:
         raise ValidationError("请在小程序中登录后缴费", code="mini_program_login_required")
-    payment = billing.create_payment(user, bills)
-    db.session.commit()
+    for _ in range(PLAN_ATTEMPTS):
+        bills = list(db.session.scalars(select(Bill).where(Bill.id.in_(wanted), Bill.household_id == household.id)))
+        if len(bills) != len(wanted):
+            raise NotFoundError("账单不存在", code="bill_not_found")
+        plan = billing.plan_order(user, bills)
+        if plan.reuse is not None:
+            payment = plan.reuse
+            prepay_id = payment.prepay_id or _prepay(payment, user, household)
+            payment.pay_params = wechat_pay.request_payment_params(prepay_id)
+            return payment, 200
+        if not _close_replaced(plan.replace):
+            continue                # an old order was paid meanwhile: its bills changed
+        try:
+            payment = billing.create_payment(user, plan.bills)
+            db.session.commit()
+        except billing.PendingOrderExists:
+            db.session.rollback()   # a concurrent request made the order: plan again (and reuse it)
+            continue
+        break
+    else:
+        raise ConflictError("账单正在下单，请稍后再试", code="pending_order_exists")
     try:
-        prepay_id = wechat_pay.jsapi_prepay(
-            out_trade_no=payment.out_trade_no, description=payment.description, amount_fen=payment.amount_fen,
-            openid=user.mp_openid, time_expire=payment.created_at + ORDER_TTL, attach=f"household:{household.id}")
+        prepay_id = _prepay(payment, user, household)
     except (wechat_pay.PayUnavailable, wechat_pay.PayRejected) as exc:
         current_app.logger.warning("prepay of %s failed: %s", payment.out_trade_no, exc)
         billing.close_payment(payment.out_trade_no)
         db.session.commit()
         raise ServiceUnavailableError("微信支付暂时不可用，请稍后再试") from exc
-    payment.prepay_id = prepay_id
-    db.session.commit()
     payment.pay_params = wechat_pay.request_payment_params(prepay_id)
     return payment
+
+
+def _prepay(payment: Payment, user, household) -> str:
+    """The order at WeChat Pay (the same parameters every time: a retry or a second request
+    for the same order gets a fresh prepay_id). Kept only while the order is still open: an
+    order closed meanwhile (replaced) is closed at WeChat Pay too, and the caller gets 409."""
+    prepay_id = wechat_pay.jsapi_prepay(
+        out_trade_no=payment.out_trade_no, description=payment.description, amount_fen=payment.amount_fen,
+        openid=user.mp_openid, time_expire=payment.created_at + ORDER_TTL, attach=f"household:{household.id}")
+    kept = db.session.execute(
+        update(Payment).where(Payment.id == payment.id, Payment.state == PaymentState.CREATED)
+        .values(prepay_id=prepay_id).execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if not kept:
+        try:
+            wechat_pay.close_order(payment.out_trade_no)
+        except (wechat_pay.PayUnavailable, wechat_pay.PayRejected) as exc:
+            current_app.logger.warning("closing replaced order %s failed: %s", payment.out_trade_no, exc)
+        raise ConflictError("订单已被新的缴费请求替换，请重新发起缴费", code="order_replaced")
+    db.session.refresh(payment)
+    return prepay_id
+
+
+def _close_replaced(orders: list[Payment]) -> bool:
+    """Close each pending order at WeChat Pay first, then here. False when one turned out to
+    be paid (it is credited now; the caller plans again with the bills as they are)."""
+    for order in orders:
+        try:
+            # Even without a prepay_id here: a request may be creating the order there right now.
+            outcome = wechat_pay.close_order(order.out_trade_no)
+            if outcome == "paid":
+                transaction = wechat_pay.query_order(order.out_trade_no)
+                if transaction is not None:
+                    wechat_pay.settle_transaction(transaction)
+                db.session.commit()
+                return False
+        except (wechat_pay.PayUnavailable, wechat_pay.PayRejected) as exc:
+            db.session.rollback()
+            current_app.logger.warning("closing %s before a new order failed: %s", order.out_trade_no, exc)
+            raise ServiceUnavailableError("微信支付暂时不可用，请稍后再试") from exc
+        billing.close_payment(order.out_trade_no)
+        db.session.commit()
+    return True
 
 
 @bp.route("/payments", methods=["GET"])
@@ -211,18 +272,6 @@ def get_payment(out_trade_no):
     return payment
 
 
-def receipt_token(out_trade_no: str) -> str:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=RECEIPT_SALT).dumps(out_trade_no)
-
-
-def receipt_number(token: str) -> str | None:
-    try:
-        value = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=RECEIPT_SALT).loads(token)
-    except Exception:
-        return None
-    return value if isinstance(value, str) else None
-
-
 def _qr_data_url(text: str) -> str:
     out = io.BytesIO()
     qrcode.make(text, box_size=6, border=2).save(out, format="PNG")
@@ -234,16 +283,19 @@ def _qr_data_url(text: str) -> str:
 @bp.response(200, ReceiptSchema)
 @documented(bp, 404, 409)
 def get_receipt(out_trade_no):
-    """电子收据，含指向核验页的二维码"""
-    from app.errors import ConflictError
-
+    """电子收据（本金、滞纳金、合计，及重复缴费的退款），含指向核验页的二维码"""
     payment = _my_payment(current_user(), out_trade_no)
-    if payment.state != PaymentState.PAID:
+    if payment.state not in (PaymentState.PAID, PaymentState.REFUNDED):
         raise ConflictError("订单尚未支付成功，暂无收据", code="not_paid")
     household = payment.items[0].bill.household
-    verify_url = current_app.config["PUBLIC_BASE_URL"] + url_for("mobile_receipts.verify", token=receipt_token(out_trade_no))
+    verify_url = receipt_url(out_trade_no)
+    refunds = list(db.session.scalars(select(Refund).where(Refund.payment_id == payment.id).order_by(Refund.id)))
     return {"out_trade_no": payment.out_trade_no, "transaction_id": payment.transaction_id,
-            "amount_fen": payment.amount_fen, "paid_at": payment.paid_at, "account_no": household.account_no,
+            "amount_fen": payment.amount_fen, "principal_fen": sum(i.principal_fen for i in payment.items),
+            "late_fee_fen": sum(i.late_fee_fen for i in payment.items),
+            "refunded_fen": sum(r.amount_fen for r in refunds if r.state == RefundState.SUCCESS),
+            "refunds": refunds, "state": payment.state,
+            "paid_at": payment.paid_at, "account_no": household.account_no,
             "address": household.address, "items": payment.items, "verify_url": verify_url,
             "qr_code": _qr_data_url(verify_url)}
 

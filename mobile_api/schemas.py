@@ -142,6 +142,15 @@ class PaymentItemSchema(Schema):
     late_fee_fen = fields.Integer(required=True)
 
 
+class RefundSchema(Schema):
+    out_refund_no = fields.String(required=True)
+    amount_fen = fields.Integer(required=True)
+    state = fields.String(required=True, metadata={"description": "pending / processing / success / closed / abnormal / failed"})
+    state_label = fields.String(required=True)
+    reason = fields.String(required=True)
+    succeeded_at = fields.DateTime(allow_none=True)
+
+
 class PaymentSchema(Schema):
     out_trade_no = fields.String(required=True)
     amount_fen = fields.Integer(required=True)
@@ -167,7 +176,12 @@ PaymentPageSchema = page_schema(PaymentSchema, "PaymentPage")
 class ReceiptSchema(Schema):
     out_trade_no = fields.String(required=True)
     transaction_id = fields.String(required=True)
-    amount_fen = fields.Integer(required=True)
+    state = fields.String(required=True, metadata={"description": "paid / refunded（已全额退回：收据失效）"})
+    amount_fen = fields.Integer(required=True, metadata={"description": "实缴合计 = principal_fen + late_fee_fen"})
+    principal_fen = fields.Integer(required=True, metadata={"description": "本金合计"})
+    late_fee_fen = fields.Integer(required=True, metadata={"description": "滞纳金合计"})
+    refunded_fen = fields.Integer(required=True, metadata={"description": "已退回（重复缴费的退款）"})
+    refunds = fields.List(fields.Nested(RefundSchema), required=True)
     paid_at = fields.DateTime(required=True)
     account_no = fields.String(required=True)
     address = fields.String(required=True)

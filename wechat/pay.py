@@ -1,5 +1,6 @@
 """WeChat Pay API v3 (wechatpayv3, public-key mode): JSAPI orders, wx.requestPayment, query, close,
-and verification of payment notifications (WECHAT.md §8).
+refunds and their query, the daily trade bill (download and parse), and verification of
+payment and refund notifications (WECHAT.md §8).
 
 The client is pointed at ``WECHATPAY_API_BASE`` (the sandbox in the demo and the tests) by
 setting wechatpayv3's gateway attribute. Keys:
@@ -19,14 +20,16 @@ a fresh timestamp, a valid RSA signature, and a resource that decrypts (AEAD_AES
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -59,6 +62,14 @@ class PayRejected(RuntimeError):
 
 class NotificationRejected(ValueError):
     """A payment notification that is not WeChat Pay's (bad signature, stale, undecryptable)."""
+
+
+class BillNotReady(RuntimeError):
+    """WeChat Pay is still making that day's bill (STATEMENT_CREATING): ask again later."""
+
+
+class BillInvalid(RuntimeError):
+    """The downloaded bill does not match its hash or is not in WeChat Pay's format."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +235,157 @@ def parse_success_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+# --- refunds ----------------------------------------------------------------------------------
+
+def refund_notify_url() -> str:
+    """``WECHATPAY_REFUND_NOTIFY_URL``, else /pay/refund-notify next to the payment notify URL."""
+    cfg = current_app.config
+    return cfg.get("WECHATPAY_REFUND_NOTIFY_URL") or cfg["WECHATPAY_NOTIFY_URL"].rsplit("/", 1)[0] + "/refund-notify"
+
+
+def refund(*, out_refund_no: str, out_trade_no: str, transaction_id: str | None, refund_fen: int,
+           total_fen: int, reason: str) -> dict:
+    """Ask WeChat Pay to refund (``POST /v3/refund/domestic/refunds``); returns its answer
+    (refund_id, status PROCESSING|SUCCESS|CLOSED|ABNORMAL, create_time, ...). The same
+    out_refund_no again answers the same refund: WeChat Pay refunds it once."""
+    _, answer = _call(client().refund, out_refund_no=out_refund_no, transaction_id=transaction_id,
+                      out_trade_no=None if transaction_id else out_trade_no, reason=reason,
+                      amount={"refund": refund_fen, "total": total_fen, "currency": "CNY"},
+                      notify_url=refund_notify_url())
+    return answer
+
+
+def query_refund(out_refund_no: str) -> dict | None:
+    """The refund as WeChat Pay knows it, or None when it never received it."""
+    try:
+        return _call(client().query_refund, out_refund_no=out_refund_no)[1]
+    except PayRejected as exc:
+        if exc.code == "RESOURCE_NOT_EXISTS":
+            return None
+        raise
+
+
+def settle_refund(refund_resource: dict):
+    """Record what WeChat Pay says of a refund (a notification resource or a query/refund
+    answer, whose status field is named differently) exactly once. The caller commits."""
+    from app.services.billing import record_refund_result
+
+    amount = refund_resource.get("amount") or {}
+    return record_refund_result(
+        refund_resource["out_refund_no"], refund_resource.get("refund_status") or refund_resource.get("status"),
+        refund_id=refund_resource.get("refund_id"),
+        accepted_at=parse_success_time(refund_resource.get("create_time")),
+        succeeded_at=parse_success_time(refund_resource.get("success_time")),
+        received_account=refund_resource.get("user_received_account"),
+        amount_fen=int(amount["refund"]) if "refund" in amount else None,
+    )
+
+
+# --- the daily trade bill ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BillRecord:
+    """One detail row of WeChat Pay's trade bill (ALL): a payment or a refund."""
+
+    kind: str                    # payment | refund
+    time: datetime               # 交易时间 (Beijing): payment success, or refund acceptance
+    out_trade_no: str
+    transaction_id: str
+    state: str                   # payment: 交易状态 (SUCCESS); refund: 退款状态 (SUCCESS, PROCESSING, ...)
+    amount_fen: int              # payment: 订单金额; refund: 申请退款金额
+    out_refund_no: str | None = None
+    refund_id: str | None = None
+
+
+@dataclass
+class TradeBill:
+    bill_date: date
+    available: bool                          # False: WeChat Pay has no bill (no trade that day)
+    records: list[BillRecord] = field(default_factory=list)
+    payment_fen: int = 0                     # 应结订单总金额
+    refund_fen: int = 0                      # 退款总金额
+
+
+BILL_SUMMARY_HEADER = "总交易单数"
+
+
+def _fen(value: str) -> int:
+    try:
+        return int((Decimal(value or "0") * 100).to_integral_value())
+    except InvalidOperation as exc:
+        raise BillInvalid(f"amount {value!r} is not a number") from exc
+
+
+def parse_trade_bill(text: str, bill_date: date) -> TradeBill:
+    """WeChat Pay's trade bill CSV: a header row, detail rows whose every field starts with a
+    backtick, then the summary header (总交易单数,…) and one summary row. Columns are read by
+    their header names (WeChat Pay says their order is not fixed)."""
+    lines = [line for line in text.lstrip("\ufeff").splitlines() if line.strip()]
+    if len(lines) < 3:
+        raise BillInvalid("the bill has no header, summary header or summary row")
+    header = [h.strip() for h in lines[0].split(",")]
+    try:
+        split = next(i for i, line in enumerate(lines) if line.startswith(BILL_SUMMARY_HEADER))
+    except StopIteration as exc:
+        raise BillInvalid("the bill has no summary") from exc
+    summary_names = lines[split].split(",")
+    summary = dict(zip(summary_names, (v.lstrip("`") for v in lines[split + 1].split(","))))
+    records = []
+    for line in lines[1:split]:
+        values = [v[1:] if v.startswith("`") else v for v in line.split(",")]
+        if len(values) < len(header):
+            raise BillInvalid(f"a detail row has {len(values)} fields, the header {len(header)}")
+        row = dict(zip(header, values))
+        try:
+            moment = datetime.strptime(row["交易时间"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING)
+            state = row["交易状态"]
+            if state == "REFUND":
+                records.append(BillRecord("refund", moment, row["商户订单号"], row["微信订单号"], row["退款状态"],
+                                          _fen(row["申请退款金额"]), row["商户退款单号"], row["微信退款单号"]))
+            else:
+                records.append(BillRecord("payment", moment, row["商户订单号"], row["微信订单号"], state,
+                                          _fen(row["订单金额"])))
+        except (KeyError, ValueError) as exc:
+            raise BillInvalid(f"a detail row cannot be read: {exc}") from exc
+    bill = TradeBill(bill_date, True, records, _fen(summary.get("应结订单总金额", "0")),
+                     _fen(summary.get("退款总金额", "0")))
+    if int(summary.get(BILL_SUMMARY_HEADER, -1)) != len(records):
+        raise BillInvalid(f"the summary counts {summary.get(BILL_SUMMARY_HEADER)} rows, the bill has {len(records)}")
+    return bill
+
+
+def download_trade_bill(bill_date: date) -> TradeBill:
+    """Apply for the day's trade bill (``GET /v3/bill/tradebill``), download it from the
+    ``download_url`` (signed request, unsigned answer), check its SHA1 and parse it.
+
+    No bill for a day without trades (NO_STATEMENT_EXIST) is an empty, unavailable bill;
+    STATEMENT_CREATING (before ~10:00 the next day) raises :class:`BillNotReady`.
+    """
+    pay = client()
+    try:
+        _, answer = _call(pay.trade_bill, bill_date=bill_date.isoformat(), bill_type="ALL", tar_type="GZIP")
+    except PayRejected as exc:
+        if exc.code == "NO_STATEMENT_EXIST":
+            return TradeBill(bill_date, available=False)
+        if exc.code == "STATEMENT_CREATING":
+            raise BillNotReady(exc.message) from exc
+        raise
+    try:
+        status, body = pay.download_bill(answer["download_url"])
+    except requests.RequestException as exc:
+        raise PayUnavailable(f"WeChat Pay bill download failed: {exc}") from exc
+    if not 200 <= status < 300:
+        raise PayUnavailable(f"WeChat Pay bill download answered {status}")
+    raw = body.encode() if isinstance(body, str) else body
+    try:
+        raw = gzip.decompress(raw)
+    except (OSError, EOFError) as exc:
+        raise BillInvalid("the bill is not the GZIP file asked for") from exc
+    if answer.get("hash_type", "SHA1").upper() != "SHA1" or hashlib.sha1(raw).hexdigest() != answer.get("hash_value"):
+        raise BillInvalid("the bill's SHA1 does not match hash_value")
+    return parse_trade_bill(raw.decode("utf-8"), bill_date)
+
+
 # --- notifications ---------------------------------------------------------------------------
 
 def verify_notification(headers, body: bytes) -> dict:
@@ -239,8 +401,12 @@ def verify_notification(headers, body: bytes) -> dict:
         raise NotificationRejected("unknown Wechatpay-Serial")
     timestamp, nonce = headers.get("Wechatpay-Timestamp", ""), headers.get("Wechatpay-Nonce", "")
     signature = headers.get("Wechatpay-Signature", "")
-    if not (timestamp.isdigit() and nonce and signature):
+    if not (timestamp and nonce and signature):
         raise NotificationRejected("missing signature headers")
+    # Unix seconds in ASCII digits: "²" is a digit to str.isdigit() but not to int(), and
+    # int() refuses thousands of digits — either would be a 500 instead of a refusal.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise NotificationRejected("malformed Wechatpay-Timestamp")
     if abs(time.time() - int(timestamp)) > NOTIFY_MAX_SKEW:
         raise NotificationRejected("stale timestamp")
     try:
@@ -264,9 +430,14 @@ def verify_notification(headers, body: bytes) -> dict:
         decrypted = json.loads(plain)
     except ValueError as exc:
         raise NotificationRejected("resource is not JSON") from exc
-    if decrypted.get("mchid") != settings.mchid or decrypted.get("appid") != settings.appid:
-        raise NotificationRejected("notification for another merchant or app")
-    return {"id": event.get("id"), "event_type": event.get("event_type"), "resource": decrypted}
+    if decrypted.get("mchid") != settings.mchid:
+        raise NotificationRejected("notification for another merchant")
+    original_type = resource.get("original_type")
+    # A payment names our app; a refund resource has no appid at all (WECHAT.md §8).
+    if original_type != "refund" and decrypted.get("appid") != settings.appid:
+        raise NotificationRejected("notification for another app")
+    return {"id": event.get("id"), "event_type": event.get("event_type"), "original_type": original_type,
+            "resource": decrypted}
 
 
 # --- crediting ---------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-"""POST /pay/notify: WeChat Pay v3 payment notifications (DESIGN §4.2, WECHAT.md §8).
+"""POST /pay/notify and POST /pay/refund-notify: WeChat Pay v3 payment and refund
+notifications (DESIGN §4.2, WECHAT.md §8).
 
 Verify the signature with the WeChat Pay public key, decrypt the resource, check the order
 and the amount, and credit the bills exactly once (``credit_payment`` claims the payment
 with one conditional UPDATE, so any number of copies, in any order or at once, credit once).
+A refund notification (REFUND.SUCCESS / ABNORMAL / CLOSED) moves the refund's state once
+(``record_refund_result``: a conditional UPDATE too), so duplicates have one effect.
 Answers: 204 when handled (also for a repeat); 4xx/5xx with ``{"code": "FAIL", "message"}``
 to refuse (WeChat Pay then retries on its schedule).
 """
@@ -28,6 +31,51 @@ def _fail(status: int, message: str):
     return jsonify(code="FAIL", message=message), status
 
 
+
+@bp.route("/pay/refund-notify", methods=["POST"])
+def refund_notify():
+    if (request.content_length or 0) > MAX_BODY:
+        return _fail(413, "通知内容过大")
+    body = request.get_data(cache=False)
+    try:
+        notification = pay.verify_notification(request.headers, body)
+    except pay.NotificationRejected as exc:
+        log.warning("refund notify refused from %s: %s", request.remote_addr, exc)
+        return _fail(401, "签名验证失败")
+    except pay.PayUnavailable as exc:
+        log.error("refund notify cannot be verified now: %s", exc)
+        return _fail(500, "系统繁忙，请稍后重试")
+    if not _is_refund(notification):
+        return "", 204      # not a refund: nothing for us to do here
+    return _record_refund(notification["resource"])
+
+
+def _is_refund(notification: dict) -> bool:
+    return notification.get("original_type") == "refund" and (notification["event_type"] or "").startswith("REFUND.")
+
+
+def _record_refund(resource: dict):
+    """A refund's result, recorded once (duplicates and concurrent copies change nothing)."""
+    try:
+        result = pay.settle_refund(resource)
+        db.session.commit()
+    except NotFoundError:
+        db.session.rollback()
+        log.error("refund notify for unknown refund %s", resource.get("out_refund_no"))
+        return _fail(404, "退款单不存在")
+    except DomainError as exc:
+        db.session.rollback()
+        log.error("refund notify %s refused: %s", resource.get("out_refund_no"), exc.message)
+        return _fail(400, exc.message)
+    except DBAPIError:
+        db.session.rollback()
+        log.exception("refund notify %s: database error", resource.get("out_refund_no"))
+        return _fail(500, "系统繁忙，请稍后重试")
+    if result.changed:
+        log.info("refund %s is now %s", resource["out_refund_no"], result.refund.state)
+    return "", 204
+
+
 @bp.route("/pay/notify", methods=["POST"])
 def pay_notify():
     if (request.content_length or 0) > MAX_BODY:
@@ -41,8 +89,10 @@ def pay_notify():
     except pay.PayUnavailable as exc:
         log.error("pay notify cannot be verified now: %s", exc)
         return _fail(500, "系统繁忙，请稍后重试")
+    if _is_refund(notification):
+        return _record_refund(notification["resource"])   # a refund result sent to this URL
     if notification["event_type"] != "TRANSACTION.SUCCESS":
-        return "", 204      # nothing for us to do (refunds are not handled here)
+        return "", 204      # nothing else for us to do
     resource = notification["resource"]
     try:
         result = pay.settle_transaction(resource)

@@ -27,7 +27,8 @@ from sqlalchemy import and_, case, func, or_, select
 from app.extensions import db
 from app.models import (
     Bill, BillStatus, Crew, District, HeatingSeason, Household, Outage, OutageStatus, Payment, PaymentState,
-    Priority, Role, Staff, Ticket, TicketCategory, TicketSource, TicketState, TicketType, utcnow,
+    Priority, ReconciliationMismatch, ReconciliationRun, Role, Staff, Ticket, TicketCategory, TicketSource,
+    TicketState, TicketType, utcnow,
 )
 from app.services.outages import LIVE, count_affected
 
@@ -270,8 +271,17 @@ def dashboard_summary(now: datetime | None = None) -> dict:
         "by_district": _by_district(since),
         "outages": _outages(),
         "fees": _fees(now, day_start),
+        "reconciliation": _reconciliation(),
         "crews": _crews(now),
     }
+
+
+def _reconciliation() -> dict:
+    """Open differences between WeChat Pay's trade bills and our records (console 对账)."""
+    from app.services.reconciliation import open_mismatch_count
+
+    last = db.session.scalar(select(func.max(ReconciliationRun.bill_date)))
+    return {"open_mismatches": open_mismatch_count(), "last_date": last.isoformat() if last else None}
 
 
 def summary_stamp(now: datetime | None = None) -> str:
@@ -287,6 +297,8 @@ def summary_stamp(now: datetime | None = None) -> str:
         db.session.scalar(select(func.max(Outage.updated_at))),
         db.session.scalar(select(func.max(Payment.paid_at))),
         db.session.scalar(select(func.max(Staff.last_located_at))),
+        db.session.scalar(select(func.max(ReconciliationRun.ran_at))),
+        db.session.scalar(select(func.max(ReconciliationMismatch.resolved_at))),
         int(now.timestamp() // 60),
     ]
     model = _call_log_model()

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from app.errors import ConflictError, DomainError, ValidationError
 from app.models import Bill, BillStatus, HouseholdStatus, Payment, PaymentState
 from app.services.billing import (
-    bill_amount_fen, close_payment, create_payment, credit_payment, household_arrears, issue_bills,
-    late_fee_fen,
+    PendingOrderExists, bill_amount_fen, close_payment, create_payment, credit_payment, household_arrears,
+    issue_bills, late_fee_fen,
 )
 
 DUE = date(2026, 11, 30)
@@ -225,15 +225,26 @@ def test_credit_leaves_a_bill_partial_when_the_order_covered_less_than_owed(db, 
     assert (bill.paid_fen, bill.outstanding_fen, bill.status, bill.paid_at) == (214800, 5000, BillStatus.PARTIAL, None)
 
 
-def test_second_order_for_a_paid_bill_is_recorded_as_overpaid(db, billed, make_wechat_user):
+def test_a_bill_in_a_pending_order_cannot_go_into_a_second_one(db, billed, make_wechat_user):
     _, _, bill = billed
     user = make_wechat_user()
-    first = create_payment(user, [bill], as_of=DUE)
-    second = create_payment(user, [bill], as_of=DUE)
+    create_payment(user, [bill], as_of=DUE)
+    with pytest.raises(PendingOrderExists):
+        create_payment(user, [bill], as_of=DUE)   # the unique pending_bill_id refuses it
+    db.session.rollback()
+
+
+def test_a_second_payment_for_a_paid_bill_becomes_a_refund_not_credit(db, billed, make_wechat_user):
+    _, _, bill = billed
+    user = make_wechat_user()
+    first = create_payment(user, [bill], as_of=date(2026, 12, 10), bp_per_day=5)
+    first.items[0].pending_bill_id = None    # made before bills were claimed: a legacy duplicate
+    second = create_payment(user, [bill], as_of=date(2026, 12, 10), bp_per_day=5)
     credit_payment(first.out_trade_no, "4200000006", first.amount_fen, PAID_AT)
     result = credit_payment(second.out_trade_no, "4200000007", second.amount_fen, PAID_AT)
-    assert result.credited and result.overpaid_fen == 214800
-    assert (bill.paid_fen, bill.status) == (429600, BillStatus.PAID)
+    assert result.credited and result.overpaid_fen == 215874 == second.amount_fen   # principal + late fee
+    assert (result.refund.amount_fen, result.refund.state) == (215874, "pending")
+    assert (bill.paid_fen, bill.late_fee_paid_fen, bill.status) == (214800, 1074, BillStatus.PAID)
 
 
 def test_concurrent_notifications_credit_the_bill_once(app, db, billed, make_wechat_user):

@@ -37,7 +37,7 @@ def _pay_sandbox(app, live_app, tmp_path_factory, merchant_key_path):
     sandbox_app = create_sandbox_app(sandbox_config(
         cfg, store_path=str(folder / "sandbox.db"), callback_url=f"{live_app.url}/wechat/callback",
         pay_public_key_path=str(folder / "wechatpay_public_key.pem"), merchant_key_path=merchant_key_path,
-        events_async=False,
+        events_async=False, refund_auto_settle=None,   # refunds settle when a test says so
     ))
     server = LiveServer(sandbox_app)
     server.sandbox = sandbox_app.extensions["wechat_sandbox"]
@@ -58,6 +58,20 @@ class PayDriver(SandboxDriver):
 
     def order(self, out_trade_no: str) -> dict:
         return requests.get(f"{self.base}/pay/{out_trade_no}", timeout=10).json()
+
+    def settle_refund(self, out_refund_no: str, status: str = "SUCCESS") -> dict:
+        """WeChat Pay finishes the refund and posts REFUND.<status> to the refund notify URL."""
+        return self._post(f"/pay/refunds/{out_refund_no}/settle", json={"status": status})
+
+    def refund_notify(self, out_refund_no: str) -> dict:
+        return requests.post(f"{self.base}/pay/refunds/{out_refund_no}/notify", timeout=30).json()
+
+    def refund(self, out_refund_no: str) -> dict:
+        return requests.get(f"{self.base}/pay/refunds/{out_refund_no}", timeout=10).json()
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move WeChat's clock forward; returns its new time (unix seconds)."""
+        return self._post("/clock", json={"advance": seconds})["now"]
 
 
 @pytest.fixture()

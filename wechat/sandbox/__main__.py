@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
     for flag, key in options.items():
         parser.add_argument(f"--{flag}", dest=key, help=f"default: {DEFAULTS[key]!r} or its environment variable")
     parser.add_argument("--no-template-events", action="store_true", help="do not post TEMPLATESENDJOBFINISH")
+    parser.add_argument("--refund-auto-settle", type=float, default=None, metavar="SECONDS",
+                        help="seconds until an accepted refund succeeds (default 2); negative: only when told")
     args = parser.parse_args(argv)
     config = config_from_env()
     config.update({key: getattr(args, key) for key in options.values() if getattr(args, key)})
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
         config["pay_public_key_path"] = "instance/sandbox_wechatpay_public_key.pem"
     if args.no_template_events:
         config["template_finish_events"] = False
+    if args.refund_auto_settle is not None:
+        config["refund_auto_settle"] = args.refund_auto_settle if args.refund_auto_settle >= 0 else None
     app = create_sandbox_app(config)
     sb = app.extensions["wechat_sandbox"]
     print(f"WeChat sandbox on http://{args.host}:{args.port}/sandbox  (API base: same URL)")

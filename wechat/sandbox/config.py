@@ -30,6 +30,9 @@ DEFAULTS: dict = {
     "callback_timeout": 5.0,  # WeChat gives the server 5 s ...
     "callback_attempts": 3,  # ... and tries three times in all
     "notify_timeout": 5.0,
+    # Seconds after which an accepted refund succeeds by itself (REFUND.SUCCESS is posted);
+    # None: refunds stay PROCESSING until POST /sandbox/pay/refunds/<out_refund_no>/settle.
+    "refund_auto_settle": 2.0,
 }
 
 # config key -> environment variables, first set wins

@@ -14,7 +14,9 @@ POST /sandbox/faults takes any of these keys (several at once are fine):
   {"window_closed": true}                  45015 for every customer-service message
   {"template_status": "failed:user block"} Status of the next TEMPLATESENDJOBFINISH events
   {"template_finish_events": false}        stop posting TEMPLATESENDJOBFINISH
-  {"notify_status": ...}                   (pay) not used: the backend's answer decides
+  {"pay_error": "NOT_ENOUGH", "times": 1, "api": "refund/domestic/refunds"}
+                                           the next WeChat Pay calls answer that error (its
+                                           documented HTTP status and message, signed)
 GET reads the state, DELETE clears it (quota counters included).
 """
 from __future__ import annotations
@@ -43,6 +45,15 @@ DAILY_QUOTAS = {
 }
 TOKEN_ERRCODES = (40001, 40014, 42001)
 SETTINGS_KEY = "fault_settings"
+# WeChat Pay errors a test may inject: code -> (HTTP status, message as WeChat Pay words it).
+PAY_ERRORS = {
+    "SYSTEM_ERROR": (500, "系统错误"),
+    "FREQUENCY_LIMITED": (429, "频率超限"),
+    "NOT_ENOUGH": (403, "基本账户余额不足，请充值后重新发起"),
+    "USER_ACCOUNT_ABNORMAL": (403, "退款请求失败"),
+    "NO_AUTH": (403, "商户无权限"),
+    "BIZERR_NEED_RETRY": (500, "退款处理中，请稍后重试"),
+}
 
 
 def _matches(pattern: str | None, api: str) -> bool:
@@ -111,6 +122,26 @@ def guard(sb, api: str, appid: str, with_token: bool) -> None:
         raise WeChatError(45009)
 
 
+def pay_guard(sb, api: str) -> None:
+    """WeChat Pay calls: raise an injected ``pay_error`` for the next matching calls."""
+    from .errors import PayError
+
+    injected = None
+    with sb.store.tx() as conn:
+        for row in conn.execute("SELECT * FROM faults WHERE kind = 'pay_error' ORDER BY id").fetchall():
+            if not _matches(row["api"], api):
+                continue
+            injected = json.loads(row["value"])
+            if row["remaining"] <= 1:
+                conn.execute("DELETE FROM faults WHERE id = ?", (row["id"],))
+            else:
+                conn.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?", (row["id"],))
+            break
+    if injected:
+        status, message = PAY_ERRORS[injected["code"]]
+        raise PayError(status, injected["code"], message)
+
+
 def _bump(conn, key: str, expires_at: float) -> int:
     conn.execute(
         "INSERT INTO counters (key, count, expires_at) VALUES (?, 1, ?) "
@@ -143,6 +174,10 @@ def set_faults(sb, data: dict) -> None:
         _add(sb, "errcode", {"errcode": code, "errmsg": None}, times, api)
     if "delay" in data:
         _add(sb, "delay", {"seconds": float(data["delay"])}, times, api)
+    if "pay_error" in data:
+        if data["pay_error"] not in PAY_ERRORS:
+            raise ControlError(400, f"pay_error must be one of {sorted(PAY_ERRORS)}")
+        _add(sb, "pay_error", {"code": data["pay_error"]}, times, api)
     conf = settings(sb)
     for key in ("rate_limit_per_minute", "window_closed", "template_status", "template_finish_events"):
         if key in data:

@@ -7,7 +7,7 @@ generates once and keeps in its store; `Wechatpay-Serial` is its PUB_KEY_ID.
 
 Control endpoints: POST /pay/<out_trade_no>/pay (the payer pays; the notification is posted),
 POST /pay/<out_trade_no>/notify (post it again), GET /pay/<out_trade_no>, GET /pay/orders,
-GET /pay/public-key.
+GET /pay/public-key. Refunds are in refunds.py, the daily trade bill in bills.py.
 """
 from __future__ import annotations
 
@@ -28,11 +28,13 @@ from .core import BEIJING
 from .crypto import (aead_encrypt, generate_rsa_key, load_any_public_key, load_private_key,
                      private_key_pem, public_key_pem, rsa_sign, rsa_verify)
 from .errors import ControlError, PayError
+from .faults import pay_guard
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 CLOCK_SKEW = 300  # WeChat Pay refuses request timestamps more than 5 minutes off
 OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-*|]{6,32}$")
-STATE_DESC = {"SUCCESS": "支付成功", "NOTPAY": "订单未支付", "CLOSED": "订单已关闭"}
+STATE_DESC = {"SUCCESS": "支付成功", "NOTPAY": "订单未支付", "CLOSED": "订单已关闭", "REFUND": "转入退款"}
+PAID_STATES = ("SUCCESS", "REFUND")   # paid (REFUND: paid, then a refund was applied for)
 
 
 @dataclass
@@ -154,7 +156,7 @@ def transaction(row) -> dict:
         "attach": params.get("attach", ""), "payer": {"openid": row["payer_openid"]},
         "amount": {"total": row["total"], "currency": "CNY", "payer_currency": "CNY"},
     }
-    if state == "SUCCESS":
+    if state in PAID_STATES:
         answer.update(transaction_id=row["transaction_id"], bank_type="OTHERS", success_time=row["success_time"])
         answer["amount"]["payer_total"] = row["total"]
     return answer
@@ -192,7 +194,7 @@ def prepay(sb, mchid: str, data: dict) -> dict:
     with sb.store.tx() as conn:
         row = conn.execute("SELECT * FROM orders WHERE out_trade_no = ?", (out_trade_no,)).fetchone()
         if row is not None:
-            if row["trade_state"] == "SUCCESS":
+            if row["trade_state"] in PAID_STATES:
                 raise PayError(400, "ORDERPAID", "该订单已支付")
             if row["trade_state"] == "CLOSED":
                 raise PayError(400, "ORDER_CLOSED", "该订单已关闭")
@@ -226,6 +228,9 @@ def pay_order(sb, out_trade_no: str) -> dict:
         row = conn.execute("SELECT * FROM orders WHERE out_trade_no = ?", (out_trade_no,)).fetchone()
         if row is None:
             raise ControlError(404, f"no order {out_trade_no}")
+        if row["trade_state"] == "CLOSED":
+            # What the payer's WeChat shows: a closed order cannot be paid (ORDER_CLOSED).
+            raise ControlError(409, f"ORDER_CLOSED: 订单已关闭，无法支付 (order {out_trade_no} is CLOSED)")
         if row["trade_state"] != "NOTPAY":
             raise ControlError(409, f"order {out_trade_no} is {row['trade_state']}; use /notify to resend")
         expire = json.loads(row["params"]).get("time_expire")
@@ -278,6 +283,7 @@ def register(bp: Blueprint, sb) -> None:
     @bp.route("/v3/pay/transactions/jsapi", methods=["POST"])
     def jsapi():
         mchid = verify_request(sb)
+        pay_guard(sb, "v3/pay/transactions/jsapi")
         return signed_response(sb, 200, prepay(sb, mchid, _body()))
 
     @bp.route("/v3/pay/transactions/out-trade-no/<out_trade_no>")
@@ -300,13 +306,14 @@ def register(bp: Blueprint, sb) -> None:
     @bp.route("/v3/pay/transactions/out-trade-no/<out_trade_no>/close", methods=["POST"])
     def close(out_trade_no):
         mchid = verify_request(sb)
+        pay_guard(sb, f"v3/pay/transactions/out-trade-no/{out_trade_no}/close")
         if _body().get("mchid") != mchid:
             raise PayError(400, "PARAM_ERROR", "请求中的商户号与签名商户号不一致")
         with sb.store.tx() as conn:
             row = conn.execute("SELECT * FROM orders WHERE out_trade_no = ?", (out_trade_no,)).fetchone()
             if row is None:
                 raise PayError(404, "ORDER_NOT_EXIST", "订单不存在")
-            if row["trade_state"] == "SUCCESS":
+            if row["trade_state"] in PAID_STATES:
                 raise PayError(400, "ORDERPAID", "该订单已支付")
             conn.execute("UPDATE orders SET trade_state = 'CLOSED' WHERE out_trade_no = ?", (out_trade_no,))
         return signed_response(sb, 204)

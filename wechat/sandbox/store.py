@@ -124,6 +124,43 @@ CREATE TABLE IF NOT EXISTS notifications (
     answer TEXT,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS refunds (
+    out_refund_no TEXT PRIMARY KEY,
+    refund_id TEXT NOT NULL UNIQUE,
+    out_trade_no TEXT NOT NULL,
+    mchid TEXT NOT NULL,
+    params TEXT NOT NULL,
+    refund INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    reason TEXT,
+    notify_url TEXT,
+    status TEXT NOT NULL,
+    user_received_account TEXT,
+    create_time TEXT NOT NULL,
+    success_time TEXT,
+    notification TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refunds_trade ON refunds (out_trade_no);
+CREATE TABLE IF NOT EXISTS refund_notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    out_refund_no TEXT NOT NULL,
+    status INTEGER,
+    answer TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bills (
+    key TEXT PRIMARY KEY,
+    content BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bill_downloads (
+    token TEXT PRIMARY KEY,
+    bill_key TEXT NOT NULL,
+    mchid TEXT NOT NULL,
+    tar_type TEXT,
+    expires_at REAL NOT NULL
+);
 """
 
 
