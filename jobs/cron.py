@@ -27,6 +27,7 @@ PERIODIC = [
     ("jobs.outage_notices.start_due_outages", "default", 60),
     ("jobs.outage_notices.close_unconfirmed_reports", "default", 300),
     ("jobs.arrears.run_arrears_campaign", "bulk", 3600),
+    ("jobs.sessions.purge_sessions", "default", 86400),
     ("jobs.identity.link_daily", "bulk", 86400),
 ]
 

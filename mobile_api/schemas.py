@@ -27,6 +27,11 @@ class LoginArgs(Schema):
                          metadata={"description": "wx.login() 返回的 code"})
 
 
+class RefreshArgs(Schema):
+    refresh_token = fields.String(load_default=None, validate=validate.Length(max=512),
+                                  metadata={"description": "登录或上次刷新时得到的 refresh_token（只能用一次）"})
+
+
 class LinkArgs(Schema):
     code = fields.String(required=True, validate=validate.Length(min=1, max=16),
                          metadata={"description": "公众号中回复“关联”得到的6位关联码"})
@@ -52,9 +57,13 @@ class UserSchema(Schema):
 
 
 class LoginSchema(Schema):
-    token = fields.String(required=True)
+    token = fields.String(required=True, metadata={"description": "访问令牌：Authorization: Bearer <token>"})
     token_type = fields.String(required=True)
-    expires_in = fields.Integer(required=True, metadata={"description": "秒"})
+    expires_in = fields.Integer(required=True, metadata={"description": "访问令牌的有效期（秒）"})
+    refresh_token = fields.String(required=True, metadata={
+        "description": "用于 POST /api/v1/auth/refresh 换取新令牌；只能用一次，用后作废"})
+    refresh_expires_in = fields.Integer(required=True, metadata={
+        "description": "refresh_token 的有效期（秒）：7天未用即过期，且不超过本次登录的30天上限"})
     roles = fields.List(fields.String(), required=True,
                         metadata={"description": "resident，以及 crew_member / crew_lead / crew / agent / leader / admin"})
     user = fields.Nested(UserSchema, required=True)

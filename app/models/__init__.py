@@ -13,6 +13,7 @@ from app.models.outage import ClusterStatus, Outage, OutageArea, OutageCluster, 
 from app.models.outbox import OutboxMessage, OutboxStatus
 from app.models.reconciliation import MismatchKind, ReconciliationMismatch, ReconciliationRun
 from app.models.refund import Refund, RefundState, surplus_refund_no
+from app.models.session import ApiSession, StaffSession
 from app.models.staff import Crew, CrewArea, Role, Staff
 from app.models.ticket import (
     EvidenceRule, Priority, SlaPolicy, Ticket, TicketCategory, TicketCounter, TicketEvent, TicketPhoto, TicketSource,

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app.errors import ConflictError, NotFoundError, TooManyAttemptsError, ValidationError
 from app.extensions import db
 from app.models import Household, HouseholdBinding, HouseholdStatus, Staff, StaffBindCode, WechatUser, utcnow
+from app.services import sessions
 
 MAX_FAILURES = 5              # per user and per household within the window
 FAILURE_WINDOW = 3600         # seconds
@@ -166,6 +167,7 @@ def bind_staff(user: WechatUser, code: str, now: datetime | None = None) -> Staf
                             code="wechat_bound_to_other_staff")
     other = db.session.scalar(select(WechatUser).where(WechatUser.staff_id == staff.id))
     if other is not None and other.id != user.id:
+        sessions.end_wechat_sessions_of_staff(staff, "wechat_unbound")  # the old phone's logins end
         other.staff_id = None  # a staff member has one WeChat: the new phone replaces the old
         db.session.flush()
     row.used_at, row.used_by_id = now, user.id

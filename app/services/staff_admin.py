@@ -6,9 +6,11 @@ a refused request changes nothing; like every service it never commits.
 
 Deactivation is a flag, not a deletion: tickets and history keep their staff member, the
 WeChat binding is kept, and every channel reads ``Staff.active`` on each request (console
-session, mini-program token, official-account roles), so it takes effect at once and a
-reactivation gives everything back
-(except the duty-leader flag, which deactivation clears).
+session, mini-program token, official-account roles), so it takes effect at once. It also
+ends the person's console sessions and the mini-program logins of their WeChat
+(``app.services.sessions``); a reactivation gives the rights back at the next sign-in
+(except the duty-leader flag, which deactivation clears). A password reset ends the console
+sessions; unbinding a WeChat ends its mini-program logins.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from app.bridge.schemas import normalise_phone
 from app.errors import PermissionDeniedError, ValidationError
 from app.extensions import db
 from app.models import Crew, Role, Staff, WechatUser
-from app.services import staff_auth
+from app.services import sessions, staff_auth
 from app.services.actors import Actor
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,39}$")
@@ -132,6 +134,7 @@ def set_active(actor: Actor, staff: Staff, active: bool) -> Staff:
     staff.active = active
     if not active:
         staff.on_duty = False  # an inactive leader is nobody's duty leader
+        sessions.end_all_sessions_of_staff(staff, "staff_deactivated")
     db.session.flush()
     return staff
 
@@ -142,6 +145,7 @@ def reset_password(actor: Actor, staff: Staff, password: str | None, *, redis) -
     if problem := _password_error(password):
         raise ValidationError(problem, fields={"password": [problem]})
     staff.set_password(password)
+    sessions.end_staff_sessions(staff, "password_reset")
     db.session.flush()
     staff_auth.clear_failed_logins(staff.username, redis=redis)
 
@@ -160,6 +164,7 @@ def unbind_wechat(actor: Actor, staff: Staff) -> bool:
     user = db.session.scalar(select(WechatUser).where(WechatUser.staff_id == staff.id))
     if user is None:
         return False
+    sessions.end_wechat_sessions_of_staff(staff, "wechat_unbound")
     user.staff_id = None
     db.session.flush()
     return True

@@ -84,14 +84,6 @@ def staff_for_openid(openid: str) -> Staff | None:
     )
 
 
-def active_staff(staff_id: int | None) -> Staff | None:
-    """The signed-in staff member, or None when unknown or deactivated since sign-in."""
-    if not staff_id:
-        return None
-    staff = db.session.get(Staff, staff_id)
-    return staff if staff is not None and staff.active else None
-
-
 def can_use_console(staff: Staff | None) -> bool:
     return staff is not None and staff.role in CONSOLE_ROLES
 

@@ -1,39 +1,49 @@
-"""Sessions, CSRF and roles for the web pages (the rules are in app.services.staff_auth).
+"""Sessions, CSRF and roles for the web pages (the rules are in app.services.staff_auth and
+app.services.sessions).
 
-The signed-in staff member's id is kept in Flask's signed session cookie and reloaded on
-every request, so deactivating someone or changing their role takes effect at once. Every
-state-changing request (POST) must carry the session's CSRF token, as a form field
-``csrf_token`` or an ``X-CSRF-Token`` header.
+A sign-in opens a server-side session (``StaffSession``) whose random key is kept in Flask's
+signed session cookie; every request looks the key up, with the staff member, so signing out,
+a deactivation, a password reset or a role change takes effect at once — a copy of the cookie
+opens nothing after that. Every state-changing request (POST) must carry the session's CSRF
+token, as a form field ``csrf_token`` or an ``X-CSRF-Token`` header.
 """
 from __future__ import annotations
 
 from flask import abort, request, session
 from markupsafe import Markup
 
-from app.services import staff_auth
+from app.extensions import db
+from app.services import sessions, staff_auth
 
-SESSION_STAFF = "staff_id"
+SESSION_KEY = "sid"
 SESSION_CSRF = "csrf"
 
 
 def sign_in(staff) -> None:
-    """A fresh session for this person (no fixation: old contents are dropped)."""
+    """A fresh server-side session for this person, committed (no fixation: the cookie's old
+    contents are dropped, and a session it named is ended)."""
+    sessions.end_staff_session(session.get(SESSION_KEY), "replaced")
+    key = sessions.open_staff_session(staff)
+    db.session.commit()
     session.clear()
-    session[SESSION_STAFF] = staff.id
+    session[SESSION_KEY] = key
     session[SESSION_CSRF] = staff_auth.new_csrf_token()
     session.permanent = False
 
 
 def sign_out() -> None:
+    """End the session on the server (committed) and forget the cookie."""
+    sessions.end_staff_session(session.get(SESSION_KEY), "logout")
+    db.session.commit()
     session.clear()
 
 
 def current_staff():
     """The signed-in staff member for this request (looked up once per request)."""
     cache = request.environ
-    if "web.staff" not in cache or cache.get("web.staff_id") != session.get(SESSION_STAFF):
-        cache["web.staff_id"] = session.get(SESSION_STAFF)
-        cache["web.staff"] = staff_auth.active_staff(session.get(SESSION_STAFF))
+    if "web.staff" not in cache or cache.get("web.session_key") != session.get(SESSION_KEY):
+        cache["web.session_key"] = session.get(SESSION_KEY)
+        cache["web.staff"] = sessions.staff_for_session(session.get(SESSION_KEY))
     return cache["web.staff"]
 
 

@@ -81,7 +81,7 @@ def _crew_endpoints(t):
 
 
 ALL_ENDPOINTS = [
-    ("POST", "/api/v1/auth/refresh"), ("POST", "/api/v1/auth/link"), ("GET", "/api/v1/households"), ("POST", "/api/v1/households/bind"),
+    ("POST", "/api/v1/auth/refresh"), ("POST", "/api/v1/auth/logout"), ("POST", "/api/v1/auth/link"), ("GET", "/api/v1/households"), ("POST", "/api/v1/households/bind"),
     ("DELETE", "/api/v1/households/1"), ("GET", "/api/v1/households/1/bills"), ("POST", "/api/v1/payments"),
     ("GET", "/api/v1/payments"), ("GET", "/api/v1/payments/HP1"), ("GET", "/api/v1/payments/HP1/receipt"),
     ("POST", "/api/v1/repairs"), ("GET", "/api/v1/repairs"), ("GET", "/api/v1/repairs/1"),

@@ -158,7 +158,13 @@ def test_login_joins_the_official_account_user_by_unionid(app, db, pay_wechat, a
 
 def test_refresh_gives_a_new_token_and_a_forged_token_is_refused(app, db, pay_wechat, api):
     person = pay_wechat.create_user()
-    token = _login(api, pay_wechat, person["openid"])["token"]
-    refreshed = api(token).post("/api/v1/auth/refresh")
+    login = _login(api, pay_wechat, person["openid"])
+    token = login["token"]
+    assert login["refresh_token"] and login["refresh_expires_in"] == 7 * 86400
+    refreshed = api().post("/api/v1/auth/refresh", json={"refresh_token": login["refresh_token"]})
     assert refreshed.status_code == 200 and refreshed.json()["token"]
+    assert refreshed.json()["refresh_token"] != login["refresh_token"]
+    assert api(refreshed.json()["token"]).get("/api/v1/households").status_code == 200
     assert api(token[:-2] + "xx").get("/api/v1/households").status_code == 401
+    assert api(refreshed.json()["token"]).post("/api/v1/auth/logout").status_code == 204
+    assert api(refreshed.json()["token"]).get("/api/v1/households").status_code == 401

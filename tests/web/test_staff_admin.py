@@ -146,13 +146,18 @@ def test_deactivation_ends_the_console_session_and_the_mobile_token_at_once(db, 
     assert console.post(f"/console/staff/{member.id}/active", {"active": "0"}).status_code == 302
     gone = agent_console.get("/console/tickets")
     assert gone.status_code == 302 and "/console/login" in gone.location
-    assert app.test_client().get("/api/v1/tasks", headers=token).status_code == 403
+    ended = app.test_client().get("/api/v1/tasks", headers=token)
+    assert ended.status_code == 401 and ended.json["error"]["code"] == "session_ended"
     assert Console(app.test_client()).login(agent.username).status_code == 401
+    # Reactivation gives the rights back at the next sign-in, never to the ended sessions.
+    assert console.post(f"/console/staff/{agent.id}/active", {"active": "1"}).status_code == 302
+    assert console.post(f"/console/staff/{member.id}/active", {"active": "1"}).status_code == 302
+    assert agent_console.get("/console/tickets").status_code == 302
+    assert app.test_client().get("/api/v1/tasks", headers=token).status_code == 401
+    assert app.test_client().get("/api/v1/tasks", headers={"Authorization": f"Bearer {issue_token(phone)}"}
+                                 ).status_code == 200
     db.session.expire_all()
     assert db.session.get(WechatUser, phone.id).staff_id == member.id  # the binding is kept
-
-    assert console.post(f"/console/staff/{member.id}/active", {"active": "1"}).status_code == 302
-    assert app.test_client().get("/api/v1/tasks", headers=token).status_code == 200
 
 
 def test_an_admin_cannot_deactivate_themself(db, staff, console):
