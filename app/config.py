@@ -132,6 +132,9 @@ class Config:
         self.BROADCAST_BATCH = env_int("BROADCAST_BATCH", 100)
         self.BROADCAST_SLICE = env_int("BROADCAST_SLICE", 1000)
         self.BROADCAST_LEASE_SECONDS = env_int("BROADCAST_LEASE_SECONDS", 60)
+        # A single notice still "sending" this long after its call began was cut off (the
+        # worker died): the sweeper settles it. Keep it well above WECHAT_TIMEOUT_MS.
+        self.NOTICE_LEASE_SECONDS = env_int("NOTICE_LEASE_SECONDS", 60)
         self.WECHAT_SEND_CONCURRENCY = env_int("WECHAT_SEND_CONCURRENCY", 4)  # template sends in flight per batch
         self.REMINDER_LEAD_MINUTES = env_int("REMINDER_LEAD_MINUTES", 30)
         self.ESCALATE_AFTER_MINUTES = env_int("ESCALATE_AFTER_MINUTES", 60)

@@ -17,10 +17,15 @@ How a broadcast runs:
    is gone, re-dispatches slices whose lease expired (a worker died) and marks finished
    broadcasts done.
 
-Exactly once: the notice key is claimed in ``outbound_message`` (unique) before WeChat is
-called and its outcome is recorded right after; a slice re-run after a crash finds the key
-finished and copies the outcome to the delivery row without sending. The window between
-WeChat's answer and that record is covered by the template message's ``client_msg_id``.
+At most once: the notice key is claimed in ``outbound_message`` (unique) and, with the
+chunk's delivery rows, marked "sending" with its channel in one commit before WeChat is
+called; the outcomes are recorded right after. A slice re-run after a crash finds finished
+keys and copies their outcome to the delivery row without sending. A key left "sending" (the
+worker died during the call, or WeChat did not answer in time) may have reached the person:
+a template message is sent again with the same ``client_msg_id`` (WeChat drops the repeat
+within 10 minutes), a customer-service or subscribe message is not — that delivery becomes
+``unknown``, listed for staff on the announcement's page with a 重新发送 button
+(``announcements.resend_unknown``: a new key, sent once more).
 
 WeChat's limits (WECHAT.md §7): 45011 puts the slice back for the next minute; 45009 halts
 the broadcast with a reason for staff (status ``halted``) until the daily reset; −1 and
@@ -37,12 +42,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from app.extensions import db
 from app.models import (
-    Announcement, AnnouncementStatus, Delivery, DeliveryStatus, WechatUser, utcnow,
+    Announcement, AnnouncementStatus, Delivery, DeliveryStatus, OutboundMessage, WechatUser, utcnow,
 )
+from app.models.messages import OutboundStatus
 from app.queue import Deferred, enqueue, get_queue
 from app.services import announcements as svc
 from wechat.notify import BEIJING, Notice, Outcome, TemporaryFailure, send_notices
@@ -150,7 +156,7 @@ def notice_for(ann: Announcement, user_id: int) -> Notice:
         url, page = f"{base}/announcements/{ann.id}", f"pages/notice/detail?id={ann.id}"
         fields = [("公告", ann.title), ("内容", ann.body[:180]), ("发布时间", when)]
         remark = "点击查看公告全文。"
-    return Notice(key=f"announcement:{ann.id}:user:{user_id}", kind=KINDS.get(ann.category, "notice"),
+    return Notice(key=svc.delivery_key(ann.id, user_id), kind=KINDS.get(ann.category, "notice"),
                   title=ann.title, fields=fields, remark=remark, url=url, mp_page=page)
 
 
@@ -173,14 +179,15 @@ def _queued_key(ann_id: int, lo: int) -> str:
 
 
 def pending_slices(ann_id: int) -> list[tuple[int, int]]:
-    """(lo, hi) id ranges of this announcement's slices that still have pending rows."""
+    """(lo, hi) id ranges of this announcement's slices that still have pending rows (or rows
+    left "sending" by a worker that died)."""
     size = _slice_size()
     first = db.session.scalar(select(func.min(Delivery.id)).where(Delivery.announcement_id == ann_id))
     if first is None:
         return []
     bucket = (Delivery.id - first) // size
     rows = db.session.execute(
-        select(bucket).where(Delivery.announcement_id == ann_id, Delivery.status == DeliveryStatus.PENDING)
+        select(bucket).where(Delivery.announcement_id == ann_id, Delivery.status.in_(DeliveryStatus.OPEN))
         .group_by(bucket).order_by(bucket)).scalars()
     return [(first + int(b) * size, first + (int(b) + 1) * size) for b in rows]
 
@@ -288,8 +295,8 @@ def _send_slice(ann_id: int, lo: int, hi: int, lease: _Lease) -> str:
             return f"stopped: {ann.status if ann else 'missing'}"
         template = notice_for(ann, 0)  # the same text for everyone; only the key differs
         rows = db.session.execute(
-            select(Delivery.id, Delivery.wechat_user_id, Delivery.attempts)
-            .where(Delivery.announcement_id == ann_id, Delivery.status == DeliveryStatus.PENDING,
+            select(Delivery.id, Delivery.wechat_user_id, Delivery.attempts, Delivery.resends)
+            .where(Delivery.announcement_id == ann_id, Delivery.status.in_(DeliveryStatus.OPEN),
                    Delivery.id >= cursor, Delivery.id < hi)
             .order_by(Delivery.id).limit(batch)).all()
         if not rows:
@@ -306,7 +313,7 @@ def _send_slice(ann_id: int, lo: int, hi: int, lease: _Lease) -> str:
             except TemporaryFailure as exc:
                 # What went out is recorded; the ones WeChat did not take count an attempt.
                 sent += sum(o is not None and o.status == DeliveryStatus.SENT for o in exc.outcomes)
-                _count_attempts(chunk, exc)
+                _count_attempts(ann_id, chunk, exc)
                 pause = next(backoff, None)
                 if pause is None:
                     raise  # RQ retries the slice with its longer backoff
@@ -336,9 +343,10 @@ def _send_slice(ann_id: int, lo: int, hi: int, lease: _Lease) -> str:
 
 
 def _send_chunk(bucket: TokenBucket, ann_id: int, template: Notice, chunk, users) -> list[Outcome]:
-    """Send one chunk through ``send_notices``; its delivery rows are written in the same
-    commit as the outbound rows. A key finished before a crash comes back as a duplicate:
-    nothing is sent again."""
+    """Send one chunk through ``send_notices``; its delivery rows are marked "sending" in the
+    same commit as the outbound rows before the calls, and get their outcome in the same
+    commit after. A key finished before a crash comes back as a duplicate: nothing is sent
+    again; one cut off during the call comes back resent by client_msg_id, or unknown."""
     outcomes: list[Outcome | None] = [None] * len(chunk)
     pairs, where = [], []
     for i, row in enumerate(chunk):
@@ -346,23 +354,38 @@ def _send_chunk(bucket: TokenBucket, ann_id: int, template: Notice, chunk, users
         if user is None:
             outcomes[i] = Outcome("skipped", None, None, "用户不存在")
             continue
-        pairs.append((user, replace(template, key=f"announcement:{ann_id}:user:{row.wechat_user_id}")))
+        pairs.append((user, replace(template, key=svc.delivery_key(ann_id, row.wechat_user_id, row.resends))))
         where.append(i)
+    table = Delivery.__table__
 
-    def record(results):
+    def on_sending(marks):
+        db.session.execute(update(table).where(table.c.id == bindparam("_id")).values(
+            status=DeliveryStatus.SENDING, channel=bindparam("_channel")),
+            [{"_id": chunk[where[i]].id, "_channel": channel} for i, channel in marks])
+
+    def record(results, held=()):
         for i, outcome in zip(where, results):
             outcomes[i] = outcome
         now = utcnow()
         values = [_row_values(row.id, o, now) for row, o in zip(chunk, outcomes) if o is not None]
         if values:
             db.session.execute(update(Delivery), values)
+        # Not sent now: pending again — unless a template message may have gone out (it stays
+        # "sending" and is repeated with its client_msg_id), or staff withdrew it meanwhile.
+        back = [{"_id": chunk[where[i]].id} for i, o in enumerate(results) if o is None and i not in held]
+        if back:
+            db.session.execute(update(table).where(table.c.id == bindparam("_id"),
+                                                   table.c.status == DeliveryStatus.SENDING)
+                               .values(status=DeliveryStatus.PENDING, channel=None), back)
 
     if pairs:
         bucket.acquire(len(pairs))
         try:
-            send_notices(pairs, record=record)
+            send_notices(pairs, record=record, on_sending=on_sending)
         except (TemporaryFailure, Deferred) as exc:
-            exc.outcomes, exc.failed = outcomes, [where[i] for i in exc.failed]
+            exc.outcomes = outcomes
+            exc.failed = [where[i] for i in exc.failed]
+            exc.held = {where[i] for i in getattr(exc, "held", ())}
             raise
     else:
         record([])
@@ -370,15 +393,26 @@ def _send_chunk(bucket: TokenBucket, ann_id: int, template: Notice, chunk, users
     return outcomes
 
 
-def _count_attempts(chunk, exc: TemporaryFailure) -> None:
-    """One more attempt for each recipient WeChat failed on; after MAX_ATTEMPTS it is failed."""
+def _count_attempts(ann_id: int, chunk, exc: TemporaryFailure) -> None:
+    """One more attempt for each recipient WeChat failed on; after MAX_ATTEMPTS it is failed —
+    or unknown, where an earlier template send of it was cut off (it may have arrived)."""
     now = utcnow()
+    held = getattr(exc, "held", set())
     for i in exc.failed:
         row = chunk[i]
         attempts = row.attempts + 1
         values = {"attempts": attempts}
         if attempts >= MAX_ATTEMPTS:
-            values.update(_row_values(row.id, Outcome("failed", None, -1, f"多次重试仍失败: {exc}"[:200]), now))
+            if i in held:
+                outcome = Outcome(DeliveryStatus.UNKNOWN, "template", None,
+                                  f"多次重试仍失败，之前的发送结果未知: {exc}"[:200])
+                db.session.execute(update(OutboundMessage).where(
+                    OutboundMessage.dedupe_key == svc.delivery_key(ann_id, row.wechat_user_id, row.resends),
+                    OutboundMessage.status == OutboundStatus.SENDING)
+                    .values(status=OutboundStatus.UNKNOWN, errmsg=outcome.reason))
+            else:
+                outcome = Outcome("failed", None, -1, f"多次重试仍失败: {exc}"[:200])
+            values.update(_row_values(row.id, outcome, now))
             values.pop("id")
         db.session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
     db.session.commit()

@@ -5,7 +5,7 @@
     flask jobs requeue JOB_ID…           re-run these failed jobs
     flask jobs requeue --all [--queue Q] re-run every failed job
     flask jobs outbox-retry [ID…]        put failed outbox rows back to pending (the sweeper sends them)
-    flask jobs progress ANNOUNCEMENT_ID  pending / sent / failed / skipped of a broadcast
+    flask jobs progress ANNOUNCEMENT_ID  pending / sent / failed / skipped / unknown of a broadcast
     flask jobs rate [PER_MINUTE|--reset] the broadcast send rate shared by all workers
     flask jobs clear-quota               forget the spent-quota flags (after WeChat's reset / clear_quota)
 """
@@ -37,8 +37,13 @@ def stats() -> None:
         click.echo(f"{q.name:<10}{q.count:>8}{len(StartedJobRegistry(q.name, connection=conn)):>9}"
                    f"{len(FailedJobRegistry(q.name, connection=conn)):>8}"
                    f"{len(ScheduledJobRegistry(q.name, connection=conn)):>11}")
+    from app.services.notices import count_unknown_notices
+
     counts = pending_counts()
     click.echo("outbox: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) if counts else "outbox: empty")
+    unknown = count_unknown_notices()
+    if unknown:
+        click.echo(f"notices of unknown outcome (console 失败任务, 重新发送): {unknown}")
 
 
 @jobs_cli.command("failed")
@@ -109,7 +114,10 @@ def progress(announcement_id: int) -> None:
     except NotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"公告 {p['announcement_id']}: {p['status']}" + (f"（{p['status_reason']}）" if p["status_reason"] else ""))
-    click.echo(f"total {p['total']}  pending {p['pending']}  sent {p['sent']}  failed {p['failed']}  skipped {p['skipped']}")
+    click.echo(f"total {p['total']}  pending {p['pending']}  sending {p['sending']}  sent {p['sent']}  "
+               f"failed {p['failed']}  skipped {p['skipped']}  unknown {p['unknown']}")
+    if p["unknown"]:
+        click.echo(f"{p['unknown']} recipient(s) of unknown outcome: see the announcement's page in the console (重新发送)")
 
 
 @jobs_cli.command("rate")

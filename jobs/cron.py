@@ -24,6 +24,7 @@ PERIODIC = [
     ("jobs.reconcile.reconcile_due", "default", 1800),
     ("jobs.reminders.scan_deadlines", "default", 60),
     ("jobs.broadcast.sweep_broadcasts", "default", 30),
+    ("jobs.notify.recover_notices", "default", 30),
     ("jobs.outage_notices.start_due_outages", "default", 60),
     ("jobs.outage_notices.close_unconfirmed_reports", "default", 300),
     ("jobs.arrears.run_arrears_campaign", "bulk", 3600),

@@ -2,20 +2,33 @@
 
 Each handler loads fresh state, builds the Chinese notice and sends it once per recipient
 (the notice key carries the outbox id), so a re-run after a crash sends nothing twice.
+
+A worker that dies during the WeChat call leaves the notice's outbound row "sending". The
+re-run job (RQ retries an abandoned job; the outbox sweeper re-queues it) or, sooner, the
+``recover_notices`` sweeper settles it through ``send_notice``: a template message is sent
+again with its client_msg_id while WeChat still drops the repeat, a customer-service or
+subscribe message becomes "unknown" — listed for staff (console 失败任务), who may resend it
+(``resend_notice``, a new key: exactly once more).
 """
 from __future__ import annotations
 
 import logging
 from zoneinfo import ZoneInfo
 
+from datetime import timedelta
+
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import (
-    Outage, OutageCluster, Priority, Staff, Ticket, TicketCategory, TicketState, TicketType, WechatUser,
+    OutboundMessage, Outage, OutageCluster, Priority, Staff, Ticket, TicketCategory, TicketState, TicketType,
+    WechatUser, utcnow,
 )
-from wechat.notify import Notice, Outcome, send_notice
+from app.models.messages import OutboundStatus
+from app.queue import enqueue
+from app.services.notices import BROADCAST_KEY_PREFIX
+from wechat.notify import UNKNOWN_REASONS, Notice, Outcome, send_notice
 
 log = logging.getLogger(__name__)
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -151,3 +164,52 @@ def cluster_alert(payload: dict, outbox_id: int) -> None:
         remark="报修清单：\n" + "\n".join(lines) + f"\n{more}。系统未登记该处停热，请核实；"
                "如确为停热，请在客服后台“疑似停热”中一键转为停热，系统将关联报修并通知住户。",
         url=f"{current_app.config['PUBLIC_BASE_URL']}/console/clusters"))
+
+
+# --- cut-off sends: recovery, and the resend staff ask for ----------------------------------------
+
+def recover_notices(now=None) -> int:
+    """Cron: single notices still "sending" past ``NOTICE_LEASE_SECONDS`` were cut off (their
+    worker died during the call); ``recover_notice`` settles each. Broadcast deliveries
+    recover through their slices (jobs.broadcast)."""
+    now = now or utcnow()
+    lease = timedelta(seconds=int(current_app.config.get("NOTICE_LEASE_SECONDS", 60)))
+    ids = db.session.scalars(
+        select(OutboundMessage.id).where(OutboundMessage.status == OutboundStatus.SENDING,
+                                         OutboundMessage.sending_at < now - lease,
+                                         ~OutboundMessage.dedupe_key.startswith(BROADCAST_KEY_PREFIX))
+        .order_by(OutboundMessage.id).limit(500)).all()
+    for outbound_id in ids:
+        enqueue("jobs.notify.recover_notice", outbound_id, queue="notify", job_id=f"recover-notice-{outbound_id}")
+    if ids:
+        log.warning("notify: %d notice(s) cut off during the WeChat call; settling them", len(ids))
+    return len(ids)
+
+
+def recover_notice(outbound_id: int) -> str:
+    """Settle one cut-off notice the way ``send_notice`` does for a re-run: the same notice
+    again (its text is kept on the row), which WeChat receives only if it dedupes it."""
+    row = db.session.get(OutboundMessage, outbound_id)
+    if row is None or row.status != OutboundStatus.SENDING:
+        return "settled"
+    user = db.session.get(WechatUser, row.wechat_user_id) if row.wechat_user_id else None
+    data = (row.payload or {}).get("notice")
+    if user is None or not data:  # nothing to send it again with: staff decide
+        db.session.execute(update(OutboundMessage).where(
+            OutboundMessage.id == row.id, OutboundMessage.status == OutboundStatus.SENDING)
+            .values(status=OutboundStatus.UNKNOWN, errmsg=UNKNOWN_REASONS["interrupted"]))
+        db.session.commit()
+        return OutboundStatus.UNKNOWN
+    return send_notice(user, Notice.from_payload(data)).status
+
+
+def resend_notice(payload: dict, outbox_id: int) -> None:
+    """Outbox handler of "notify.resend": staff chose to send a notice whose outcome was
+    unknown once more (console 重新发送). A new key per resent row: sent exactly once."""
+    row = db.session.get(OutboundMessage, payload["outbound_id"])
+    data = (row.payload or {}).get("notice") if row is not None else None
+    user = db.session.get(WechatUser, row.wechat_user_id) if row is not None and row.wechat_user_id else None
+    if not data or user is None:
+        log.warning("notify: outbound %s cannot be resent (no text or no recipient)", payload["outbound_id"])
+        return
+    send_notice(user, Notice.from_payload(data, key=f"resend:{row.id}"))

@@ -36,6 +36,7 @@ HANDLERS: dict[str, str] = {
     "pay.refund": "jobs.refunds.submit_refund",
     "notify.payment_paid": "jobs.pay_notices.payment_paid",
     "notify.refund": "jobs.pay_notices.refund_result",
+    "notify.resend": "jobs.notify.resend_notice",
 }
 MAX_ATTEMPTS = 10  # then the row is marked failed, for a person to see
 

@@ -12,6 +12,13 @@ never a hot loop); 43004/43101/45015 end that channel for this user with the rea
 47003, 41030 and 48001 are configuration errors recorded as failed. A notification has a
 unique key: it is sent at most once (template messages also carry ``client_msg_id`` so
 WeChat itself drops a repeat within 10 minutes).
+
+When the answer is lost (DESIGN §5). Right before WeChat is called, the outbound row is
+committed as ``sending`` with the channel. If the process dies during the call, or WeChat
+does not answer in time, nobody knows whether the message arrived. Such a send is repeated
+only as a template message with the same ``client_msg_id``, while WeChat still drops the
+repeat (``RESEND_WITHIN``); a customer-service or subscribe message (no such key), or a
+template message found too late, becomes ``unknown`` — shown to staff, who may resend it.
 """
 from __future__ import annotations
 
@@ -23,12 +30,13 @@ from zoneinfo import ZoneInfo
 
 import requests
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from wechatpy.exceptions import WeChatClientException
 
 from app.extensions import db
 from app.models import OutboundMessage, SubscribeConsent, WechatUser, utcnow
+from app.models.messages import OutboundStatus
 from app.queue import Deferred
 from wechat import client as wechat_client
 
@@ -51,9 +59,28 @@ REASONS = {
     "no_channel": "用户未关注公众号、无订阅授权且不在48小时互动窗口内",
 }
 
+# WeChat sends one message per openid + client_msg_id within 10 minutes (WECHAT.md §3). A
+# template message whose answer was lost is sent again with the same id only well inside
+# that window; later it is "unknown".
+CLIENT_MSG_ID_WINDOW = timedelta(minutes=10)
+RESEND_WITHIN = CLIENT_MSG_ID_WINDOW - timedelta(minutes=2)  # clocks and queues: keep a margin
+UNKNOWN_REASONS = {
+    "interrupted": "发送过程中断，无法确认对方是否收到",
+    "timeout": "微信接口未及时应答，无法确认对方是否收到",
+    "too_late": "发送过程中断，且已超过微信模板消息去重时限，无法确认对方是否收到",
+}
+
 
 class TemporaryFailure(RuntimeError):
-    """−1, timeouts, HTTP errors: the caller retries with backoff."""
+    """−1, timeouts, HTTP errors: the caller retries with backoff.
+
+    ``maybe_sent``: the request may have reached WeChat and been carried out (a read timeout,
+    a connection dropped before the answer, a gateway error); then it is repeated only as a
+    template message with its client_msg_id, never through another channel."""
+
+    def __init__(self, message: str, *, maybe_sent: bool = False):
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
 
 
 @dataclass
@@ -83,6 +110,19 @@ class Notice:
         data["remark"] = {"value": self.remark or ""}
         return data
 
+    def to_payload(self) -> dict:
+        """The notice as JSON, kept on its outbound row: a recovery or a resend sends the same."""
+        return {"key": self.key, "kind": self.kind, "title": self.title,
+                "fields": [[k, v] for k, v in self.fields], "remark": self.remark, "url": self.url,
+                "mp_page": self.mp_page}
+
+    @classmethod
+    def from_payload(cls, data: dict, **changes) -> "Notice":
+        notice = cls(key=data["key"], kind=data["kind"], title=data["title"],
+                     fields=[(k, v) for k, v in data.get("fields") or []], remark=data.get("remark"),
+                     url=data.get("url"), mp_page=data.get("mp_page"))
+        return replace(notice, **changes)
+
     def subscribe_data(self) -> dict:
         # Subscribe templates take short typed fields: thing ≤ 20 characters each.
         data = {"thing1": {"value": self.title[:20]}}
@@ -93,7 +133,7 @@ class Notice:
 
 @dataclass
 class Outcome:
-    status: str                 # sent | skipped | failed
+    status: str                 # sent | skipped | failed | unknown
     channel: str | None = None
     errcode: int | None = None
     reason: str | None = None
@@ -121,20 +161,71 @@ def _next_minute(now: datetime | None = None) -> datetime:
     return now.replace(second=1, microsecond=0) + timedelta(minutes=1)
 
 
-def _claim(user: WechatUser, notice: Notice) -> OutboundMessage | Outcome:
-    """Insert the outbound row for this key, or report what became of it earlier."""
-    row = OutboundMessage(dedupe_key=notice.key, wechat_user_id=user.id, status="pending",
-                          payload={"kind": notice.kind, "title": notice.title})
+def may_resend_in_doubt(channel: str | None, sending_at: datetime | None, now: datetime) -> bool:
+    """Whether a send whose answer was lost may be made again: only a template message (WeChat
+    drops the repeat by its client_msg_id), and only while WeChat still remembers the id."""
+    return channel == "template" and sending_at is not None and now - sending_at < RESEND_WITHIN
+
+
+def in_doubt_outcome(channel: str | None) -> Outcome:
+    """What a send whose answer was lost becomes when it may not be made again."""
+    reason = "too_late" if channel == "template" else "interrupted"
+    return Outcome(OutboundStatus.UNKNOWN, channel, None, UNKNOWN_REASONS[reason])
+
+
+def _reached_wechat(exc: Exception) -> bool:
+    """Whether a failed call may have been carried out by WeChat: False only when it surely
+    was not (no connection was made, or WeChat answered with an error code)."""
+    import urllib3
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        if isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)):
+            return False
+    if isinstance(exc, WeChatClientException) and exc.errcode is None:
+        response = getattr(exc, "response", None)  # HTTP error status: a gateway may have passed it on
+        return response is None or response.status_code >= 500
+    if isinstance(exc, WeChatClientException):
+        return False  # WeChat's own answer
+    return True
+
+
+def _claim(user: WechatUser, notice: Notice, now: datetime) -> tuple[OutboundMessage, bool] | Outcome:
+    """Insert the outbound row for this key, or report what became of it earlier.
+
+    Returns ``(row, in_doubt)``; ``in_doubt`` when an earlier attempt was cut off during a
+    template message that may still be repeated with its client_msg_id. An earlier attempt
+    cut off on another channel (or too long ago) is settled here as unknown."""
+    row = OutboundMessage(dedupe_key=notice.key, wechat_user_id=user.id, status=OutboundStatus.PENDING,
+                          payload={"kind": notice.kind, "title": notice.title, "notice": notice.to_payload()})
     db.session.add(row)
     try:
         db.session.commit()
-        return row
+        return row, False
     except IntegrityError:
         db.session.rollback()
     row = db.session.scalar(select(OutboundMessage).where(OutboundMessage.dedupe_key == notice.key))
-    if row.status in ("sent", "skipped", "failed"):
+    if row.status in OutboundStatus.FINAL:
         return Outcome(row.status, row.channel, row.errcode, row.errmsg, duplicate=True)
-    return row  # pending from an attempt that did not finish: try again
+    if row.status == OutboundStatus.SENDING:
+        if may_resend_in_doubt(row.channel, row.sending_at, now):
+            return row, True
+        outcome = in_doubt_outcome(row.channel)
+        db.session.execute(update(OutboundMessage).where(
+            OutboundMessage.id == row.id, OutboundMessage.status == OutboundStatus.SENDING)
+            .values(status=outcome.status, errmsg=outcome.reason))
+        db.session.commit()
+        return outcome
+    return row, False  # pending: the attempt before sent nothing; try again
+
+
+def _mark_sending(row: OutboundMessage, channel: str, in_doubt_since: datetime | None) -> None:
+    """Commit "sending" with the channel, right before the call (DESIGN §5)."""
+    row.status, row.channel = OutboundStatus.SENDING, channel
+    row.sending_at = in_doubt_since or utcnow()
+    db.session.commit()
 
 
 def _finish(row: OutboundMessage, outcome: Outcome, openid: str | None) -> Outcome:
@@ -168,7 +259,8 @@ def _call(api: str, fn, *, redis=None, check_quota: bool = True):
     except WeChatClientException as exc:
         code = exc.errcode
         if code is None or code in RETRYABLE:
-            raise TemporaryFailure(f"微信接口暂时不可用 ({code}): {exc.errmsg}") from exc
+            raise TemporaryFailure(f"微信接口暂时不可用 ({code}): {exc.errmsg}",
+                                   maybe_sent=_reached_wechat(exc)) from exc
         if code == MINUTE_LIMIT:
             raise Deferred(_next_minute(), f"{api} 触发每分钟频率限制 (45011)") from exc
         if code == DAILY_QUOTA:
@@ -177,28 +269,42 @@ def _call(api: str, fn, *, redis=None, check_quota: bool = True):
             raise Deferred(until, f"{api} 今日调用额度已用完 (45009)") from exc
         raise
     except requests.RequestException as exc:
-        raise TemporaryFailure(f"调用微信接口超时或网络错误: {type(exc).__name__}") from exc
+        raise TemporaryFailure(f"调用微信接口超时或网络错误: {type(exc).__name__}",
+                               maybe_sent=_reached_wechat(exc)) from exc
+
+
+def _ready(client) -> None:
+    """Have the access token before the call is marked "sending": a failure to get one
+    sends nothing, and must not make the message's outcome unknown."""
+    try:
+        client.access_token
+    except (requests.RequestException, WeChatClientException) as exc:
+        raise TemporaryFailure(f"获取微信 access_token 失败: {type(exc).__name__}") from exc
 
 
 def _consume_consent(user: WechatUser, template_id: str) -> bool:
+    """Take one consent (committed with the "sending" mark that follows)."""
     res = db.session.execute(
         update(SubscribeConsent)
         .where(SubscribeConsent.wechat_user_id == user.id, SubscribeConsent.template_id == template_id,
                SubscribeConsent.remaining > 0)
         .values(remaining=SubscribeConsent.remaining - 1))
-    db.session.commit()
     return res.rowcount == 1
 
 
-def _try_subscribe(user: WechatUser, notice: Notice, now: datetime) -> Outcome | None:
+def _try_subscribe(user: WechatUser, notice: Notice, now: datetime, mark) -> Outcome | None:
     template_id = current_app.config["MINIAPP_TEMPLATES"].get(notice.kind)
     if not (template_id and user.mp_openid and _consume_consent(user, template_id)):
         return None
     mp = wechat_client.mini_program()
+    _ready(mp)
+    mark("subscribe")
     try:
         _call("subscribe", lambda: mp.wxa.send_subscribe_message(
             user.mp_openid, template_id, notice.subscribe_data(), page=notice.mp_page))
-    except (TemporaryFailure, Deferred):
+    except (TemporaryFailure, Deferred) as exc:
+        if getattr(exc, "maybe_sent", False):
+            raise  # the consent may have been used: it is not given back
         # Not sent: give the consent back for the retry.
         db.session.rollback()
         db.session.execute(update(SubscribeConsent).where(
@@ -219,9 +325,11 @@ def _try_subscribe(user: WechatUser, notice: Notice, now: datetime) -> Outcome |
     return Outcome("sent", "subscribe")
 
 
-def _try_template(user: WechatUser, notice: Notice, now: datetime) -> Outcome | None:
+def _try_template(user: WechatUser, notice: Notice, now: datetime, mark, *, in_doubt: bool = False) -> Outcome | None:
     template_id = current_app.config["WECHAT_TEMPLATES"].get(notice.kind)
-    if not (template_id and user.oa_openid and user.subscribed):
+    # A repeat of a cut-off template message goes out even if we have since heard the user
+    # unfollowed: WeChat answers for this client_msg_id (43004, or the earlier msgid).
+    if not (template_id and user.oa_openid and (user.subscribed or in_doubt)):
         return None
     body = {
         "touser": user.oa_openid, "template_id": template_id, "data": notice.template_data(),
@@ -232,6 +340,8 @@ def _try_template(user: WechatUser, notice: Notice, now: datetime) -> Outcome | 
     if notice.mp_page:
         body["miniprogram"] = {"appid": current_app.config["MINIAPP_APPID"], "pagepath": notice.mp_page}
     oa = wechat_client.official_account()
+    _ready(oa)
+    mark("template")
     try:
         result = _call("template", lambda: oa.post("message/template/send", data=body))
     except WeChatClientException as exc:
@@ -245,13 +355,15 @@ def _try_template(user: WechatUser, notice: Notice, now: datetime) -> Outcome | 
     return Outcome("sent", "template", msgid=str(result.get("msgid", "")) or None)
 
 
-def _try_custom(user: WechatUser, notice: Notice, now: datetime) -> Outcome | None:
+def _try_custom(user: WechatUser, notice: Notice, now: datetime, mark) -> Outcome | None:
     if not user.oa_openid:
         return None
     recent = user.last_interaction_at and now - user.last_interaction_at < CUSTOM_WINDOW
     if not (recent or current_app.extensions["redis"].exists(window_key(user.oa_openid))):
         return None
     oa = wechat_client.official_account()
+    _ready(oa)
+    mark("custom")
     try:
         _call("custom", lambda: oa.message.send_text(user.oa_openid, notice.as_text()))
     except WeChatClientException as exc:
@@ -267,29 +379,50 @@ def send_notice(user: WechatUser, notice: Notice, *, now: datetime | None = None
     """Send ``notice`` to ``user`` through the best channel, at most once per ``notice.key``.
 
     Commits its own bookkeeping (the outbound row) — call it from a job, not inside a
-    request's transaction. Raises ``TemporaryFailure`` (retry with backoff) or ``Deferred``
-    (retry at ``until``); everything else ends in an ``Outcome`` recorded with its errcode.
+    request's transaction. The row is committed as "sending" with its channel right before
+    each call. Raises ``TemporaryFailure`` (retry with backoff) or ``Deferred`` (retry at
+    ``until``); everything else ends in an ``Outcome`` recorded with its errcode — ``unknown``
+    when a customer-service or subscribe message got no answer (it may have arrived).
     """
     now = now or utcnow()
-    claimed = _claim(user, notice)
+    claimed = _claim(user, notice, now)
     if isinstance(claimed, Outcome):
         return claimed
-    row = claimed
+    row, in_doubt = claimed
+    in_doubt_since = row.sending_at if in_doubt else None
+    channel = None
+
+    def mark(name: str) -> None:
+        nonlocal channel
+        channel = name
+        _mark_sending(row, name, in_doubt_since)
+
+    if in_doubt:  # cut off during a template message: only that, with the same client_msg_id
+        attempts = (lambda u, n, t, m: _try_template(u, n, t, m, in_doubt=True),)
+    else:
+        attempts = (_try_subscribe, _try_custom, _try_template)
     try:
         outcome = None
-        for attempt in (_try_subscribe, _try_custom, _try_template):
-            result = attempt(user, notice, now)
+        for attempt in attempts:
+            result = attempt(user, notice, now, mark)
             if result is None:
                 continue
             outcome = result
             if result.status == "sent" or result.errcode not in CHANNEL_CLOSED:
                 break  # sent, or a failure that another channel would not fix
         outcome = outcome or Outcome("skipped", None, None, REASONS["no_channel"])
-    except (TemporaryFailure, Deferred) as exc:
+    except (TemporaryFailure, Deferred, WeChatClientException) as exc:
         db.session.rollback()
         row = db.session.get(OutboundMessage, row.id)
+        maybe_sent = getattr(exc, "maybe_sent", False)
+        if maybe_sent and channel != "template":
+            # It may have arrived, and this channel has no key WeChat dedupes: never again.
+            return _finish(row, Outcome(OutboundStatus.UNKNOWN, channel, None, UNKNOWN_REASONS["timeout"]),
+                           user.oa_openid or user.mp_openid)
         row.attempts += 1
         row.errmsg = str(exc)[:300]
+        if not (in_doubt or maybe_sent):  # WeChat surely did not send it: a plain retry later
+            row.status, row.channel, row.sending_at = OutboundStatus.PENDING, None, None
         db.session.commit()
         raise
     return _finish(row, outcome, user.oa_openid or user.mp_openid)
@@ -304,6 +437,9 @@ def send_notice(user: WechatUser, notice: Notice, *, now: datetime | None = None
 # commit, the channels are chosen in memory (consents in one query, open 48-hour windows in one
 # Redis round trip), the messages go out over the clients' keep-alive sessions, a few at a time
 # (``WECHAT_SEND_CONCURRENCY`` requests in flight), and every outcome is stored in one commit.
+# Every item is marked "sending" with its channel in the claim's commit, before any call; a
+# channel that turns someone away (43101, 45015, 45047) sends them through the next one in
+# another round, marked again first.
 
 @dataclass
 class _Plan:
@@ -324,10 +460,27 @@ class _Plan:
     error: Exception | None = None
     consent_lost: bool = False              # WeChat said 43101: our consent record was wrong
     unfollowed: bool = False                # WeChat said 43004 to a template message
+    chain: list[str] = field(default_factory=list)  # channels to try, in order
+    pos: int = 0                            # the channel being tried
+    next_round: bool = False                # turned away by this channel: try the next one
+    last: Outcome | None = None             # what the channel that turned us away said
+    in_doubt_since: datetime | None = None  # an earlier template send was cut off then
+    maybe_sent: bool = False                # this call's answer was lost
+
+    @property
+    def channel(self) -> str | None:
+        return self.chain[self.pos] if self.pos < len(self.chain) else None
+
+    @property
+    def held(self) -> bool:
+        """No outcome, but a template message may have gone out: stays "sending", and is
+        repeated only with its client_msg_id."""
+        return self.outcome is None and (self.in_doubt_since is not None or self.maybe_sent)
 
 
 class _Sender:
-    """The HTTP side of one batch: no database, safe to run in threads."""
+    """The HTTP side of one batch: no database, safe to run in threads. One call per item
+    and round, through the item's current channel."""
 
     def __init__(self, redis, config, spent: set[str], size: int):
         self.redis, self.config, self.spent = redis, config, spent
@@ -338,6 +491,7 @@ class _Sender:
         self.timeout = float(config.get("WECHAT_TIMEOUT", 5.0))
         self.size = size
         self._token = None
+        self._ready: set[int] = set()  # clients whose token was read for this batch
 
     def _post_template(self, body: dict) -> dict:
         """POST message/template/send on a keep-alive connection, without requests' per-call
@@ -382,8 +536,6 @@ class _Sender:
             raise
 
     def subscribe(self, p: _Plan) -> Outcome | None:
-        if not p.subscribe_template:
-            return None
         n = p.notice
         try:
             self.call("subscribe", lambda: self.mp.wxa.send_subscribe_message(
@@ -398,8 +550,6 @@ class _Sender:
         return Outcome("sent", "subscribe")
 
     def custom(self, p: _Plan) -> Outcome | None:
-        if not (p.oa_openid and p.window_open):
-            return None
         try:
             self.call("custom", lambda: self.oa.message.send_text(p.oa_openid, p.notice.as_text()))
         except WeChatClientException as exc:
@@ -413,8 +563,6 @@ class _Sender:
     def template(self, p: _Plan) -> Outcome | None:
         n = p.notice
         template_id = self.wx_templates.get(n.kind)
-        if not (template_id and p.oa_openid and p.subscribed):
-            return None
         body = {"touser": p.oa_openid, "template_id": template_id, "data": n.template_data(),
                 "client_msg_id": hashlib.sha1(n.key.encode()).hexdigest()[:32]}
         if n.url:
@@ -432,26 +580,51 @@ class _Sender:
             raise
         return Outcome("sent", "template", msgid=str(result.get("msgid", "")) or None)
 
-    def deliver(self, p: _Plan, stop) -> None:
-        """The channel chain of ``send_notice`` for one item; the result lands on ``p``."""
-        if stop.is_set():
-            return  # an earlier item stopped the batch: this one stays pending, unsent
+    def ready(self, channel: str) -> None:
+        """The access token, before the call: failing to get one sends nothing."""
+        client = self.mp if channel == "subscribe" else self.oa
+        if id(client) in self._ready:
+            return
         try:
-            outcome = None
-            for attempt in (self.subscribe, self.custom, self.template):
-                result = attempt(p)
-                if result is None:
-                    continue
-                outcome = result
-                if result.status == "sent" or result.errcode not in CHANNEL_CLOSED:
-                    break
-            p.outcome = outcome or Outcome("skipped", None, None, REASONS["no_channel"])
-        except (TemporaryFailure, Deferred) as exc:
+            client.access_token
+            self._ready.add(id(client))
+        except (requests.RequestException, WeChatClientException) as exc:
+            raise TemporaryFailure(f"获取微信 access_token 失败: {type(exc).__name__}") from exc
+
+    def deliver(self, p: _Plan, stop) -> None:
+        """One call through ``p``'s current channel; what came of it lands on ``p``."""
+        p.next_round = False
+        if stop.is_set():
+            return  # an earlier item stopped the batch: this one is not sent now
+        channel = p.channel
+        try:
+            if channel != "template":  # the template path reads its token inside the call
+                self.ready(channel)
+            result = getattr(self, channel)(p)
+        except (TemporaryFailure, Deferred, WeChatClientException) as exc:
             p.error = exc
+            if getattr(exc, "maybe_sent", False):
+                p.maybe_sent = True
+                if channel != "template":  # may have arrived; no key WeChat dedupes: never again
+                    p.outcome = Outcome(OutboundStatus.UNKNOWN, channel, None, UNKNOWN_REASONS["timeout"])
             stop.set()
-        except Exception as exc:  # an error we do not classify: stop like the single path would
-            p.error = exc
+            return
+        except Exception as exc:  # an error we do not classify: stop, and assume the worst
+            p.error, p.maybe_sent = exc, True
+            if channel != "template":
+                p.outcome = Outcome(OutboundStatus.UNKNOWN, channel, None, UNKNOWN_REASONS["interrupted"])
             stop.set()
+            return
+        if result is not None and (result.status == "sent" or result.errcode not in CHANNEL_CLOSED):
+            p.outcome = result
+            return
+        # This channel turned the person away (WeChat's answer: nothing was sent); the next may not.
+        p.last = result or p.last
+        p.pos += 1
+        if p.channel is None:
+            p.outcome = p.last or Outcome("skipped", None, None, REASONS["no_channel"])
+        else:
+            p.next_round = True
 
 
 _POOLS: dict[tuple, object] = {}
@@ -484,29 +657,42 @@ def _pool(size: int):
 
 
 def _claim_batch(plans: list[_Plan], now: datetime) -> None:
-    """Claim every key in one statement; keys finished earlier get their outcome (duplicate)."""
+    """Claim every key in one statement. Keys finished earlier get their outcome (duplicate);
+    a key left "sending" by a run that was cut off is repeated as a template message with its
+    client_msg_id if it may be, else settled as unknown (in this transaction)."""
     from app.dbutil import insert_or_skip
 
     table = OutboundMessage.__table__
     stmt = insert_or_skip(table, conflict=["dedupe_key"]).returning(table.c.id, table.c.dedupe_key)
     claimed = dict((k, i) for i, k in db.session.execute(stmt, [
-        {"dedupe_key": p.key, "wechat_user_id": p.user_id, "status": "pending", "attempts": 0,
+        {"dedupe_key": p.key, "wechat_user_id": p.user_id, "status": OutboundStatus.PENDING, "attempts": 0,
          "payload": {"kind": p.notice.kind, "title": p.notice.title}, "created_at": now} for p in plans]).all())
     others = [p.key for p in plans if p.key not in claimed]
     earlier = {}
     if others:
         earlier = {r.dedupe_key: r for r in db.session.execute(
             select(table.c.id, table.c.dedupe_key, table.c.status, table.c.channel, table.c.errcode,
-                   table.c.errmsg, table.c.attempts).where(table.c.dedupe_key.in_(others)))}
+                   table.c.errmsg, table.c.attempts, table.c.sending_at).where(table.c.dedupe_key.in_(others)))}
+    settle = []
     for p in plans:
         if p.key in claimed:
             p.row_id = claimed[p.key]
             continue
         row = earlier[p.key]
-        if row.status in ("sent", "skipped", "failed"):
+        if row.status in OutboundStatus.FINAL:
             p.outcome = Outcome(row.status, row.channel, row.errcode, row.errmsg, duplicate=True)
-        else:
-            p.row_id, p.attempts = row.id, row.attempts  # pending from a run that did not finish
+            continue
+        p.row_id, p.attempts = row.id, row.attempts  # a run that did not finish
+        if row.status == OutboundStatus.SENDING:
+            if may_resend_in_doubt(row.channel, row.sending_at, now):
+                p.in_doubt_since = row.sending_at
+            else:
+                p.outcome = in_doubt_outcome(row.channel)
+                settle.append({"_id": row.id, "_status": p.outcome.status, "_errmsg": p.outcome.reason})
+    if settle:
+        db.session.execute(update(table).where(table.c.id == bindparam("_id"),
+                                               table.c.status == OutboundStatus.SENDING)
+                           .values(status=bindparam("_status"), errmsg=bindparam("_errmsg")), settle)
 
 
 def _take_consents(plans: list[_Plan], templates: dict) -> None:
@@ -514,7 +700,7 @@ def _take_consents(plans: list[_Plan], templates: dict) -> None:
     by_template: dict[str, list[_Plan]] = {}
     for p in plans:
         template_id = templates.get(p.notice.kind)
-        if p.outcome is None and template_id and p.mp_openid:
+        if p.outcome is None and p.in_doubt_since is None and template_id and p.mp_openid:
             by_template.setdefault(template_id, []).append(p)
     for template_id, group in by_template.items():
         taken = set(db.session.execute(
@@ -530,20 +716,56 @@ def _take_consents(plans: list[_Plan], templates: dict) -> None:
                 taken.discard(p.user_id)
 
 
+def _chain(p: _Plan, templates: dict) -> list[str]:
+    """The channels ``send_notice`` would try for this person, in its order."""
+    if p.in_doubt_since is not None:
+        return ["template"]  # the only channel WeChat deduplicates (client_msg_id)
+    chain = []
+    if p.subscribe_template:
+        chain.append("subscribe")
+    if p.oa_openid and p.window_open:
+        chain.append("custom")
+    if templates.get(p.notice.kind) and p.oa_openid and p.subscribed:
+        chain.append("template")
+    return chain
+
+
+def _mark_sending_batch(group: list[_Plan], now: datetime, on_sending, repeats) -> None:
+    """Each item "sending" through its current channel (one statement), and the caller's rows
+    (``on_sending``) in the same transaction; the caller commits."""
+    if not group:
+        return
+    table = OutboundMessage.__table__
+    db.session.execute(
+        update(table).where(table.c.id == bindparam("_id")).values(
+            status=OutboundStatus.SENDING, channel=bindparam("_channel"), sending_at=bindparam("_at")),
+        [{"_id": p.row_id, "_channel": p.channel, "_at": p.in_doubt_since or now} for p in group])
+    if on_sending is not None:
+        first = {id(p) for p in group}
+        marks = [(p.index, p.channel) for p in group]
+        marks += [(r.index, f.channel) for r, f in repeats if id(f) in first]
+        on_sending(marks)
+
+
 def send_notices(batch: list[tuple[WechatUser, Notice]], *, now: datetime | None = None,
-                 record=None, concurrency: int | None = None) -> list[Outcome]:
+                 record=None, on_sending=None, concurrency: int | None = None) -> list[Outcome]:
     """``send_notice`` for many (user, notice) pairs at once, with the same rules.
 
     Returns one ``Outcome`` per pair (``duplicate`` where the key was handled before). Two
-    commits per batch: the claim (with the consents it takes) before anything is sent, every
-    outcome after. ``record(outcomes)``, if given, runs inside that second transaction, so the
-    caller's own rows (delivery status) are stored in the same commit.
+    commits per batch: the claim (with the consents it takes, and every item marked "sending"
+    with its channel) before anything is sent, every outcome after — plus one more, marking
+    again, for each round of people a channel turned away. ``on_sending([(index, channel)])``
+    runs in those marking transactions and ``record(outcomes, held)`` in the last one, so the
+    caller's own rows (delivery status) are stored in the same commits. ``held`` holds the
+    indexes without an outcome that stay "sending": a template message may have gone out,
+    and is repeated only with its client_msg_id.
 
     When WeChat answers −1 / times out (``TemporaryFailure``) or limits us (``Deferred``) for
-    an item, no further item is started; what was sent is recorded (and ``record`` is called
-    with ``None`` for the items without an outcome), then that exception is raised with
-    ``exc.outcomes`` (the list, ``None`` where not done) and ``exc.failed`` (the indexes that
-    hit it). Unsent items stay claimed but pending, so a later batch sends them.
+    an item, no further item is started; what was sent is recorded (``None`` for the items
+    without an outcome), then that exception is raised with ``exc.outcomes`` (the list),
+    ``exc.failed`` (the indexes without an outcome that hit it) and ``exc.held``. Unsent items
+    go back to pending, so a later batch sends them. A customer-service or subscribe message
+    whose call got no answer is ``unknown`` — it may have arrived, and is not sent again.
     """
     import threading
 
@@ -565,14 +787,8 @@ def send_notices(batch: list[tuple[WechatUser, Notice]], *, now: datetime | None
         plans.append(p)
     users = {user.id: user for user, _ in batch}
 
-    # 1. Claim the keys and take the consents: one commit, before anything is sent.
-    _claim_batch(plans, now)
-    _take_consents(plans, cfg["MINIAPP_TEMPLATES"])
-    db.session.commit()
-
-    # 2. Channels in memory; open windows and spent quotas in one Redis round trip.
-    todo = [p for p in plans if p.outcome is None]
-    closed = [p for p in todo if p.oa_openid and not p.window_open]
+    # 1. Open windows and spent quotas in one Redis round trip.
+    closed = [p for p in plans if p.oa_openid and not p.window_open]
     pipe = redis.pipeline(transaction=False)
     for p in closed:
         pipe.exists(window_key(p.oa_openid))
@@ -584,15 +800,35 @@ def send_notices(batch: list[tuple[WechatUser, Notice]], *, now: datetime | None
         p.window_open = bool(is_open)
     spent = {api for api, flag in zip(apis, answers[len(closed):]) if flag}
 
-    # 3. Send: a few requests in flight over keep-alive sessions; the first error stops the rest.
+    # 2. Claim the keys, take the consents, choose the channels and mark every item
+    #    "sending": one commit, before anything is sent.
+    _claim_batch(plans, now)
+    todo = [p for p in plans if p.outcome is None]
+    _take_consents(todo, cfg["MINIAPP_TEMPLATES"])
+    for p in todo:
+        p.chain = _chain(p, cfg["WECHAT_TEMPLATES"])
+        if not p.chain:
+            p.outcome = Outcome("skipped", None, None, REASONS["no_channel"])
+    calls = [p for p in todo if p.chain]
+    _mark_sending_batch(calls, now, on_sending, repeats)
+    db.session.commit()
+
+    # 3. Send: a few requests in flight over keep-alive sessions; the first error stops the
+    #    rest. People a channel turned away go through the next one, marked again first.
     size = max(1, int(concurrency or cfg.get("WECHAT_SEND_CONCURRENCY", 4)))
     sender = _Sender(redis, cfg, spent, size)
     stop = threading.Event()
-    if size == 1 or len(todo) == 1:
-        for p in todo:
-            sender.deliver(p, stop)
-    else:
-        list(_pool(size).map(lambda p: sender.deliver(p, stop), todo))
+    group = calls
+    while group:
+        if size == 1 or len(group) == 1:
+            for p in group:
+                sender.deliver(p, stop)
+        else:
+            list(_pool(size).map(lambda p: sender.deliver(p, stop), group))
+        group = [p for p in group if p.next_round and not stop.is_set()]
+        if group:
+            _mark_sending_batch(group, utcnow(), on_sending, repeats)
+            db.session.commit()
 
     # 4. Record everything in one commit.
     failed = [p for p in todo if p.error is not None]
@@ -602,14 +838,17 @@ def send_notices(batch: list[tuple[WechatUser, Notice]], *, now: datetime | None
     outcomes = [None] * len(batch)
     for p in _all(plans, repeats):
         outcomes[p.index] = p.outcome
+    held = {p.index for p in todo if p.held}
+    held |= {r.index for r, f in repeats if f.index in held}
     if record is not None:
-        record(outcomes)
+        record(outcomes, held)
     db.session.commit()
     if failed:
         # Deferred outranks a temporary failure (it says when to come back).
         exc = next((p.error for p in failed if isinstance(p.error, Deferred)), failed[0].error)
         exc.outcomes = outcomes
-        exc.failed = [p.index for p in failed]
+        exc.failed = [p.index for p in failed if p.outcome is None]
+        exc.held = held
         raise exc
     return outcomes
 
@@ -629,7 +868,6 @@ def _record_batch(plans, todo, failed, users, redis) -> None:
         for m in msgids:
             pipe.getdel(f"wechat:template-finish:{m}")
         early = {m: v.decode() for m, v in zip(msgids, pipe.execute()) if v}
-    from sqlalchemy import bindparam
 
     if done:
         rows = []
@@ -650,11 +888,19 @@ def _record_batch(plans, todo, failed, users, redis) -> None:
                 errmsg=bindparam("_errmsg"), openid=bindparam("_openid"), sent_at=bindparam("_sent_at"),
                 wechat_msgid=bindparam("_msgid"), delivered=bindparam("_delivered"),
                 attempts=table.c.attempts + 1), rows)
-    if failed:
-        db.session.execute(
-            update(table).where(table.c.id == bindparam("_id")).values(
-                errmsg=bindparam("_errmsg"), attempts=table.c.attempts + 1),
-            [{"_id": p.row_id, "_errmsg": str(p.error)[:300]} for p in failed])
+    # No outcome: a template message that may have gone out stays "sending" (repeated later
+    # with its client_msg_id); anything else surely did not go out and is pending again.
+    held = [p for p in todo if p.held]
+    back = [p for p in todo if p.outcome is None and not p.held]
+    for group, values in ((held, {}), (back, {"status": OutboundStatus.PENDING, "channel": None,
+                                              "sending_at": None})):
+        if group:
+            db.session.execute(
+                update(table).where(table.c.id == bindparam("_id")).values(
+                    errmsg=func.coalesce(bindparam("_errmsg", type_=String(300)), table.c.errmsg),
+                    attempts=table.c.attempts + bindparam("_tried"), **values),
+                [{"_id": p.row_id, "_errmsg": str(p.error)[:300] if p.error is not None else None,
+                  "_tried": 1 if p.error is not None else 0} for p in group])
     # Consents: given back where the message did not go (it will be retried), zeroed where
     # WeChat said there was none.
     back = [p for p in todo if p.subscribe_template and not p.consent_lost and p.outcome is None]

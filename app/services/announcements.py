@@ -4,7 +4,9 @@ The staff console calls these; the broadcast jobs (jobs/broadcast.py) do the sen
 announcement's audience is resolved when it starts sending, by one ``INSERT … SELECT``
 into ``delivery`` (one row per recipient, unique per announcement and person), so memory
 does not grow with the audience. Delivery rows are the durable state of a broadcast:
-pending → sent | failed (WeChat's errcode) | skipped (reason).
+pending → sending (its chunk is at WeChat) → sent | failed (WeChat's errcode) | skipped
+(reason) | unknown (the answer was lost on a channel WeChat does not deduplicate: staff see
+these people and may resend to them, ``resend_unknown``).
 
 Starting or resuming records an outbox row ("broadcast.start") in the caller's transaction,
 so a start never gets lost when Redis is down; the job picks it up after the commit. Like
@@ -28,15 +30,25 @@ from app.errors import InvalidTransitionError, NotFoundError, ValidationError
 from app.extensions import db
 from app.models import (
     Announcement, AnnouncementStatus, Audience, Bill, BillStatus, Delivery, DeliveryStatus, HeatingSeason,
-    Household, HouseholdBinding, OutageArea, utcnow,
+    Household, HouseholdBinding, OutageArea, OutboundMessage, WechatUser, utcnow,
 )
+from app.models.messages import OutboundStatus
 from app.services import outbox
+from app.services.notices import BROADCAST_KEY_PREFIX
 from app.services.outages import area_condition
 
 S = AnnouncementStatus
 START_TOPIC = "broadcast.start"
 CATEGORIES = ("notice", "outage", "arrears")
 CANCELLED_REASON = "公告已撤回，未发送"
+CANCELLED_IN_FLIGHT_REASON = "撤回时正在发送，无法确认对方是否收到"
+
+
+def delivery_key(announcement_id: int, user_id: int, resends: int = 0) -> str:
+    """The notice key of one delivery (unique in ``outbound_message``): a resend by staff is
+    a new notification, sent once."""
+    key = f"{BROADCAST_KEY_PREFIX}{announcement_id}:user:{user_id}"
+    return f"{key}:resend:{resends}" if resends else key
 
 
 # --- audience ---------------------------------------------------------------------------------
@@ -207,6 +219,11 @@ def cancel_announcement(announcement_id: int, *, now: datetime | None = None) ->
     db.session.execute(update(Delivery).where(Delivery.announcement_id == ann.id,
                                               Delivery.status == DeliveryStatus.PENDING)
                        .values(status=DeliveryStatus.SKIPPED, reason=CANCELLED_REASON))
+    # A chunk at WeChat right now: a live worker records what came of it (overwriting this);
+    # one whose worker died is never resumed, so it stays unknown for staff.
+    db.session.execute(update(Delivery).where(Delivery.announcement_id == ann.id,
+                                              Delivery.status == DeliveryStatus.SENDING)
+                       .values(status=DeliveryStatus.UNKNOWN, reason=CANCELLED_IN_FLIGHT_REASON))
     db.session.flush()
     return ann
 
@@ -228,9 +245,9 @@ def stop_for_error(announcement_id: int, reason: str) -> bool:
 
 
 def finish_if_done(announcement_id: int, *, now: datetime | None = None) -> bool:
-    """Mark a sending announcement done when no delivery is pending any more."""
+    """Mark a sending announcement done when no delivery is pending (or at WeChat) any more."""
     pending = db.session.scalar(select(Delivery.id).where(Delivery.announcement_id == announcement_id,
-                                                          Delivery.status == DeliveryStatus.PENDING).limit(1))
+                                                          Delivery.status.in_(DeliveryStatus.OPEN)).limit(1))
     if pending is not None:
         return False
     res = db.session.execute(update(Announcement).where(Announcement.id == announcement_id,
@@ -241,7 +258,9 @@ def finish_if_done(announcement_id: int, *, now: datetime | None = None) -> bool
 
 
 def progress(announcement_id: int) -> dict:
-    """Counts by delivery status (one indexed GROUP BY), with the announcement's status."""
+    """Counts by delivery status (one indexed GROUP BY), with the announcement's status.
+    ``unknown`` people may or may not have the message: a broadcast with some is done, but
+    not everyone is known to be reached."""
     ann = get_announcement(announcement_id)
     counts = dict.fromkeys(DeliveryStatus.ALL, 0)
     counts.update(db.session.execute(
@@ -249,3 +268,62 @@ def progress(announcement_id: int) -> dict:
         .group_by(Delivery.status)).all())
     return {"announcement_id": ann.id, "status": ann.status, "status_reason": ann.status_reason,
             "total": sum(counts.values()), **counts}
+
+
+# --- outcomes unknown: shown to staff, resent on request ---------------------------------------
+
+def unknown_deliveries(announcement_id: int, *, limit: int = 200) -> list[dict]:
+    """The people whose message may or may not have arrived (oldest first), with their
+    households, for the console."""
+    rows = db.session.execute(
+        select(Delivery.id, Delivery.wechat_user_id, Delivery.channel, Delivery.reason, Delivery.resends,
+               WechatUser.nickname)
+        .join(WechatUser, WechatUser.id == Delivery.wechat_user_id)
+        .where(Delivery.announcement_id == announcement_id, Delivery.status == DeliveryStatus.UNKNOWN)
+        .order_by(Delivery.id).limit(limit)).all()
+    homes: dict[int, list[Household]] = {}
+    if rows:
+        for user_id, home in db.session.execute(
+                select(HouseholdBinding.wechat_user_id, Household)
+                .join(Household, Household.id == HouseholdBinding.household_id)
+                .where(HouseholdBinding.wechat_user_id.in_([r.wechat_user_id for r in rows]))
+                .order_by(Household.account_no)).all():
+            homes.setdefault(user_id, []).append(home)
+    return [{"delivery_id": r.id, "wechat_user_id": r.wechat_user_id, "channel": r.channel, "reason": r.reason,
+             "resends": r.resends, "nickname": r.nickname, "households": homes.get(r.wechat_user_id, [])}
+            for r in rows]
+
+
+def resend_unknown(announcement_id: int, delivery_ids: list[int] | None = None) -> int:
+    """Staff decided to send once more to people whose outcome is unknown (all of them, or
+    these): each gets a new notice key, so the broadcast sends it exactly once more; the
+    announcement goes back to sending if it was done. Returns how many were queued (0 when
+    someone else resent them first)."""
+    ann = get_announcement(announcement_id)
+    if ann.status == S.CANCELLED:
+        raise InvalidTransitionError("公告已撤回，不能重新发送")
+    query = select(Delivery.id, Delivery.wechat_user_id, Delivery.resends).where(
+        Delivery.announcement_id == ann.id, Delivery.status == DeliveryStatus.UNKNOWN)
+    if delivery_ids is not None:
+        query = query.where(Delivery.id.in_(delivery_ids))
+    rows = db.session.execute(query).all()
+    if not rows:
+        return 0
+    res = db.session.execute(
+        update(Delivery).where(Delivery.id.in_([r.id for r in rows]), Delivery.status == DeliveryStatus.UNKNOWN)
+        .values(status=DeliveryStatus.PENDING, resends=Delivery.resends + 1, attempts=0, channel=None,
+                errcode=None, reason=None, wechat_msgid=None, sent_at=None)
+        .execution_options(synchronize_session=False))
+    if not res.rowcount:
+        return 0
+    db.session.execute(
+        update(OutboundMessage).where(
+            OutboundMessage.dedupe_key.in_([delivery_key(ann.id, r.wechat_user_id, r.resends) for r in rows]),
+            OutboundMessage.status == OutboundStatus.UNKNOWN)
+        .values(status=OutboundStatus.RESENT).execution_options(synchronize_session=False))
+    if ann.status == S.DONE:
+        ann.status, ann.status_reason, ann.finished_at = S.SENDING, None, None
+    if ann.status == S.SENDING:
+        _request_dispatch(ann)
+    db.session.flush()
+    return res.rowcount

@@ -14,17 +14,39 @@ from app.models import (
     Household, Outage, OutageArea, OutageCluster, OutageKind, OutageStatus, Station, Ticket, utcnow,
 )
 from app.services import clusters as cluster_service
+from app.services import notices as notice_service
 from app.services import outages as outage_service
 from app.services import reports as report_service
 from app.services.billing import local_today
 from app.web import auth
 from app.web.console import bp, done, parse_local_datetime
 
+UNKNOWN_LIST_LIMIT = 200
 ANN_LABELS = {
     AnnouncementStatus.DRAFT: "草稿", AnnouncementStatus.SCHEDULED: "定时待发", AnnouncementStatus.SENDING: "发送中",
     AnnouncementStatus.PAUSED: "已暂停", AnnouncementStatus.HALTED: "已中止（配额用尽）",
     AnnouncementStatus.DONE: "已发送完毕", AnnouncementStatus.CANCELLED: "已撤回",
 }
+
+
+CHANNEL_LABELS = {"subscribe": "订阅消息", "custom": "客服消息", "template": "模板消息"}
+
+
+def status_label(p: dict) -> str:
+    """The announcement's status for staff; a finished broadcast with people whose outcome is
+    unknown does not say "all sent"."""
+    if p["status"] == AnnouncementStatus.DONE and p.get("unknown"):
+        return f"发送结束，{p['unknown']}人结果未知"
+    return ANN_LABELS.get(p["status"], p["status"])
+
+
+def percent_done(p: dict) -> int:
+    """Share of recipients with a known outcome; never 100 while some are unknown."""
+    if p["total"] == 0:
+        return 100 if p["status"] == AnnouncementStatus.DONE else 0
+    known = p["sent"] + p["failed"] + p["skipped"]
+    value = round(known * 100 / p["total"])
+    return min(value, 99) if p.get("unknown") or p.get("pending") or p.get("sending") else value
 
 
 def _announcements():
@@ -104,7 +126,7 @@ def announcements():
     service = _announcements()
     progress = {a.id: service.progress(a.id) for a in rows}
     return render_template("console/announcements.html", rows=rows, progress=progress, labels=ANN_LABELS,
-                           audience_labels=Audience.LABELS)
+                           audience_labels=Audience.LABELS, status_label=status_label)
 
 
 @bp.route("/announcements/new")
@@ -154,8 +176,12 @@ def announcement_create():
 def announcement_detail(announcement_id: int):
     service = _announcements()
     ann = service.get_announcement(announcement_id)
-    return render_template("console/announcement.html", a=ann, progress=service.progress(ann.id), labels=ANN_LABELS,
-                           audience_labels=Audience.LABELS, area_text=_audience_text(ann))
+    p = service.progress(ann.id)
+    return render_template("console/announcement.html", a=ann, progress=p, labels=ANN_LABELS,
+                           audience_labels=Audience.LABELS, area_text=_audience_text(ann),
+                           status_text=status_label(p), percent=percent_done(p),
+                           unknown=service.unknown_deliveries(ann.id, limit=UNKNOWN_LIST_LIMIT),
+                           unknown_limit=UNKNOWN_LIST_LIMIT, channel_labels=CHANNEL_LABELS)
 
 
 def _audience_text(ann: Announcement) -> str:
@@ -178,11 +204,27 @@ def _audience_text(ann: Announcement) -> str:
 @bp.route("/announcements/<int:announcement_id>/progress.json")
 def announcement_progress(announcement_id: int):
     p = _announcements().progress(announcement_id)
-    done_count = p["sent"] + p["failed"] + p["skipped"]
-    p["percent"] = 100 if p["status"] == AnnouncementStatus.DONE and p["total"] == 0 else (
-        round(done_count * 100 / p["total"]) if p["total"] else 0)
-    p["status_label"] = ANN_LABELS.get(p["status"], p["status"])
+    p["percent"] = percent_done(p)
+    p["status_label"] = status_label(p)
     return jsonify(p)
+
+
+@bp.route("/announcements/<int:announcement_id>/resend", methods=["POST"])
+def announcement_resend(announcement_id: int):
+    """重新发送: once more to the people whose outcome is unknown (one, or all of them)."""
+    service = _announcements()
+    ids = [int(v) for v in request.form.getlist("delivery_id") if v.isdigit()]
+    if not ids and not request.form.get("all"):
+        raise ValidationError("请选择要重新发送的接收人")
+    count = service.resend_unknown(announcement_id, ids or None)
+    status = service.get_announcement(announcement_id).status
+    if not count:
+        message = "这些接收人已重新发送过，无需再次发送"
+    elif status in (AnnouncementStatus.PAUSED, AnnouncementStatus.HALTED):
+        message = f"已安排重新发送给{count}人，公告继续发送后发出"
+    else:
+        message = f"已开始重新发送给{count}人"
+    return done(message, "console.announcement_detail", announcement_id=announcement_id)
 
 
 @bp.route("/announcements/<int:announcement_id>/<action>", methods=["POST"])
@@ -404,7 +446,19 @@ def _failed_jobs() -> list[dict]:
 
 @bp.route("/jobs/failed")
 def failed_jobs():
-    return render_template("console/failed_jobs.html", rows=_failed_jobs())
+    return render_template("console/failed_jobs.html", rows=_failed_jobs(),
+                           notices=notice_service.unknown_notices(limit=UNKNOWN_LIST_LIMIT),
+                           notices_total=notice_service.count_unknown_notices(), channel_labels=CHANNEL_LABELS)
+
+
+@bp.route("/notices/<int:outbound_id>/resend", methods=["POST"])
+def notice_resend(outbound_id: int):
+    """重新发送 a single notice whose outcome is unknown (exactly once more)."""
+    if notice_service.resend_notice(outbound_id):
+        message = "已重新发送该通知"
+    else:
+        message = "该通知已重新发送过，无需再次发送"
+    return done(message, "console.failed_jobs")
 
 
 @bp.route("/jobs/failed/retry", methods=["POST"])

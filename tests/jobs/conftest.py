@@ -58,6 +58,27 @@ def bind_staff(db, wechat):
     return bind
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc), children first found."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # the name may hold spaces and parentheses
+        parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 class WorkerProcess:
     """``python -m jobs.worker`` as a real process on the test database, Redis and sandbox."""
 
@@ -78,8 +99,17 @@ class WorkerProcess:
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill(self, sig=signal.SIGKILL) -> None:
+        """The machine died: the worker, its cron child and its work horse at once. RQ puts
+        each work horse in a process group of its own (``os.setpgrp``), so the horse is found
+        as a descendant of the worker, not through the worker's group."""
         if self.proc.poll() is None:
+            victims = _descendants(self.proc.pid)
             os.killpg(self.proc.pid, sig)
+            for pid in victims:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
         self.proc.wait(timeout=20)
         self.log.close()
 

@@ -284,3 +284,91 @@ def test_batch_channels_consents_and_unfollowers_follow_the_single_path_rules(db
     assert db.session.get(WechatUser, g_user.id).subscribed is False
     row = db.session.scalar(select(OutboundMessage).where(OutboundMessage.dedupe_key == "c:2"))
     assert (row.status, row.errcode) == ("skipped", 43004) and "未关注" in row.errmsg
+
+
+# --- answers that never came back (DESIGN §5): never twice, never silently lost ----------------
+
+from app.models.messages import OutboundStatus  # noqa: E402
+from tests.jobs.conftest import template_titles, wait_until  # noqa: E402
+
+
+def _slow_wechat(app, wechat, monkeypatch, api):
+    wechat_client.official_account().access_token  # fetch the token before slowing things down
+    monkeypatch.setitem(app.config, "WECHAT_TIMEOUT", 0.3)
+    app.extensions.pop("wechat_clients", None)
+    wechat.faults(delay=1, times=1, api=api)
+
+
+def _received(wechat, openid, title="您的工单已办结"):
+    return template_titles(wechat.inbox(openid)).count(title)
+
+
+def test_a_customer_service_message_without_an_answer_is_unknown_and_not_sent_again(db, wechat, app, monkeypatch):
+    person, user = _user(db, wechat)
+    wechat.say(person["openid"], "你好")  # the window is open: a customer-service message
+    db.session.expire_all()
+    user = db.session.get(WechatUser, user.id)
+    _slow_wechat(app, wechat, monkeypatch, "message/custom/send")
+
+    outcome = send_notice(user, _notice())
+    assert (outcome.status, outcome.channel) == (OutboundStatus.UNKNOWN, "custom")
+    # WeChat carried it out after all (late): the person has it once, and it is not retried.
+    wait_until(lambda: _received(wechat, person["openid"]) == 1, timeout=20, what="the late message")
+    again = send_notice(user, _notice())
+    assert again.duplicate and again.status == OutboundStatus.UNKNOWN
+    assert _received(wechat, person["openid"]) == 1
+    row = db.session.scalar(select(OutboundMessage))
+    assert (row.status, row.channel) == (OutboundStatus.UNKNOWN, "custom") and "无法确认" in row.errmsg
+
+
+def test_a_template_message_cut_off_is_sent_again_only_while_wechat_dedupes_it(db, wechat):
+    person, user = _user(db, wechat)
+    # Two notices left "sending" by a worker that died during the call: one a minute ago, one
+    # long enough ago that WeChat no longer remembers its client_msg_id.
+    db.session.add_all([
+        OutboundMessage(dedupe_key="recent", wechat_user_id=user.id, status=OutboundStatus.SENDING,
+                        channel="template", sending_at=utcnow() - timedelta(minutes=1)),
+        OutboundMessage(dedupe_key="old", wechat_user_id=user.id, status=OutboundStatus.SENDING,
+                        channel="template", sending_at=utcnow() - timedelta(minutes=9)),
+    ])
+    db.session.commit()
+    recent = send_notice(user, _notice("recent"))
+    assert (recent.status, recent.channel, recent.duplicate) == ("sent", "template", False)
+    old = send_notice(user, _notice("old"))
+    assert old.status == OutboundStatus.UNKNOWN and "去重时限" in old.reason
+    assert _received(wechat, person["openid"]) == 1  # only the one WeChat would drop if repeated
+    statuses = dict(db.session.execute(select(OutboundMessage.dedupe_key, OutboundMessage.status)).all())
+    assert statuses == {"recent": "sent", "old": OutboundStatus.UNKNOWN}
+
+
+def test_a_customer_service_message_cut_off_is_unknown_even_when_a_template_could_go(db, wechat):
+    person, user = _user(db, wechat)  # a follower: a template message would reach them
+    db.session.add(OutboundMessage(dedupe_key="n1", wechat_user_id=user.id, status=OutboundStatus.SENDING,
+                                   channel="custom", sending_at=utcnow()))
+    db.session.commit()
+    outcome = send_notice(user, _notice("n1"))
+    assert (outcome.status, outcome.channel) == (OutboundStatus.UNKNOWN, "custom")
+    assert wechat.inbox(person["openid"]) == []
+
+
+def test_batch_a_customer_service_message_without_an_answer_is_unknown_the_unsent_go_back(
+        db, wechat, app, monkeypatch):
+    chatty, chatty_user = _user(db, wechat)
+    wechat.say(chatty["openid"], "你好")
+    quiet, quiet_user = _user(db, wechat)
+    db.session.expire_all()
+    users = [db.session.get(WechatUser, chatty_user.id), db.session.get(WechatUser, quiet_user.id)]
+    _slow_wechat(app, wechat, monkeypatch, "message/custom/send")
+    batch = [(users[0], _notice("b:0")), (users[1], _notice("b:1"))]
+    with pytest.raises(TemporaryFailure) as info:
+        send_notices(batch, concurrency=1)  # one at a time: the slow answer stops the batch
+    first, second = info.value.outcomes
+    assert (first.status, first.channel) == (OutboundStatus.UNKNOWN, "custom") and second is None
+    assert info.value.held == set()
+    rows = dict(db.session.execute(select(OutboundMessage.dedupe_key, OutboundMessage.status)).all())
+    assert rows == {"b:0": OutboundStatus.UNKNOWN, "b:1": OutboundStatus.PENDING}
+
+    again = send_notices(batch)
+    assert [(o.status, o.duplicate) for o in again] == [(OutboundStatus.UNKNOWN, True), ("sent", False)]
+    wait_until(lambda: _received(wechat, chatty["openid"]) == 1, timeout=20, what="the late message")
+    assert [_received(wechat, p["openid"]) for p in (chatty, quiet)] == [1, 1]

@@ -98,6 +98,20 @@ def test_template_client_msg_id_sends_once(sandbox, oa_client):
     assert len(sandbox.inbox(user["openid"])) == 1
 
 
+def test_template_client_msg_id_dedupes_for_ten_minutes_only(sandbox, oa_client):
+    """WECHAT.md §3: the same openid + client_msg_id is sent once within 10 minutes. Our
+    recovery of a cut-off template message relies on exactly this, and on nothing longer."""
+    user = sandbox.create_user()
+    body = {"touser": user["openid"], "template_id": "TPL", "client_msg_id": "notice-7", "data": {"k": {"value": "v"}}}
+    first = oa_client.post("message/template/send", data=body)
+    sandbox.post("/clock", json={"advance": 9 * 60})
+    assert oa_client.post("message/template/send", data=body)["msgid"] == first["msgid"]
+    assert len(sandbox.inbox(user["openid"])) == 1
+    sandbox.post("/clock", json={"advance": 61})  # 10 minutes and a second after the first
+    assert oa_client.post("message/template/send", data=body)["msgid"] != first["msgid"]
+    assert len(sandbox.inbox(user["openid"])) == 2
+
+
 def test_subscribe_message_consumes_one_consent(sandbox, mp_client):
     user = sandbox.create_user()
     data = {"thing1": {"value": "暖气维修"}}

@@ -151,9 +151,16 @@
       document.getElementById("progress-bar").style.width = p.percent + "%";
       document.getElementById("progress-pct").textContent = p.percent + "%";
       document.getElementById("progress").setAttribute("aria-valuenow", p.percent);
-      ["total", "sent", "failed", "skipped", "pending"].forEach(function (k) {
+      ["total", "sent", "failed", "skipped", "unknown"].forEach(function (k) {
         document.getElementById("p-" + k).textContent = p[k];
       });
+      document.getElementById("p-waiting").textContent = p.pending + p.sending;
+      document.getElementById("p-unknown-wrap").className = p.unknown ? "bad" : "";
+      var unknownCard = document.getElementById("unknown-card");
+      if (unknownCard && String(p.unknown) !== unknownCard.getAttribute("data-unknown")) {
+        unknownCard.hidden = false;  /* the list on the page is older than these counts */
+        document.getElementById("unknown-stale").hidden = false;
+      }
       document.getElementById("ann-status").textContent = p.status_label;
       document.getElementById("ann-reason").textContent = p.status_reason || "";
       document.querySelectorAll(".ann-action").forEach(function (f) {
