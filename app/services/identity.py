@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 LINK_CODE_TTL = 600           # seconds a link code can be entered
 LINK_CODE_DIGITS = 6
 _IDENTITY_COLUMNS = ("oa_openid", "mp_openid", "unionid")
-MERGED_ID_TTL = 8 * 86400     # longer than a mini-program token can be refreshed
+MERGED_ID_TTL = 8 * 86400     # how long a merged-away id is remembered (see merged_into)
 UNIONID_ASK_INTERVAL = 86400  # seconds before the callback asks WeChat about one openid again
 
 
@@ -98,12 +98,14 @@ def _merged_key(user_id: int) -> str:
 
 
 def _remember_merge(gone_id: int, keep_id: int) -> None:
-    """Mini-program tokens name a user id: one of a merged row still opens the survivor."""
+    """Remember where a merged-away id went, for whoever still holds it (a link, a job in
+    flight). Mini-program tokens name their login family (``api_session``), whose row moves to
+    the survivor with every other reference, so they keep working without this."""
     current_app.extensions["redis"].set(_merged_key(gone_id), keep_id, ex=MERGED_ID_TTL)
 
 
 def merged_into(user_id: int) -> int | None:
-    """The row a merged-away user id now lives in (for tokens issued before the merge)."""
+    """The row a merged-away user id now lives in (for ids held from before the merge)."""
     value = current_app.extensions["redis"].get(_merged_key(user_id))
     return int(value) if value else None
 
