@@ -85,6 +85,9 @@ class Config:
         self.WECHAT_SECRET = env_str("WECHAT_SECRET", DEV_WECHAT_SECRET)
         self.WECHAT_TOKEN = env_str("WECHAT_TOKEN", DEV_WECHAT_TOKEN)
         self.WECHAT_AES_KEY = env_str("WECHAT_AES_KEY")
+        # Rotating the EncodingAESKey: the one it replaces, still accepted while WeChat's
+        # pushes switch over (the reply is encrypted with whichever key opened the message).
+        self.WECHAT_AES_KEY_PREVIOUS = env_str("WECHAT_AES_KEY_PREVIOUS")
         self.WECHAT_API_BASE = env_str("WECHAT_API_BASE", "https://api.weixin.qq.com/")
         self.MINIAPP_APPID = env_str("MINIAPP_APPID", DEV_MINIAPP_APPID)
         self.MINIAPP_SECRET = env_str("MINIAPP_SECRET", DEV_MINIAPP_SECRET)

@@ -14,7 +14,6 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy.exc import IntegrityError
-from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
@@ -25,6 +24,7 @@ from app.extensions import db
 from app.dbutil import insert_or_skip
 from app.models import InboundMessage, utcnow
 from wechat import conversation
+from wechat.inbound import parse_message
 
 log = logging.getLogger(__name__)
 bp = Blueprint("wechat_callback", __name__)

@@ -9,6 +9,7 @@ this photo for?" — lives in Redis with a TTL, so any web process can take the 
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -29,6 +30,7 @@ from app.queue import enqueue
 from app.services import binding, billing, identity, knowledge, outages, tickets
 from app.services.actors import Actor
 from wechat import crew_chat
+from wechat.inbound import SUBSCRIBE_MSG_EVENTS
 from wechat.notify import CUSTOM_WINDOW, record_template_result, window_key
 
 log = logging.getLogger(__name__)
@@ -219,7 +221,29 @@ def _handle_event(msg) -> str | None:
     if event == "click":
         command = MENU_KEYS.get(msg.key)
         return _handle_text(Caller(msg.source), command) if command else None  # no pending step read
-    return None  # VIEW, LOCATION reports, subscribe_msg_* and others need no answer
+    if event in SUBSCRIBE_MSG_EVENTS:
+        _subscription_notice_event(msg)
+        return None
+    return None  # VIEW, LOCATION reports and others need no answer
+
+
+def _subscription_notice_event(msg) -> None:
+    """A subscription-notice popup answered, a notice switched off, or one we sent delivered.
+
+    We send no official-account subscription notices (bizsend) yet, and the consents we keep
+    (SubscribeConsent) are the mini-program's, for its own template ids: nothing to change.
+    The event is kept as the inbound row (raw XML) and logged, so a notice channel added later
+    can count consents from them."""
+    for item in msg.items:
+        template = item.get("TemplateId")
+        if msg.event == "subscribe_msg_sent_event":
+            code = str(item.get("ErrorCode", ""))
+            level = logging.INFO if code == "0" else logging.WARNING
+            log.log(level, "wechat: subscription notice %s (template %s) to %s: %s %s", item.get("MsgID"), template,
+                    msg.source, code, item.get("ErrorStatus"))
+        else:
+            log.info("wechat: %s %s subscription notices of template %s (%s)", msg.source,
+                     item.get("SubscribeStatusString"), template, msg.event)
 
 
 def _template_finished(msg) -> None:
@@ -448,10 +472,14 @@ def _still_cold(user: WechatUser) -> str:
 
 
 def _repair_help() -> str:
+    # WeChat opens the mini-program only with its appid on the link (a bound mini-program);
+    # without it the words are a plain link or text (WECHAT.md §3, customer-service text).
+    appid = html.escape(current_app.config["MINIAPP_APPID"], quote=True)
     return ("报修可直接回复：报修 问题描述（例如：报修 卧室暖气不热），"
             "或在小程序“我要报修”中填写问题并上传照片，我们会按时派人上门；"
             "漏水、爆管等紧急情况请直接拨打24小时热线。\n"
-            '<a data-miniprogram-path="pages/repair/new" href="https://mp.weixin.qq.com">打开报修页面</a>')
+            f'<a data-miniprogram-appid="{appid}" data-miniprogram-path="pages/repair/new" '
+            'href="https://mp.weixin.qq.com">打开报修页面</a>')
 
 
 def _outages(user: WechatUser) -> str:

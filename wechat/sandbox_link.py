@@ -2,11 +2,15 @@
 sandbox never imports the app): same credentials, our callback URL."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 
 def sandbox_config(cfg, **overrides) -> dict:
     """Settings for ``wechat.sandbox`` that make it act as WeChat for this app."""
     return {
         "callback_url": f"{cfg['PUBLIC_BASE_URL']}/wechat/callback",
+        # Our pages' host is the account's web-authorisation domain (网页授权域名).
+        "oauth_domain": urlsplit(cfg["PUBLIC_BASE_URL"]).hostname or "127.0.0.1",
         "token": cfg["WECHAT_TOKEN"], "aes_key": cfg["WECHAT_AES_KEY"],
         "oa_appid": cfg["WECHAT_APPID"], "oa_secret": cfg["WECHAT_SECRET"],
         "mp_appid": cfg["MINIAPP_APPID"], "mp_secret": cfg["MINIAPP_SECRET"],

@@ -14,7 +14,6 @@ held between polls.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 
 from flask import (
@@ -27,7 +26,7 @@ from app.services import metrics, staff_auth
 from app.web import auth
 from app.web.pages import install_html_errors
 from app.web.redirects import safe_next
-from app.web.wechat_oauth import OAuthError, authorize_url, openid_for_code
+from app.web.wechat_oauth import OAuthError, authorize_url, new_state, openid_for_code, public_url
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 install_html_errors(bp)
@@ -60,10 +59,10 @@ def _globals():
 def login():
     """Inside WeChat: straight through WeChat's (silent, snsapi_base) consent; elsewhere a page
     offering WeChat or the console's password sign-in."""
-    state = secrets.token_urlsafe(16)
+    state = new_state()
     session["oauth_state"] = state
     session["oauth_next"] = safe_next(request.args.get("next"))
-    target = authorize_url(url_for("dashboard.oauth_callback", _external=True), state,
+    target = authorize_url(public_url("dashboard.oauth_callback"), state,
                            sandbox_openid=request.args.get("sandbox_openid"))
     in_wechat = "MicroMessenger" in (request.user_agent.string or "")
     if in_wechat or request.args.get("sandbox_openid"):

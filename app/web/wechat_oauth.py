@@ -3,13 +3,20 @@
 Two plain HTTP calls (WECHAT.md §6) against ``WECHAT_API_BASE``, so the sandbox serves them
 in the demo and the tests. The consent page lives on open.weixin.qq.com for the real
 WeChat and under the same base for the sandbox.
+
+WeChat checks the request before anything else: ``redirect_uri`` must be on the account's
+web-authorisation domain (网页授权域名; 10003 otherwise) and ``state`` may only hold a-zA-Z0-9,
+at most 128 bytes. So the redirect_uri is built from PUBLIC_BASE_URL — never from the host and
+scheme this request arrived with, which behind a TLS-terminating proxy are the proxy's
+``http://internal:8000`` — and the state is hex.
 """
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlencode
 
 import requests
-from flask import current_app
+from flask import current_app, url_for
 
 REAL_API_HOST = "api.weixin.qq.com"
 REAL_AUTHORIZE_BASE = "https://open.weixin.qq.com/"
@@ -25,6 +32,16 @@ def _api_base() -> str:
 
 def is_real_wechat() -> bool:
     return REAL_API_HOST in _api_base()
+
+
+def public_url(endpoint: str, **values) -> str:
+    """The absolute URL of one of our pages as WeChat and people reach it (PUBLIC_BASE_URL)."""
+    return current_app.config["PUBLIC_BASE_URL"] + url_for(endpoint, **values)
+
+
+def new_state() -> str:
+    """A fresh OAuth state: 32 hex characters, inside WeChat's a-zA-Z0-9 / 128-byte rule."""
+    return secrets.token_hex(16)
 
 
 def authorize_url(redirect_uri: str, state: str, *, sandbox_openid: str | None = None) -> str:

@@ -37,7 +37,10 @@ def _post_bridge_ticket(app, base_url: str, external_id: str) -> requests.Respon
 
 
 def test_a_ticket_from_the_phone_bridge_appears_on_an_open_dashboard_without_reload(
-        app, db, live_app, wechat, staff, open_page, fast_stream, make_area, make_household, make_crew, make_staff):
+        app, db, live_app, wechat, staff, open_page, fast_stream, make_area, make_household, make_crew, make_staff,
+        monkeypatch):
+    # Served at live_app.url: WeChat's sign-in comes back to PUBLIC_BASE_URL, so that is it here.
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", live_app.url)
     _, community, station = make_area(district="和平区")
     make_household(community=community)
     crew = make_crew(name="和平维修一班", stations=[station])

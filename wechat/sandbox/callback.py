@@ -2,7 +2,12 @@
 
 Signed query (signature, timestamp, nonce, openid; plus encrypt_type=aes and msg_signature in
 safe mode), 5-second timeout, three attempts with the same body, then the passive reply is
-checked (and decrypted in safe mode) like WeChat would before showing it to the user.
+checked (and decrypted in safe mode) like WeChat would before showing it to the user:
+ToUserName must be the sender, FromUserName the account's original id (gh_…), and a news
+reply carries at most 1 article when it answers a user message (8 for an event; WeChat's rule
+since 2018-10-12). A reply that breaks these is not shown: the user sees
+"该公众号暂时无法提供服务，请稍后再试". A text reply whose mini-program link lacks its appid
+is shown, but flagged (see links.py).
 """
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ import requests
 from defusedxml import ElementTree
 
 from .crypto import CryptoError, nonce_str, sha1_signature
+from .links import text_link_flags
 
 FAILURE_TEXT = "该公众号暂时无法提供服务，请稍后再试"
 REPLY_TYPES = {"text", "image", "voice", "video", "music", "news", "transfer_customer_service"}
+NEWS_TO_MESSAGE = 1  # articles in a news reply to a user message (text, image, voice, video, location, link)
+NEWS_TO_EVENT = 8    # ... and in other cases
 
 
 def to_xml(fields: dict) -> str:
@@ -94,14 +102,14 @@ def push(sb, fields: dict, openid: str) -> dict:
         if response.status_code != 200:
             result["error"] = f"HTTP {response.status_code}"
             break
-        result.update(_read_reply(sb, response.text, openid))
+        result.update(_read_reply(sb, response.text, openid, fields))
         break
     if not result["ok"]:
         result["user_sees"] = FAILURE_TEXT
     return result
 
 
-def _read_reply(sb, text: str, openid: str) -> dict:
+def _read_reply(sb, text: str, openid: str, pushed: dict) -> dict:
     raw = text.strip()
     if raw in ("", "success"):
         return {"ok": True, "reply": None, "raw_reply": raw}
@@ -124,23 +132,33 @@ def _read_reply(sb, text: str, openid: str) -> dict:
             return {"ok": False, "error": f"cannot decrypt reply: {exc}", "raw_reply": raw[:500]}
     else:
         reply = outer
-    problem = _check_reply(sb, reply, openid)
+    problem = _check_reply(sb, reply, openid, pushed)
     if problem:
         return {"ok": False, "error": problem, "reply": reply}
-    return {"ok": True, "reply": reply}
+    answer = {"ok": True, "reply": reply}
+    if reply.get("MsgType") == "text":
+        flags = text_link_flags(sb, str(reply.get("Content", "")))
+        if flags:
+            answer["flags"] = flags
+    return answer
 
 
-def _check_reply(sb, reply, openid: str) -> str | None:
+def _check_reply(sb, reply, openid: str, pushed: dict) -> str | None:
     if not isinstance(reply, dict):
         return "reply XML has no fields"
     if reply.get("ToUserName") != openid:
         return f"reply ToUserName {reply.get('ToUserName')!r} is not the sender {openid}"
+    account = sb.config["oa_original_id"]
+    if reply.get("FromUserName") != account:
+        return f"reply FromUserName {reply.get('FromUserName')!r} is not the account's original id {account}"
     if reply.get("MsgType") not in REPLY_TYPES:
         return f"reply MsgType {reply.get('MsgType')!r} is not allowed"
     if reply["MsgType"] == "news":
         items = (reply.get("Articles") or {}).get("item", [])
         count = len(items) if isinstance(items, list) else 1
-        if count > 8:  # 1 for replies to user messages since 2018; 8 elsewhere
-            return "news reply has more than 8 articles"
+        limit = NEWS_TO_EVENT if pushed.get("MsgType") == "event" else NEWS_TO_MESSAGE
+        if count > limit:
+            answered = "an event" if limit == NEWS_TO_EVENT else "a user message"
+            return f"news reply to {answered} has {count} articles; WeChat allows {limit}"
     return None
 

@@ -6,10 +6,16 @@ environment variable names are the backend's own, so one environment configures 
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 DEFAULTS: dict = {
     "store_path": "instance/sandbox.db",
     "callback_url": "http://127.0.0.1:5000/wechat/callback",
+    # The web-authorisation domain(s) (网页授权域名, comma-separated) that an OAuth redirect_uri
+    # must be on (10003 otherwise); the host of the backend's PUBLIC_BASE_URL by default.
+    "oauth_domain": "127.0.0.1",
+    # Caller IPs the token endpoints accept (list or comma-separated); None: no IP whitelist.
+    "ip_whitelist": None,
     "token": "demo-callback-token",
     "aes_key": None,  # 43-character EncodingAESKey; set means safe mode
     "oa_appid": "wx_demo_official_account",
@@ -50,6 +56,8 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "pay_public_key_path": ("SANDBOX_PAY_PUBLIC_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH"),
     "pay_public_key_id": ("SANDBOX_PAY_PUBLIC_KEY_ID", "WECHATPAY_PUBLIC_KEY_ID"),
     "merchant_key_path": ("SANDBOX_MERCHANT_KEY_PATH", "WECHATPAY_PRIVATE_KEY_PATH"),
+    "oauth_domain": ("SANDBOX_OAUTH_DOMAIN",),
+    "ip_whitelist": ("SANDBOX_IP_WHITELIST",),
 }
 
 
@@ -65,6 +73,9 @@ def build_config(overrides: dict | None = None) -> dict:
         raise ValueError("aes_key (EncodingAESKey) must be 43 characters")
     if len(config["apiv3_key"].encode()) != 32:
         raise ValueError("apiv3_key must be 32 bytes")
+    whitelist = config["ip_whitelist"]
+    if isinstance(whitelist, str):
+        config["ip_whitelist"] = [ip.strip() for ip in whitelist.split(",") if ip.strip()]
     return config
 
 
@@ -77,4 +88,7 @@ def config_from_env(environ: dict | None = None) -> dict:
             if environ.get(name):
                 found[key] = environ[name]
                 break
+    if "oauth_domain" not in found and environ.get("PUBLIC_BASE_URL"):
+        # The backend's public host is where its web-authorisation pages live.
+        found["oauth_domain"] = urlsplit(environ["PUBLIC_BASE_URL"]).hostname or DEFAULTS["oauth_domain"]
     return found

@@ -42,9 +42,13 @@ class MessageCrypto:
         self.key = base64.b64decode(encoding_aes_key + "=")
         self.appid = appid
 
-    def encrypt(self, xml: str) -> str:
+    def encrypt(self, xml: str, random_prefix: bytes | None = None) -> str:
+        """`random_prefix` (16 bytes) only to reproduce WeChat's published vectors."""
         text = xml.encode()
-        plain = os.urandom(16) + struct.pack(">I", len(text)) + text + self.appid.encode()
+        prefix = os.urandom(16) if random_prefix is None else random_prefix
+        if len(prefix) != 16:
+            raise ValueError("the random prefix is 16 bytes")
+        plain = prefix + struct.pack(">I", len(text)) + text + self.appid.encode()
         pad = BLOCK - len(plain) % BLOCK
         plain += bytes([pad]) * pad
         encryptor = Cipher(algorithms.AES(self.key), modes.CBC(self.key[:16])).encryptor()

@@ -14,6 +14,9 @@ POST /sandbox/faults takes any of these keys (several at once are fine):
   {"window_closed": true}                  45015 for every customer-service message
   {"template_status": "failed:user block"} Status of the next TEMPLATESENDJOBFINISH events
   {"template_finish_events": false}        stop posting TEMPLATESENDJOBFINISH
+  {"ip_whitelist": ["203.0.113.7"]}        token calls from other IPs get 40164 (null: no check)
+  {"oauth_domain": "heat.example.com"}     web-authorisation domain(s) redirect_uri must use (10003)
+  {"minute_quota": {"cgi-bin/stable_token": 5}}  45011 beyond 5 calls a minute
   {"pay_error": "NOT_ENOUGH", "times": 1, "api": "refund/domestic/refunds"}
                                            the next WeChat Pay calls answer that error (its
                                            documented HTTP status and message, signed)
@@ -32,6 +35,7 @@ from .errors import ControlError, WeChatError
 # Default daily quotas per appid and API (WECHAT.md §2-§7); others are unlimited.
 DAILY_QUOTAS = {
     "cgi-bin/token": 2000,
+    "cgi-bin/stable_token": 500_000,
     "cgi-bin/message/template/send": 100_000,
     "cgi-bin/message/custom/send": 500_000,
     "cgi-bin/message/subscribe/send": 10_000_000,
@@ -43,6 +47,8 @@ DAILY_QUOTAS = {
     "cgi-bin/media/get": 200_000,
     "cgi-bin/qrcode/create": 100_000,
 }
+# Documented per-minute limits per appid and API (45011 beyond); others have none.
+MINUTE_QUOTAS = {"cgi-bin/stable_token": 10_000}
 TOKEN_ERRCODES = (40001, 40014, 42001)
 SETTINGS_KEY = "fault_settings"
 # WeChat Pay errors a test may inject: code -> (HTTP status, message as WeChat Pay words it).
@@ -75,6 +81,37 @@ def daily_quota(sb, api: str) -> int | None:
     return DAILY_QUOTAS.get(api)
 
 
+def minute_quota(sb, api: str) -> int | None:
+    conf = settings(sb)
+    for pattern, limit in conf.get("minute_quota", {}).items():
+        if _matches(pattern, api):
+            return int(limit)
+    return conf.get("rate_limit_per_minute") or MINUTE_QUOTAS.get(api)
+
+
+def ip_whitelist(sb) -> set[str] | None:
+    """The caller IPs the token endpoints accept (WECHAT.md §2, 40164), or None: no check.
+    The ``ip_whitelist`` setting wins over the sandbox's config of the same name."""
+    conf = settings(sb)
+    value = conf["ip_whitelist"] if "ip_whitelist" in conf else sb.config.get("ip_whitelist")
+    return None if value is None else set(value)
+
+
+def oauth_domains(sb) -> list[str]:
+    """The web-authorisation domain(s) (网页授权域名) a redirect_uri must be on."""
+    conf = settings(sb)
+    value = conf["oauth_domain"] if "oauth_domain" in conf else sb.config.get("oauth_domain")
+    return split_list(value) or []
+
+
+def split_list(value) -> list[str] | None:
+    """A list, or a comma-separated string, as a list of stripped items; None stays None."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
 def guard(sb, api: str, appid: str, with_token: bool) -> None:
     """Apply slow answers, injected errors, the per-minute limit and the daily quota."""
     now = sb.now()
@@ -100,7 +137,7 @@ def guard(sb, api: str, appid: str, with_token: bool) -> None:
                 conn.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?", (row["id"],))
         over_minute = over_day = False
         if not injected:
-            limit = conf.get("rate_limit_per_minute")
+            limit = minute_quota(sb, api)
             if limit:
                 minute = int(now // 60)
                 count = _bump(conn, f"minute:{appid}:{api}:{minute}", (minute + 1) * 60)
@@ -182,10 +219,20 @@ def set_faults(sb, data: dict) -> None:
     for key in ("rate_limit_per_minute", "window_closed", "template_status", "template_finish_events"):
         if key in data:
             conf[key] = data[key]
-    if "daily_quota" in data:
-        if not isinstance(data["daily_quota"], dict):
-            raise ControlError(400, "daily_quota must map an API path to a number")
-        conf.setdefault("daily_quota", {}).update(data["daily_quota"])
+    for name in ("daily_quota", "minute_quota"):
+        if name in data:
+            if not isinstance(data[name], dict):
+                raise ControlError(400, f"{name} must map an API path to a number")
+            conf.setdefault(name, {}).update(data[name])
+    if "ip_whitelist" in data:
+        value = data["ip_whitelist"]
+        if value is not None and not isinstance(value, (list, str)):
+            raise ControlError(400, "ip_whitelist must be a list of IP addresses, or null to switch it off")
+        conf["ip_whitelist"] = split_list(value)
+    if "oauth_domain" in data:
+        if not isinstance(data["oauth_domain"], (list, str)):
+            raise ControlError(400, "oauth_domain must be a domain or a list of them")
+        conf["oauth_domain"] = split_list(data["oauth_domain"])
     sb.store.set_json(SETTINGS_KEY, conf)
 
 
@@ -198,6 +245,7 @@ def describe(sb) -> dict:
         ],
         "settings": settings(sb),
         "default_daily_quotas": DAILY_QUOTAS,
+        "default_minute_quotas": MINUTE_QUOTAS,
     }
 
 

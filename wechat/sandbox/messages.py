@@ -15,6 +15,7 @@ from flask import Blueprint, jsonify
 
 from . import callback, faults
 from .errors import WeChatError
+from .links import text_link_flags
 from .people import take_consent
 from .tokens import json_body, wechat_api
 
@@ -121,16 +122,24 @@ def register(bp: Blueprint, sb) -> None:
             raise WeChatError(40008, "invalid message type")
         if msgtype == "text" and not data["text"].get("content"):
             raise WeChatError(44003, "empty content")
+        if msgtype == "news" and len(data["news"].get("articles") or []) > 1:
+            raise WeChatError(45008)  # one article per customer-service news message
         if msgtype == "image":
             from .media import load_media
             load_media(sb, data["image"].get("media_id"))
         check_window(sb, user)
         body = {"msgtype": msgtype, msgtype: data[msgtype]}
+        flags = []
         if msgtype == "text":
             body["content"] = data["text"]["content"]
+            flags = text_link_flags(sb, body["content"])
+            if flags:  # WeChat sends it; the link just does not open the mini-program
+                body["flags"] = flags
         if msgtype == "image":
             body["media_id"] = data["image"]["media_id"]
         sb.record(user["oa_openid"], "out", "custom", body)
+        for flag in flags:
+            sb.record(user["oa_openid"], "system", "flag", {"content": "小程序文字链无法打开小程序", "error": flag})
         return jsonify({"errcode": 0, "errmsg": "ok"})
 
     @bp.route("/cgi-bin/message/template/send", methods=["POST"])
@@ -196,8 +205,9 @@ def register(bp: Blueprint, sb) -> None:
             post_event(sb, user["oa_openid"], {
                 "ToUserName": sb.config["oa_original_id"], "FromUserName": user["oa_openid"],
                 "CreateTime": int(sb.now()), "MsgType": "event", "Event": "subscribe_msg_sent_event",
-                "SubscribeMsgSentEvent": {"List": [{"TemplateId": template_id, "MsgID": str(msgid),
-                                                    "ErrorCode": "0", "ErrorStatus": "success"}]},
+                # MsgID and ErrorCode are bare numbers in WeChat's XML.
+                "SubscribeMsgSentEvent": {"List": [{"TemplateId": template_id, "MsgID": msgid,
+                                                    "ErrorCode": 0, "ErrorStatus": "success"}]},
             })
         return jsonify({"errcode": 0, "errmsg": "ok"})
 

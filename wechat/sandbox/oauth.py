@@ -1,13 +1,18 @@
 """Mini-program login (jscode2session) and web OAuth2 for H5 pages (WECHAT.md §6).
 
 /connect/oauth2/authorize stands in for the consent screen: with `sandbox_openid` (any of a
-user's openids) it redirects at once; without it, it shows a page to pick a user.
+user's openids) it redirects at once; without it, it shows a page to pick a user. Like
+WeChat it first checks the request: the redirect_uri must be on the account's
+web-authorisation domain (网页授权域名, the ``oauth_domain`` setting: the same full host name,
+no parent or sibling domain; a port only when the setting names one), else the error page
+with 10003; and `state` may only hold a-zA-Z0-9, at most 128 bytes.
 """
 from __future__ import annotations
 
 import html
+import re
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, jsonify, redirect, request
 
@@ -17,6 +22,29 @@ from .errors import WeChatError
 from .tokens import EXPIRES_IN, check_credentials
 
 CODE_LIFETIME = 300
+STATE = re.compile(r"[a-zA-Z0-9]{0,128}")
+
+
+def _error_page(message: str, code: int | None = None) -> Response:
+    """WeChat's in-app error page for a bad authorize request (shown, never redirected)."""
+    detail = f"<p>错误码：{code}</p>" if code else ""
+    body = ('<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>微信授权</title>'
+            f"<body style='font-family:sans-serif;padding:16px'><h3>Oops! Something went wrong:(</h3>"
+            f"<p>{html.escape(message)}</p>{detail}</body></html>")
+    return Response(body, status=400, content_type="text/html; charset=utf-8")
+
+
+def redirect_uri_problem(sb, redirect_uri: str) -> Response | None:
+    """10003 unless redirect_uri is an http(s) URL on a configured web-authorisation domain."""
+    parts = urlsplit(redirect_uri)
+    host = (parts.hostname or "").lower()
+    if parts.scheme in ("http", "https") and host:
+        hostport = f"{host}:{parts.port}" if parts.port else host
+        for domain in faults.oauth_domains(sb):
+            domain = domain.lower()
+            if (hostport if ":" in domain else host) == domain:
+                return None
+    return _error_page("redirect_uri域名与后台配置不一致", 10003)
 
 
 def _use_code(sb, code: str | None, kind: str):
@@ -53,11 +81,20 @@ def register(bp: Blueprint, sb) -> None:
     @bp.route("/connect/oauth2/authorize")
     def authorize():
         args = request.args
-        if args.get("appid") != sb.config["oa_appid"] or not args.get("redirect_uri"):
-            return Response("<p>参数错误：appid 或 redirect_uri 不正确</p>", status=400, content_type="text/html; charset=utf-8")
+        if not args.get("appid"):
+            return _error_page("appid不能为空", 10012)
+        if args["appid"] != sb.config["oa_appid"]:
+            return _error_page("参数错误：appid 不正确")
+        if not args.get("redirect_uri"):
+            return _error_page("redirect_uri不能为空", 10011)
+        problem = redirect_uri_problem(sb, args["redirect_uri"])
+        if problem is not None:
+            return problem
+        if not STATE.fullmatch(args.get("state", "")):
+            return _error_page("参数错误：state 只能是 a-zA-Z0-9，最多128字节")
         scope = args.get("scope", "snsapi_base")
         if scope not in ("snsapi_base", "snsapi_userinfo"):
-            return Response("<p>scope 参数错误</p>", status=400, content_type="text/html; charset=utf-8")
+            return _error_page("scope 参数错误")
         chosen = args.get("sandbox_openid")
         if not chosen:
             return _chooser(sb, args)

@@ -134,7 +134,8 @@ PAGE = """<!doctype html>
   }
   function status(user) { return (user.subscribed ? "已关注 · " : "未关注 · ") + user.openid; }
   var EVENTS = { subscribe: "关注了公众号", unsubscribe: "取消关注", SCAN: "扫描了二维码", CLICK: "点击了菜单",
-                 VIEW: "打开了菜单链接", subscribe_msg_popup_event: "订阅消息授权" };
+                 VIEW: "打开了菜单链接", subscribe_msg_popup_event: "订阅消息授权",
+                 subscribe_msg_change_event: "关闭了订阅通知" };
 
   function card(title, data, link) {
     var box = el("div", "card");
@@ -151,7 +152,7 @@ PAGE = """<!doctype html>
 
   function render(m, nickname) {
     if (m.direction === "system") {
-      if (m.kind === "error") return el("div", "note error", m.content + (m.error ? "（" + m.error + "）" : ""));
+      if (m.kind === "error" || m.kind === "flag") return el("div", "note error", m.content + (m.error ? "（" + m.error + "）" : ""));
       return null;  // event pushes are bookkeeping, not chat
     }
     if (m.kind === "event") {

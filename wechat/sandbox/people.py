@@ -23,7 +23,8 @@ from .core import make_openid, user_json
 from .errors import ControlError
 
 MESSAGE_TYPES = {"text", "image", "location", "event"}
-EVENTS = {"subscribe", "unsubscribe", "SCAN", "CLICK", "VIEW", "subscribe_msg_popup_event"}
+EVENTS = {"subscribe", "unsubscribe", "SCAN", "CLICK", "VIEW", "subscribe_msg_popup_event",
+          "subscribe_msg_change_event"}
 NICKNAMES = ["张女士", "李先生", "王阿姨", "刘师傅", "陈同学", "赵大爷", "孙女士", "周先生"]
 
 
@@ -153,18 +154,32 @@ def _event_fields(sb, user, data, fields, shown, updates, now) -> None:
             updates["last_event_at"] = now
     elif event == "unsubscribe":
         updates["subscribed"] = 0
-    elif event == "subscribe_msg_popup_event":
+    elif event in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
+        # WeChat's XML (doc/service/guide/product/subscription_messages/push): one <List> per
+        # template inside the event's wrapper; PopupScene a bare number (1 H5 page, 2 article).
         templates = data.get("templates") or []
-        if not templates:
-            raise ControlError(400, "templates: [{template_id, status: accept|reject}] required")
-        items = [
-            {"TemplateId": t["template_id"], "SubscribeStatusString": t.get("status", "accept"), "PopupScene": "2"}
-            for t in templates
-        ]
-        fields["SubscribeMsgPopupEvent"] = {"List": items}
+        popup = event == "subscribe_msg_popup_event"
+        statuses = ("accept", "reject") if popup else ("reject",)  # a change only ever pushes reject
+        if not isinstance(templates, list) or not templates or not all(
+                isinstance(t, dict) and t.get("template_id") and t.get("status", statuses[0]) in statuses
+                for t in templates):
+            raise ControlError(400, f"templates: [{{template_id, status: {'|'.join(statuses)}}}] required")
+        scene = int(data.get("popup_scene", 2))
+        if popup and scene not in (1, 2):
+            raise ControlError(400, "popup_scene must be 1 (H5 page) or 2 (article)")
+        items = []
         for t in templates:
-            if t.get("status", "accept") == "accept":
+            item = {"TemplateId": t["template_id"], "SubscribeStatusString": t.get("status", statuses[0])}
+            if popup:
+                item["PopupScene"] = scene
+            items.append(item)
+        fields["SubscribeMsgPopupEvent" if popup else "SubscribeMsgChangeEvent"] = {"List": items}
+        for t in templates:
+            if t.get("status", statuses[0]) == "accept":
                 add_consent(sb, user["oa_openid"], t["template_id"], "oa", 1)
+            elif not popup:  # switched off in the notice settings: no more sends
+                drop_consent(sb, user["oa_openid"], t["template_id"], "oa")
+        shown["templates"] = [{"template_id": i["TemplateId"], "status": i["SubscribeStatusString"]} for i in items]
     for key in ("scene", "key", "url"):
         if data.get(key) is not None:
             shown[key] = data[key]
@@ -178,7 +193,12 @@ def _ticket_for(sb, scene) -> str:
 def _record_reply(sb, openid: str, result: dict) -> None:
     reply = result.get("reply")
     if reply:
-        sb.record(openid, "out", "passive", reply_view(reply))
+        view = reply_view(reply)
+        if result.get("flags"):
+            view["flags"] = result["flags"]
+        sb.record(openid, "out", "passive", view)
+    for flag in result.get("flags", []):
+        sb.record(openid, "system", "flag", {"content": "小程序文字链无法打开小程序", "error": flag})
     if not result["ok"]:
         sb.record(openid, "system", "error", {"content": callback.FAILURE_TEXT, "error": result.get("error")})
 
@@ -207,6 +227,11 @@ def add_consent(sb, user: str, template_id: str, scene: str, count: int) -> int:
         return conn.execute(
             "SELECT remaining FROM consents WHERE user = ? AND template_id = ?", (user, key)
         ).fetchone()["remaining"]
+
+
+def drop_consent(sb, user: str, template_id: str, scene: str) -> None:
+    """The user refused (or switched off) this template: nothing left to send."""
+    sb.store.run("UPDATE consents SET remaining = 0 WHERE user = ? AND template_id = ?", user, f"{scene}:{template_id}")
 
 
 def take_consent(sb, user: str, template_id: str, scene: str) -> bool:

@@ -1,8 +1,17 @@
 """access_token: issue, check, and the decorator every WeChat JSON API goes through.
 
-The real rule (WECHAT.md §2, trap 2): each /cgi-bin/token call issues a new token valid for
-7200 s and retires the previous ones after a 5-minute overlap. stable_token tokens are a
-separate family and the same one is returned while it is valid.
+The real rules (WECHAT.md §2, trap 2; doc/service/api/base/api_getstableaccesstoken):
+- each GET /cgi-bin/token issues a new token valid for 7200 s and retires the previous ones of
+  the appid after a 5-minute overlap — whoever else fetches one breaks yours;
+- POST /cgi-bin/stable_token is a separate family, untouched by /cgi-bin/token: in normal mode
+  (force_refresh false) it returns the same token while more than 5 minutes remain (with the
+  seconds left as expires_in) and a new one in the last 5 minutes, the old one still valid
+  until its end; force_refresh true retires the current token at once, at most 20 times a day
+  (45009 beyond) and at least 30 s apart (sooner: nothing is refreshed, the current token is
+  returned); JSON POST only (43002 otherwise), wrong secret 40125, 10,000 calls a minute and
+  500,000 a day;
+- both token endpoints refuse callers outside the IP whitelist (40164) when one is set
+  (the sandbox's ``ip_whitelist`` setting or fault).
 """
 from __future__ import annotations
 
@@ -17,6 +26,8 @@ from .errors import WeChatError
 
 EXPIRES_IN = 7200
 OVERLAP = 300
+FORCE_REFRESH_PER_DAY = 20
+FORCE_REFRESH_INTERVAL = 30
 
 
 def credentials(sb) -> dict[str, str]:
@@ -28,7 +39,7 @@ def app_kind(sb, appid: str) -> str:
     return "oa" if appid == sb.config["oa_appid"] else "mp"
 
 
-def check_credentials(sb, appid: str | None, secret: str | None) -> None:
+def check_credentials(sb, appid: str | None, secret: str | None, *, stable: bool = False) -> None:
     if not appid:
         raise WeChatError(41002)
     known = credentials(sb)
@@ -37,15 +48,41 @@ def check_credentials(sb, appid: str | None, secret: str | None) -> None:
     if not secret:
         raise WeChatError(41004)
     if secret != known[appid]:
+        if stable:  # stable_token's own error table says 40125
+            raise WeChatError(40125)
         raise WeChatError(40001, "invalid credential, AppSecret error or access_token is invalid")
+
+
+def caller_ip() -> str:
+    return request.remote_addr or ""
+
+
+def check_ip(sb) -> None:
+    """40164 for a caller outside the IP whitelist, worded as WeChat words it."""
+    allowed = faults.ip_whitelist(sb)
+    if allowed is None:
+        return
+    ip = caller_ip()
+    if ip not in allowed:
+        shown = f"{ip} ipv6 ::ffff:{ip}" if ":" not in ip else ip
+        raise WeChatError(40164, f"invalid ip {shown}, not in whitelist")
+
+
+def _stable_key(appid: str) -> str:
+    return f"stable_token:{appid}"
 
 
 def issue_token(sb, appid: str) -> dict:
     now = sb.now()
     token = secrets.token_urlsafe(96)
     with sb.store.tx() as conn:
+        # The previous /cgi-bin/token tokens die 5 minutes from now; the stable family is
+        # another world (its current token is the only one of it not yet retired).
+        row = conn.execute("SELECT value FROM kv WHERE key = ?", (_stable_key(appid),)).fetchone()
+        stable = json.loads(row["value"])["token"] if row else ""
         conn.execute(
-            "UPDATE tokens SET retired_at = ? WHERE appid = ? AND retired_at IS NULL", (now + OVERLAP, appid)
+            "UPDATE tokens SET retired_at = ? WHERE appid = ? AND retired_at IS NULL AND token != ?",
+            (now + OVERLAP, appid, stable),
         )
         conn.execute(
             "INSERT INTO tokens (token, appid, issued_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -57,14 +94,30 @@ def issue_token(sb, appid: str) -> dict:
 
 def issue_stable_token(sb, appid: str, force_refresh: bool) -> dict:
     now = sb.now()
-    key = f"stable_token:{appid}"
+    key = _stable_key(appid)
+    day = sb.beijing_now().strftime("%Y-%m-%d")
     with sb.store.tx() as conn:
         row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         current = json.loads(row["value"]) if row else None
-        # The platform renews 5 minutes before expiry; force_refresh replaces it at once.
-        if current and not force_refresh and current["expires_at"] - now > OVERLAP:
+        valid = current is not None and current["expires_at"] > now
+
+        def same() -> dict:
             return {"access_token": current["token"], "expires_in": int(current["expires_at"] - now)}
-        token = "stable_" + secrets.token_urlsafe(96)
+
+        if force_refresh:
+            forced = current.get("forced", {}) if current else {}
+            if valid and now - forced.get("last", float("-inf")) < FORCE_REFRESH_INTERVAL:
+                return same()  # "连续使用该模式时……间隔至少为30s，否则不会刷新"
+            if forced.get("day") == day and forced.get("count", 0) >= FORCE_REFRESH_PER_DAY:
+                raise WeChatError(45009)
+            forced = {"day": day, "count": (forced.get("count", 0) if forced.get("day") == day else 0) + 1,
+                      "last": now}
+        else:
+            # The platform renews in the last 5 minutes; until then the same token.
+            if valid and current["expires_at"] - now > OVERLAP:
+                return same()
+            forced = current.get("forced", {}) if current else {}
+        token = secrets.token_urlsafe(96)
         if current:
             end = now if force_refresh else min(current["expires_at"], now + OVERLAP)
             conn.execute("UPDATE tokens SET retired_at = ? WHERE token = ?", (end, current["token"]))
@@ -74,7 +127,7 @@ def issue_stable_token(sb, appid: str, force_refresh: bool) -> dict:
         )
         conn.execute(
             "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
-            (key, json.dumps({"token": token, "expires_at": now + EXPIRES_IN})),
+            (key, json.dumps({"token": token, "expires_at": now + EXPIRES_IN, "forced": forced})),
         )
     return {"access_token": token, "expires_in": EXPIRES_IN}
 
@@ -136,15 +189,20 @@ def register(bp: Blueprint, sb) -> None:
             raise WeChatError(40002, "invalid grant_type")
         appid = request.args.get("appid")
         check_credentials(sb, appid, request.args.get("secret"))
+        check_ip(sb)
         faults.guard(sb, "cgi-bin/token", appid, with_token=False)
         return jsonify(issue_token(sb, appid))
 
-    @bp.route("/cgi-bin/stable_token", methods=["POST"])
+    @bp.route("/cgi-bin/stable_token", methods=["GET", "POST"])
     def stable_token():
+        if request.method != "POST":
+            raise WeChatError(43002, "require POST method")
         data = json_body()
         if data.get("grant_type") != "client_credential":
             raise WeChatError(40002, "invalid grant_type")
         appid = data.get("appid")
-        check_credentials(sb, appid, data.get("secret"))
+        check_credentials(sb, appid, data.get("secret"), stable=True)
+        check_ip(sb)
         faults.guard(sb, "cgi-bin/stable_token", appid, with_token=False)
-        return jsonify(issue_stable_token(sb, appid, bool(data.get("force_refresh"))))
+        # A JSON boolean, as documented: only true forces a refresh.
+        return jsonify(issue_stable_token(sb, appid, data.get("force_refresh") is True))

@@ -116,6 +116,7 @@ def _start(tmp_path_factory, backend, merchant_key, **overrides):
         "merchant_key_path": merchant_key[0],
         "events_async": True,
         "callback_timeout": 2.0,
+        "oauth_domain": "heat.example.com,h5.example",  # the tests' web pages
         **overrides,
     }
     app = create_sandbox_app(config)
