@@ -192,7 +192,7 @@ def _ticket_for(sb, scene) -> str:
 
 def _record_reply(sb, openid: str, result: dict) -> None:
     reply = result.get("reply")
-    if reply:
+    if reply and result["ok"]:  # a reply WeChat refuses is never shown, only the failure notice
         view = reply_view(reply)
         if result.get("flags"):
             view["flags"] = result["flags"]
