@@ -56,7 +56,9 @@ def test_registration_is_idempotent_and_puts_back_an_emptied_sandbox(demo, runne
     assert back.exit_code == 0 and f"{total} 新注册 registered, 0 已存在" in back.output, back.output
 
 
-def test_leader1_signs_in_to_the_dashboard_through_wechat(demo, db, live_app):
+def test_leader1_signs_in_to_the_dashboard_through_wechat(app, demo, db, live_app, monkeypatch):
+    # Served at live_app.url: WeChat's sign-in comes back to PUBLIC_BASE_URL, so that is it here.
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", live_app.url)
     leader = _person(db, "leader1")
     browser = requests.Session()
     page = browser.get(f"{live_app.url}/dashboard/login", params={"sandbox_openid": leader.oa_openid}, timeout=30)
