@@ -41,8 +41,6 @@ class OutboundStatus:
     UNKNOWN = "unknown"
     RESENT = "resent"
     FINAL = (SENT, FAILED, SKIPPED, UNKNOWN, RESENT)
-    LABELS = {PENDING: "待发送", SENDING: "发送中", SENT: "已发送", FAILED: "失败", SKIPPED: "未发送",
-              UNKNOWN: "结果未知", RESENT: "结果未知，已重新发送"}
 
 
 class OutboundMessage(db.Model):
