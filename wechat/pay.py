@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -122,18 +123,32 @@ def _read(path: str | None, what: str) -> str:
         raise PayUnavailable(f"{what} cannot be read from {path}: {exc}") from exc
 
 
+@lru_cache(maxsize=8)
 def _serial_of(private_key_pem: str) -> str:
+    # Parsing an RSA private key costs tens of milliseconds: once per key, not once per call.
     key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
     der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha1(der).hexdigest().upper()
 
 
-def _settings() -> _Settings:
+@lru_cache(maxsize=8)
+def _public_key(public_key_pem: str):
+    return load_public_key(public_key_pem)
+
+
+def _platform_key() -> tuple[str, str]:
+    """(PEM, id) of the WeChat Pay public key, read on use (a key written later is picked up)."""
     cfg = current_app.config
-    private_key_pem = _read(merchant_key_path(), "merchant private key")
     public_path = cfg.get("WECHATPAY_PUBLIC_KEY_PATH")
     public_key_pem = _read(public_path, "WeChat Pay public key")
     key_id = cfg.get("WECHATPAY_PUBLIC_KEY_ID") or _read(f"{public_path}.id", "WeChat Pay public key id")
+    return public_key_pem, key_id
+
+
+def _settings() -> _Settings:
+    cfg = current_app.config
+    private_key_pem = _read(merchant_key_path(), "merchant private key")
+    public_key_pem, key_id = _platform_key()
     return _Settings(
         mchid=cfg["WECHATPAY_MCHID"], appid=cfg["MINIAPP_APPID"], apiv3_key=cfg["WECHATPAY_APIV3_KEY"],
         private_key_pem=private_key_pem,
@@ -394,10 +409,11 @@ def verify_notification(headers, body: bytes) -> dict:
     Returns ``{"id", "event_type", "resource": {...decrypted...}}``; raises
     :class:`NotificationRejected` for anything WeChat Pay did not send us.
     """
-    settings = _settings()
+    cfg = current_app.config
+    public_key_pem, public_key_id = _platform_key()   # no merchant key needed to check WeChat Pay's word
     if headers.get("Wechatpay-Signature-Type", SIGNATURE_TYPE) != SIGNATURE_TYPE:
         raise NotificationRejected("unsupported signature type")
-    if headers.get("Wechatpay-Serial") != settings.public_key_id:
+    if headers.get("Wechatpay-Serial") != public_key_id:
         raise NotificationRejected("unknown Wechatpay-Serial")
     timestamp, nonce = headers.get("Wechatpay-Timestamp", ""), headers.get("Wechatpay-Nonce", "")
     signature = headers.get("Wechatpay-Signature", "")
@@ -413,7 +429,7 @@ def verify_notification(headers, body: bytes) -> dict:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise NotificationRejected("body is not UTF-8") from exc
-    if not rsa_verify(timestamp, nonce, text, signature, load_public_key(settings.public_key_pem)):
+    if not rsa_verify(timestamp, nonce, text, signature, _public_key(public_key_pem)):
         raise NotificationRejected("bad signature")
     try:
         event = json.loads(text)
@@ -421,7 +437,7 @@ def verify_notification(headers, body: bytes) -> dict:
         if resource.get("algorithm") != "AEAD_AES_256_GCM":
             raise NotificationRejected("unsupported algorithm")
         plain = aes_decrypt(nonce=resource["nonce"], ciphertext=resource["ciphertext"],
-                            associated_data=resource.get("associated_data", ""), apiv3_key=settings.apiv3_key)
+                            associated_data=resource.get("associated_data", ""), apiv3_key=cfg["WECHATPAY_APIV3_KEY"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise NotificationRejected(f"malformed notification: {exc}") from exc
     if plain is None:
@@ -430,11 +446,11 @@ def verify_notification(headers, body: bytes) -> dict:
         decrypted = json.loads(plain)
     except ValueError as exc:
         raise NotificationRejected("resource is not JSON") from exc
-    if decrypted.get("mchid") != settings.mchid:
+    if decrypted.get("mchid") != cfg["WECHATPAY_MCHID"]:
         raise NotificationRejected("notification for another merchant")
     original_type = resource.get("original_type")
     # A payment names our app; a refund resource has no appid at all (WECHAT.md §8).
-    if original_type != "refund" and decrypted.get("appid") != settings.appid:
+    if original_type != "refund" and decrypted.get("appid") != cfg["MINIAPP_APPID"]:
         raise NotificationRejected("notification for another app")
     return {"id": event.get("id"), "event_type": event.get("event_type"), "original_type": original_type,
             "resource": decrypted}
