@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import (
-    MismatchKind, Payment, ReconciliationMismatch, ReconciliationRun, Refund, RefundState, Staff,
+    MismatchKind, ReconciliationMismatch, ReconciliationRun, Refund, RefundState, Staff,
 )
 from app.services import billing, reconciliation
 from app.services.billing import local_today
