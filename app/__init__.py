@@ -39,6 +39,10 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
 
     init_api(app)  # before our error handlers, so ours (DESIGN §4.2 shape) win
     register_error_handlers(app)
+    from app.http_limits import install_body_limits
+
+    install_body_limits(app)  # before any blueprint's hooks read a body
+    _trust_proxies(app)
     app.register_blueprint(health_bp)
     install_after_commit_dispatch(app)
 
@@ -68,6 +72,18 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies (nginx), take the client's address and scheme
+    from their X-Forwarded-For/-Proto headers, so request.remote_addr is the client (the
+    console's sign-in limit is per address). With 0 (default) those headers are ignored:
+    a client cannot choose its own address."""
+    hops = app.config.get("TRUSTED_PROXIES") or 0
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
 
 
 def _tune_sqlite(engine) -> None:

@@ -103,6 +103,12 @@ class Config:
         # Where WeChat Pay posts refund results (/pay/refund-notify); unset: next to the pay notify URL.
         self.WECHATPAY_REFUND_NOTIFY_URL = env_str("WECHATPAY_REFUND_NOTIFY_URL")
 
+        # Limits (README "Limits"): no request body is larger than this (nine 10 MB photos
+        # and the form around them); each door has its own smaller limit (app/http_limits.py).
+        self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 91 * 1024 * 1024)
+        # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none).
+        self.TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+
         self.BRIDGE_SECRET = env_str("BRIDGE_SECRET", DEV_BRIDGE_SECRET)
         self.BRIDGE_OUTBOUND_URL = env_str("BRIDGE_OUTBOUND_URL")
         # Local hours when agents answer; a call missed outside them becomes a call-back task.

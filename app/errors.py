@@ -45,6 +45,13 @@ class TooManyAttemptsError(DomainError):
     code = "too_many_attempts"
 
 
+class PayloadTooLargeError(DomainError):
+    """What was sent is over a size limit (bytes or pixels)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
 class ServiceUnavailableError(DomainError):
     """A service we depend on (WeChat, WeChat Pay) cannot answer now."""
 

@@ -5,10 +5,11 @@ import logging
 
 from flask import Flask, jsonify
 from marshmallow import ValidationError as SchemaValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.errors import DomainError
 from app.extensions import db
+from app.http_limits import too_large_message
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,10 @@ def register_error_handlers(app: Flask) -> None:
     def _schema(exc: SchemaValidationError):
         fields = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         return error_response(400, "invalid_input", "提交的内容有误，请检查后重试", fields)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge):
+        return error_response(413, "payload_too_large", too_large_message(exc))
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -154,6 +154,8 @@ def _session_for(code: str) -> dict:
     except WeChatClientException as exc:
         if exc.errcode in (40029, 40163, 40226):
             raise UnauthorizedError("登录凭证无效或已使用，请重新登录", code="invalid_code") from exc
+        if exc.errcode == 41008:   # WeChat saw no code: the caller's mistake, not an outage
+            raise ValidationError("缺少登录凭证 code", code="invalid_code", fields={"code": ["必填"]}) from exc
         if exc.errcode == 45011:
             raise TooManyAttemptsError("登录过于频繁，请稍后再试") from exc
         raise ServiceUnavailableError("微信服务暂时不可用，请稍后再试") from exc
@@ -182,7 +184,7 @@ def _answer(user: WechatUser, family: ApiSession) -> dict:
 @bp.route("/login", methods=["POST"])
 @bp.arguments(LoginArgs)
 @bp.response(200, LoginSchema)
-@documented(bp, 400, 429, 503, auth=False)
+@documented(bp, 400, 401, 429, 503, auth=False)
 def login(args):
     """wx.login 的 code 换取令牌和角色"""
     session = _session_for(args["code"])

@@ -9,6 +9,7 @@ from werkzeug.datastructures import CombinedMultiDict
 
 from app.errors import ServiceUnavailableError, UnauthorizedError  # noqa: F401 (re-exported)
 from app.extensions import db
+from app.http_limits import limit_blueprint
 from app.openapi import Blueprint, _Parser
 
 
@@ -20,13 +21,21 @@ class _MobileParser(_Parser):
         return MultiDictProxy(CombinedMultiDict([req.files, req.form]), schema)
 
 
+JSON_BODY_BYTES = 64 * 1024   # a JSON request of the mini-program; uploads say their own (@body_limit)
+
+
 class ApiBlueprint(Blueprint):
-    """``app.openapi.Blueprint`` plus a ``multipart`` location (fields and files in one body)."""
+    """``app.openapi.Blueprint`` plus a ``multipart`` location (fields and files in one body),
+    and a body limit for JSON requests (app/http_limits.py)."""
 
     ARGUMENTS_PARSER = _MobileParser()
     DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
         **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING, "multipart": "multipart/form-data",
     }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        limit_blueprint(self, JSON_BODY_BYTES)
 
 
 class ApiErrorBodySchema(Schema):

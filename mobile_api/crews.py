@@ -11,7 +11,8 @@ from sqlalchemy import and_, case, func, or_, select
 from app.errors import NotFoundError, ValidationError
 from app.extensions import db
 from app.models import Crew, Role, Staff, Ticket, TicketState, utcnow
-from app.services import tickets
+from app.http_limits import body_limit
+from app.services import tickets, uploads
 from app.services.actors import Actor
 from mobile_api.auth import current_staff, staff_required
 from mobile_api.common import ApiBlueprint, documented, paginate
@@ -102,6 +103,7 @@ def accept_task(ticket_id):
 
 
 @bp.route("/tasks/<int(max=2147483647):ticket_id>/notes", methods=["POST"])
+@body_limit(uploads.MAX_REQUEST_BYTES, per_file=uploads.MAX_BYTES)
 @staff_required(*CREW_ROLES)
 @bp.arguments(NoteArgs, location="multipart")
 @bp.response(200, TaskDetailSchema)
@@ -116,6 +118,7 @@ def add_note(args, ticket_id):
 
 
 @bp.route("/tasks/<int(max=2147483647):ticket_id>/reply", methods=["POST"])
+@body_limit(uploads.MAX_REQUEST_BYTES, per_file=uploads.MAX_BYTES)
 @staff_required(*CREW_ROLES)
 @bp.arguments(ReplyArgs, location="multipart")
 @bp.response(200, TaskDetailSchema)
@@ -152,6 +155,7 @@ def forward_task(args, ticket_id):
 
 
 @bp.route("/tasks/<int(max=2147483647):ticket_id>/defect", methods=["POST"])
+@body_limit(uploads.MAX_REQUEST_BYTES, per_file=uploads.MAX_BYTES)
 @staff_required(*CREW_ROLES)
 @bp.arguments(DefectArgs, location="multipart")
 @bp.response(201, TaskDetailSchema)

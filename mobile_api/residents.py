@@ -17,6 +17,7 @@ from sqlalchemy import or_, select, update
 from app.dbutil import insert_or_skip
 from app.errors import ConflictError, NotFoundError, ValidationError
 from app.extensions import db
+from app.http_limits import body_limit
 from app.models import (
     Announcement, AnnouncementStatus, Audience, Bill, HeatingSeason, HouseholdBinding, Payment, PaymentState, Refund,
     RefundState, SubscribeConsent, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
@@ -100,9 +101,9 @@ def list_households(args):
 @documented(bp, 400, 409, 429)
 def bind_household(args):
     """绑定户号：户号 + 户主姓名或预留手机号后四位（失败次数受限）"""
-    attempts = binding.RedisAttemptCounter(current_app.extensions["redis"])
     row = binding.bind_household(current_user(), args["account_no"], owner_name=args["owner_name"],
-                                 phone_last4=args["phone_last4"], attempts=attempts)
+                                 phone_last4=args["phone_last4"],
+                                 attempts=binding.bind_attempts(current_app.extensions["redis"]))
     db.session.commit()
     return row.household
 
@@ -318,6 +319,7 @@ def commit_or_forget(photos: list[tickets.PhotoInput]) -> None:
 
 
 @bp.route("/repairs", methods=["POST"])
+@body_limit(uploads.MAX_REQUEST_BYTES, per_file=uploads.MAX_BYTES)
 @login_required
 @bp.arguments(RepairArgs, location="multipart")
 @bp.response(201, TicketDetailSchema)

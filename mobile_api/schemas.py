@@ -4,16 +4,38 @@ Money is integer fen; times are ISO 8601 in UTC; user-facing labels are Chinese.
 """
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+import re
+
 from flask_smorest.fields import Upload
+from marshmallow import Schema, fields, validate
+from marshmallow import ValidationError as MarshmallowValidationError
+from werkzeug.datastructures import FileStorage
 
 from app.models import OutageStatus, Priority, TicketCategory, TicketState
-from app.services import outages as outage_service
+from app.services import outages as outage_service, uploads
 from app.services.tickets import EVENT_LABELS, waits_on_outage
 from mobile_api.common import PageArgs, page_schema
 
-MAX_PHOTOS = 9
+MAX_PHOTOS = uploads.MAX_PHOTOS
 MAX_ID = 2**31 - 1   # ids are 32-bit integers in the database
+PHOTOS_DESCRIPTION = (f"最多{uploads.MAX_PHOTOS}张，每张不超过{uploads.MAX_BYTES // (1024 * 1024)}MB、"
+                      f"{uploads.MAX_PIXELS // 10_000}万像素，合计不超过{uploads.MAX_REQUEST_PIXELS // 10_000}万像素"
+                      "（JPEG/PNG/GIF）；超过为413")
+
+
+class Photo(Upload):
+    """One uploaded file of a multipart body: a text field of the same name is refused (400)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, FileStorage):
+            raise MarshmallowValidationError("请以文件形式上传照片")
+        return value
+
+
+def photos_field(**metadata) -> fields.List:
+    return fields.List(Photo(), load_default=list, validate=validate.Length(max=MAX_PHOTOS),
+                       metadata={"description": PHOTOS_DESCRIPTION, **metadata})
+
 
 
 def _photo_url(photo) -> str | None:
@@ -22,8 +44,18 @@ def _photo_url(photo) -> str | None:
 
 # --- auth ---------------------------------------------------------------------------------
 
+_WX_CODE = re.compile(r"[0-9A-Za-z_\-+/=.]{1,128}")
+
+
+def _wx_login_code(value: str) -> None:
+    """wx.login codes are short ASCII tokens (32 letters and digits today): anything else is
+    the caller's mistake (400), never worth a call to WeChat."""
+    if not _WX_CODE.fullmatch(value):
+        raise MarshmallowValidationError("code 格式不正确，请重新调用 wx.login 获取")
+
+
 class LoginArgs(Schema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=128),
+    code = fields.String(required=True, validate=[validate.Length(min=1, max=128), _wx_login_code],
                          metadata={"description": "wx.login() 返回的 code"})
 
 
@@ -303,8 +335,7 @@ class RepairArgs(Schema):
                              metadata={"description": "具体位置，如“卧室暖气片”；不填为户的地址"})
     latitude = fields.Float(validate=validate.Range(min=-90, max=90), load_default=None)
     longitude = fields.Float(validate=validate.Range(min=-180, max=180), load_default=None)
-    photos = fields.List(Upload(), load_default=list, validate=validate.Length(max=MAX_PHOTOS),
-                         metadata={"description": "最多9张，每张不超过10MB（JPEG/PNG/GIF）"})
+    photos = photos_field()
 
 
 class TicketListArgs(PageArgs):
@@ -401,12 +432,12 @@ TaskPageSchema = page_schema(
 
 class NoteArgs(Schema):
     note = fields.String(validate=validate.Length(max=1000), load_default=None)
-    photos = fields.List(Upload(), load_default=list, validate=validate.Length(max=MAX_PHOTOS))
+    photos = photos_field()
 
 
 class ReplyArgs(Schema):
     reply = fields.String(required=True, validate=validate.Length(min=1, max=1000))
-    photos = fields.List(Upload(), load_default=list, validate=validate.Length(max=MAX_PHOTOS))
+    photos = photos_field()
 
 
 class ForwardArgs(Schema):
@@ -419,7 +450,7 @@ class DefectArgs(Schema):
     description = fields.String(required=True, validate=validate.Length(min=1, max=500))
     category = fields.String(validate=validate.OneOf(TicketCategory.ALL), load_default=TicketCategory.OTHER)
     priority = fields.String(validate=validate.OneOf(Priority.ALL), load_default=None)
-    photos = fields.List(Upload(), load_default=list, validate=validate.Length(max=MAX_PHOTOS))
+    photos = photos_field()
 
 
 class LocationArgs(Schema):

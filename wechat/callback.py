@@ -18,10 +18,12 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
+from werkzeug.exceptions import RequestEntityTooLarge
 from xml.etree.ElementTree import ParseError
 
 from app.extensions import db
 from app.dbutil import insert_or_skip
+from app.http_limits import body_limit
 from app.models import InboundMessage, utcnow
 from wechat import conversation
 from wechat.inbound import parse_message
@@ -46,9 +48,14 @@ def _verify_query() -> tuple[str, str]:
         check_signature(current_app.config["WECHAT_TOKEN"], signature, timestamp, nonce)
     except InvalidSignatureException:
         abort(_plain_error(403, "invalid signature"))
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > TIMESTAMP_TOLERANCE:
+    if not _unix_seconds(timestamp) or abs(time.time() - int(timestamp)) > TIMESTAMP_TOLERANCE:
         abort(_plain_error(403, "stale timestamp"))
     return timestamp, nonce
+
+
+def _unix_seconds(value: str) -> bool:
+    """ASCII digits only, and few of them ("²" is a digit to str.isdigit, not to int)."""
+    return value.isascii() and value.isdigit() and len(value) <= 12
 
 
 def _cryptos() -> list[WeChatCrypto]:
@@ -63,14 +70,16 @@ def verify_url():
     return _plain_error(200, request.args.get("echostr", ""))
 
 
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc):
+    return _plain_error(413, "body too large")
+
+
 @bp.post("/wechat/callback")
+@body_limit(MAX_BODY)
 def receive():
-    if (request.content_length or 0) > MAX_BODY:
-        return _plain_error(413, "body too large")
     timestamp, nonce = _verify_query()
-    body = request.stream.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        return _plain_error(413, "body too large")
+    body = request.get_data(cache=False)  # 413 past MAX_BODY, chunked or not (app/http_limits.py)
 
     crypto = None
     if request.args.get("encrypt_type") == "aes":

@@ -279,7 +279,7 @@ def _bind(user: WechatUser, account_no: str, proof: str) -> str:
     proof = proof.strip()
     kwargs = {"phone_last4": proof} if proof.isdigit() else {"owner_name": proof}
     try:
-        result = binding.bind_household(user, account_no, attempts=binding.RedisAttemptCounter(_redis()), **kwargs)
+        result = binding.bind_household(user, account_no, attempts=binding.bind_attempts(_redis()), **kwargs)
     except DomainError as exc:
         return exc.message
     return f"绑定成功：{result.household.address}（户号 {result.household.account_no}）。\n回复【账单】查询热费。"
@@ -558,7 +558,7 @@ def _handle_image(user: WechatUser, media_id: str) -> str:
 
 
 def _pick_photo_task(user: WechatUser, state: dict, text: str) -> str | None:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):  # "²" is no number to int()
         return None  # not an answer to the question: treat the text normally
     choice = int(text)
     if not 1 <= choice <= len(state["tasks"]):

@@ -282,7 +282,7 @@ def _plain_note(caller: Caller, staff: Staff, text: str) -> str:
 
 
 def _pick_note_task(caller: Caller, staff: Staff, state: dict, text: str) -> str | None:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):  # "²" is no number to int()
         return None  # not an answer to the question: treat the text normally
     if int(text) not in state["tasks"]:
         caller.remember_step(**state)

@@ -15,9 +15,11 @@ import logging
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import ConflictError, DomainError, NotFoundError
 from app.extensions import db
+from app.http_limits import limit_blueprint
 from wechat import pay
 
 log = logging.getLogger(__name__)
@@ -25,11 +27,16 @@ log = logging.getLogger(__name__)
 bp = Blueprint("pay_notify", __name__)
 
 MAX_BODY = 64 * 1024
+limit_blueprint(bp, MAX_BODY)   # every notification, chunked or not (app/http_limits.py)
 
 
 def _fail(status: int, message: str):
     return jsonify(code="FAIL", message=message), status
 
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc):
+    return _fail(413, "通知内容过大")
 
 
 @bp.route("/pay/refund-notify", methods=["POST"])
@@ -78,9 +85,7 @@ def _record_refund(resource: dict):
 
 @bp.route("/pay/notify", methods=["POST"])
 def pay_notify():
-    if (request.content_length or 0) > MAX_BODY:
-        return _fail(413, "通知内容过大")
-    body = request.get_data(cache=False)
+    body = request.get_data(cache=False)  # 413 past MAX_BODY
     try:
         notification = pay.verify_notification(request.headers, body)
     except pay.NotificationRejected as exc:

@@ -223,7 +223,7 @@ class CallerHouseholdSchema(Schema):
     address = fields.String()
     owner_name = fields.String()
     status = fields.String()
-    area_m2 = fields.Decimal(as_string=True)
+    area_m2 = fields.Decimal(as_string=True, metadata={"type": "string", "description": "m², a decimal string"})
     arrears_fen = fields.Integer(metadata={"description": "principal + late fees due today, in fen"})
     arrears = fields.List(fields.Nested(ArrearsSeasonSchema))
     outages = fields.List(fields.Nested(CallerOutageSchema))

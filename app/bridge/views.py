@@ -17,6 +17,7 @@ from app.bridge.schemas import (
     CallAnswerSchema, CallerSchema, CallEventArgs, BridgeErrorSchema, TicketAnswerSchema, TicketEventArgs, normalise_phone,
 )
 from app.http_errors import error_response
+from app.http_limits import limit_blueprint
 from app.openapi import Blueprint
 from app.services import bridge as bridge_service
 
@@ -30,11 +31,13 @@ bp = Blueprint(
                 "(e.g. '1733112000.GET /bridge/v1/callers/13912345678'); see docs/bridge.md.",
 )
 MAX_BODY = 64 * 1024
+limit_blueprint(bp, MAX_BODY)
 SIGNED = [{"bridgeSignature": []}]
 TIMESTAMP_PARAM = {"in": "header", "name": signing.TIMESTAMP_HEADER, "required": True,
                    "schema": {"type": "integer"}, "description": "unix seconds; ±300 s of our clock"}
 ERRORS = {
     "401": {"description": "missing or wrong signature, or timestamp outside ±300 s", "content": {"application/json": {"schema": BridgeErrorSchema}}},
+    "413": {"description": "body over 64 KB (also when sent chunked); nothing is read past the limit", "content": {"application/json": {"schema": BridgeErrorSchema}}},
 }
 DEAD_LETTER_ERRORS = {
     **ERRORS,
@@ -53,9 +56,7 @@ def signed(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        if (request.content_length or 0) > MAX_BODY:
-            return error_response(413, "payload_too_large", "请求内容过大")
-        raw = request.get_data(cache=True)
+        raw = request.get_data(cache=True)  # 413 past MAX_BODY, chunked or not (app/http_limits.py)
         reason = signing.check(current_app.config["BRIDGE_SECRET"], request.headers.get(signing.TIMESTAMP_HEADER),
                                request.headers.get(signing.SIGNATURE_HEADER), raw, method=request.method,
                                target=signing.wire_target(request.environ))
@@ -97,7 +98,8 @@ def post_call():
 
 
 @bp.route("/callers/<phone>", methods=["GET"])
-@bp.doc(security=SIGNED, parameters=[TIMESTAMP_PARAM], responses=ERRORS)
+@bp.doc(security=SIGNED, parameters=[TIMESTAMP_PARAM], responses={**ERRORS, "400": {
+    "description": "not a phone number", "content": {"application/json": {"schema": BridgeErrorSchema}}}})
 @bp.response(200, CallerSchema)
 @signed
 def get_caller(phone: str):

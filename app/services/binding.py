@@ -1,47 +1,42 @@
 """Binding a WeChat user to households (with proof) and staff to their WeChat (one-time code).
 
 Proof (DESIGN §3): the account number plus the owner's name or the last 4 digits of the
-registered phone. Wrong guesses are limited per user and per household by a counter kept
-in Redis (passed in as ``attempts``), so nobody can walk through account numbers.
+registered phone. Wrong guesses are limited per user (hard) and slowed per household (for
+those who guessed wrong) in Redis (``attempts``, app/services/attempts.py), so nobody can
+walk through account numbers and nobody can lock an owner out.
 """
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import select
 
-from app.errors import ConflictError, NotFoundError, TooManyAttemptsError, ValidationError
+from app.errors import ConflictError, NotFoundError, ValidationError
 from app.extensions import db
 from app.models import Household, HouseholdBinding, HouseholdStatus, Staff, StaffBindCode, WechatUser, utcnow
 from app.services import sessions
+from app.services.attempts import AttemptPolicy, Attempts
 
-MAX_FAILURES = 5              # per user and per household within the window
+MAX_FAILURES = 5              # per WeChat user within the window (then 429)
 FAILURE_WINDOW = 3600         # seconds
 MAX_HOUSEHOLDS_PER_USER = 10
 STAFF_CODE_TTL = timedelta(hours=24)
 
+# Proof attempts (app/services/attempts.py): per WeChat user a hard limit; per account number
+# a slow-down that holds back only users who failed — a stranger's wrong guesses never stop
+# the owner binding with the right proof.
+BIND_ATTEMPTS = AttemptPolicy(
+    name="bind", limit=MAX_FAILURES, window=FAILURE_WINDOW,
+    target_free=MAX_FAILURES, target_delay=60, target_delay_max=15 * 60, target_window=FAILURE_WINDOW,
+    requester_message="验证失败次数过多，请一小时后再试或致电客服热线",
+    target_message="该户号近期验证失败次数过多，请{wait}后再试或致电客服热线",
+)
 
-class AttemptCounter(Protocol):
-    def count(self, key: str) -> int: ...
-    def hit(self, key: str, window: int) -> int: ...
 
-
-class RedisAttemptCounter:
-    def __init__(self, redis):
-        self.redis = redis
-
-    def count(self, key: str) -> int:
-        return int(self.redis.get(key) or 0)
-
-    def hit(self, key: str, window: int) -> int:
-        # SET NX starts the window once (EXPIRE NX needs Redis 7; the embedded one is 6.2).
-        pipe = self.redis.pipeline()
-        pipe.set(key, 0, ex=window, nx=True)
-        pipe.incr(key)
-        return pipe.execute()[1]
+def bind_attempts(redis) -> Attempts:
+    return Attempts(redis, BIND_ATTEMPTS)
 
 
 def _normalise_name(name: str) -> str:
@@ -57,7 +52,7 @@ def _proof_matches(household: Household, owner_name: str | None, phone_last4: st
 
 
 def bind_household(user: WechatUser, account_no: str, *, owner_name: str | None = None,
-                   phone_last4: str | None = None, attempts: AttemptCounter) -> HouseholdBinding:
+                   phone_last4: str | None = None, attempts: Attempts) -> HouseholdBinding:
     account_no = (account_no or "").strip().upper()
     if not account_no:
         raise ValidationError("请输入户号", fields={"account_no": ["必填"]})
@@ -67,17 +62,14 @@ def bind_household(user: WechatUser, account_no: str, *, owner_name: str | None 
     if phone_last4 and not (len(phone_last4.strip()) == 4 and phone_last4.strip().isdigit()):
         raise ValidationError("手机号后四位应为4位数字", fields={"phone_last4": ["应为4位数字"]})
 
-    user_key, household_key = f"bind:fail:user:{user.id}", f"bind:fail:household:{account_no}"
-    if attempts.count(user_key) >= MAX_FAILURES or attempts.count(household_key) >= MAX_FAILURES:
-        raise TooManyAttemptsError("验证失败次数过多，请一小时后再试或致电客服热线")
-
-    household = db.session.scalar(select(Household).where(Household.account_no == account_no))
-    proof = _proof_matches(household, owner_name, phone_last4) if household else None
-    if proof is None or household.status == HouseholdStatus.CLOSED:
-        attempts.hit(user_key, FAILURE_WINDOW)
-        attempts.hit(household_key, FAILURE_WINDOW)
-        # One message for both cases: do not reveal which account numbers exist.
-        raise ValidationError("户号与户主信息不匹配，请核对后重试", code="proof_mismatch")
+    with attempts.attempt(requester=f"user:{user.id}", target=account_no) as attempt:
+        household = db.session.scalar(select(Household).where(Household.account_no == account_no))
+        proof = _proof_matches(household, owner_name, phone_last4) if household else None
+        if proof is None or household.status == HouseholdStatus.CLOSED:
+            attempt.failed()
+            # One message for both cases: do not reveal which account numbers exist.
+            raise ValidationError("户号与户主信息不匹配，请核对后重试", code="proof_mismatch")
+        attempt.succeeded()
 
     existing = db.session.scalar(select(HouseholdBinding).where(
         HouseholdBinding.wechat_user_id == user.id, HouseholdBinding.household_id == household.id))

@@ -1,7 +1,8 @@
 """Who may use the staff console and the leader dashboard (plain Python, no request objects).
 
-- Password sign-in for staff (``Staff.check_password``; hashes from werkzeug), with a
-  per-username limit on failed attempts kept in Redis (shared by every process).
+- Password sign-in for staff (``Staff.check_password``; hashes from werkzeug), with attempt
+  limits kept in Redis (``app.services.attempts``): per client address, and a per-username
+  slow-down that strangers cannot turn into a lock-out.
 - WeChat sign-in for leaders: the official-account openid a web-OAuth exchange returned,
   mapped to the staff member bound to that WeChat user.
 - Roles: the console is for customer service (agents) and admins; leaders may read it;
@@ -18,59 +19,72 @@ from sqlalchemy import func, select
 from app.errors import PermissionDeniedError, TooManyAttemptsError, UnauthorizedError
 from app.extensions import db
 from app.models import Role, Staff, WechatUser
+from app.services.attempts import Attempts, AttemptPolicy
 
 CONSOLE_ROLES = (Role.AGENT, Role.ADMIN, Role.LEADER)   # who may open the console at all
 CONSOLE_WRITE_ROLES = (Role.AGENT, Role.ADMIN)          # who may change anything there
 DASHBOARD_ROLES = (Role.LEADER, Role.ADMIN)
 
-MAX_FAILED_LOGINS = 8          # per username ...
+MAX_FAILED_LOGINS = 8          # per client address ...
 FAILED_LOGIN_WINDOW = 15 * 60  # ... in this many seconds
+
+# Sign-in attempts (app/services/attempts.py): per client address a hard limit; per username
+# a slow-down that holds back only addresses that failed — a stranger's wrong passwords
+# never stop the staff member signing in from their own computer.
+LOGIN_ATTEMPTS = AttemptPolicy(
+    name="console-login", limit=MAX_FAILED_LOGINS, window=FAILED_LOGIN_WINDOW,
+    target_free=MAX_FAILED_LOGINS, target_delay=30, target_delay_max=FAILED_LOGIN_WINDOW,
+    target_window=FAILED_LOGIN_WINDOW,
+    requester_message="登录失败次数过多，请15分钟后再试",
+    target_message="该账号近期登录失败次数过多，请{wait}后再试",
+)
 
 
 class LoginFailedError(UnauthorizedError):
     code = "login_failed"
 
 
-def _attempts_key(username: str) -> str:
-    return f"staff:login-failures:{username.lower()}"
+def login_attempts(redis) -> Attempts:
+    return Attempts(redis, LOGIN_ATTEMPTS)
+
+
+def _target(username: str) -> str:
+    return (username or "").strip().lower()
 
 
 def locked_usernames(usernames, *, redis) -> set[str]:
-    """Which of these usernames are locked out by too many failed sign-ins right now."""
+    """Which of these usernames had so many failed sign-ins lately that they are slowed down
+    (for those who failed; an admin may lift it with ``clear_failed_logins``)."""
     names = [u for u in usernames if u]
-    if not names:
-        return set()
-    counts = redis.mget([_attempts_key(u) for u in names])
-    return {u for u, n in zip(names, counts) if int(n or 0) >= MAX_FAILED_LOGINS}
+    failures = login_attempts(redis).failures_on([_target(u) for u in names])
+    return {u for u in names if failures.get(_target(u), 0) >= MAX_FAILED_LOGINS}
 
 
 def clear_failed_logins(username: str, *, redis) -> None:
-    """Forget the failed sign-ins of a username (an admin unlocking it, or a new password)."""
-    redis.delete(_attempts_key(username))
+    """Forget the failed sign-ins on a username (an admin unlocking it, or a new password):
+    its slow-down ends and the addresses that failed on it get those attempts back."""
+    login_attempts(redis).clear_target(_target(username))
 
 
-def authenticate(username: str, password: str, *, redis, roles=CONSOLE_ROLES) -> Staff:
+def authenticate(username: str, password: str, *, redis, requester: str | None, roles=CONSOLE_ROLES) -> Staff:
     """The active staff member with this username and password, allowed one of ``roles``.
 
-    Wrong credentials raise ``LoginFailedError`` with one message whatever was wrong (no
-    hint whether the username exists); too many failures lock the username for a while.
+    ``requester`` is the client's address. Wrong credentials raise ``LoginFailedError`` with
+    one message whatever was wrong (no hint whether the username exists); too many failures
+    from one address stop that address for a while (429), and a username with many failures
+    makes the addresses that failed on it wait.
     """
     username = (username or "").strip()
-    key = _attempts_key(username)
-    if int(redis.get(key) or 0) >= MAX_FAILED_LOGINS:
-        raise TooManyAttemptsError("登录失败次数过多，请15分钟后再试")
-    staff = db.session.scalar(select(Staff).where(func.lower(Staff.username) == username.lower())) \
-        if username else None
-    if staff is None or not staff.active or not staff.check_password(password or ""):
-        pipe = redis.pipeline()
-        pipe.set(key, 0, ex=FAILED_LOGIN_WINDOW, nx=True)
-        pipe.incr(key)
-        pipe.execute()
-        raise LoginFailedError("用户名或密码不正确")
+    with login_attempts(redis).attempt(requester=requester or "unknown", target=_target(username)) as attempt:
+        staff = db.session.scalar(select(Staff).where(func.lower(Staff.username) == username.lower())) \
+            if username else None
+        if staff is None or not staff.active or not staff.check_password(password or ""):
+            attempt.failed()
+            raise LoginFailedError("用户名或密码不正确")
+        attempt.succeeded()
     if staff.role not in roles:
         raise PermissionDeniedError(f"{Role.LABELS.get(staff.role, staff.role)}账号不能登录此系统",
                                     code="role_not_allowed")
-    redis.delete(key)
     return staff
 
 

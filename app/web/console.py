@@ -102,7 +102,8 @@ def login():
     if request.method == "POST":
         try:
             staff = staff_auth.authenticate(request.form.get("username", ""), request.form.get("password", ""),
-                                            redis=current_app.extensions["redis"])
+                                            redis=current_app.extensions["redis"],
+                                            requester=request.remote_addr)  # the client, via TRUSTED_PROXIES
         except DomainError as exc:
             error = exc.message
             return render_template("console/login.html", error=error, next=next_url), exc.status

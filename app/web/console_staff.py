@@ -188,7 +188,7 @@ def staff_password(staff_id: int):
 def staff_unlock(staff_id: int):
     staff = _staff_or_404(staff_id)
     staff_admin.unlock(_actor(), staff, redis=_redis())
-    flash(f"已解除 {staff.username} 的登录锁定", "ok")
+    flash(f"已解除 {staff.username} 的登录限制", "ok")
     return redirect(url_for("console.staff_edit", staff_id=staff_id))
 
 

@@ -36,7 +36,7 @@ def test_admin_sees_the_staff_list_with_role_crew_wechat_and_lock(db, app, staff
     zhao = page[page.index('data-username="zhaosf"'):].split("</tr>")[0]
     assert all(word in zhao for word in ("赵师傅", "维修人员", "一班", "在用", "已绑定", "正常"))
     liu = page[page.index('data-username="xiaoliu"'):].split("</tr>")[0]
-    assert all(word in liu for word in ("客服", "已停用", "未绑定", "已锁定"))
+    assert all(word in liu for word in ("客服", "已停用", "未绑定", "登录受限"))
 
 
 def test_the_staff_list_pages_through_many(db, staff, console, make_staff):
@@ -185,7 +185,7 @@ def test_unlock_after_too_many_failed_sign_ins(db, app, staff, console):
         Console(app.test_client()).login(agent.username, "wrong")
     assert Console(app.test_client()).login(agent.username).status_code == 429
     page = console.get(f"/console/staff/{agent.id}").get_data(as_text=True)
-    assert "登录已锁定" in page and 'id="unlock"' in page
+    assert "登录受限" in page and 'id="unlock"' in page
     assert console.post(f"/console/staff/{agent.id}/unlock").status_code == 302
     assert 'id="unlock"' not in console.get(f"/console/staff/{agent.id}").get_data(as_text=True)
     assert Console(app.test_client()).login(agent.username).status_code == 302
