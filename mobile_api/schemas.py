@@ -37,7 +37,6 @@ def photos_field(**metadata) -> fields.List:
                        metadata={"description": PHOTOS_DESCRIPTION, **metadata})
 
 
-
 def _photo_url(photo) -> str | None:
     return f"/api/v1/photos/{photo.id}" if photo.path else None
 
