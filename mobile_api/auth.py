@@ -243,7 +243,7 @@ def logout():
 @login_required
 @bp.arguments(LinkArgs)
 @bp.response(200, LoginSchema)
-@documented(bp, 400)
+@documented(bp, 400, 429)
 def link(args):
     """输入公众号给出的关联码，把公众号与小程序合为一个账号（无 unionid 时使用）
 

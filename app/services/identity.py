@@ -20,11 +20,20 @@ from sqlalchemy import UniqueConstraint, and_, delete, exists, select, update
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import SubscribeConsent, WechatUser
+from app.services.attempts import AttemptPolicy, Attempts
 
 log = logging.getLogger(__name__)
 
 LINK_CODE_TTL = 600           # seconds a link code can be entered
 LINK_CODE_DIGITS = 6
+# A 6-digit code is guessable: wrong codes are limited per user, and many wrong codes from
+# anyone slow down (only) those who entered wrong ones (app/services/attempts.py).
+LINK_ATTEMPTS = AttemptPolicy(
+    name="link-code", limit=5, window=3600, target_free=20, target_delay=10, target_delay_max=LINK_CODE_TTL,
+    target_window=LINK_CODE_TTL,
+    requester_message="关联码错误次数过多，请一小时后再试",
+    target_message="关联码错误次数过多，请{wait}后再试",
+)
 _IDENTITY_COLUMNS = ("oa_openid", "mp_openid", "unionid")
 MERGED_ID_TTL = 8 * 86400     # how long a merged-away id is remembered (see merged_into)
 UNIONID_ASK_INTERVAL = 86400  # seconds before the callback asks WeChat about one openid again
@@ -166,11 +175,14 @@ def issue_link_code(user: WechatUser, redis) -> str:
 def link_with_code(user: WechatUser, code: str, redis) -> WechatUser:
     """Join ``user`` with the row that issued ``code`` (used once)."""
     code = (code or "").strip()
-    if not (code.isdigit() and len(code) == LINK_CODE_DIGITS):
+    if not (code.isascii() and code.isdigit() and len(code) == LINK_CODE_DIGITS):
         raise ValidationError(f"关联码应为{LINK_CODE_DIGITS}位数字", code="link_code_invalid")
-    owner_id = redis.getdel(_code_key(code))
-    if owner_id is None:
-        raise ValidationError("关联码无效或已过期，请重新获取", code="link_code_invalid")
+    with Attempts(redis, LINK_ATTEMPTS).attempt(requester=f"user:{user.id}", target="link-code") as attempt:
+        owner_id = redis.getdel(_code_key(code))
+        if owner_id is None:
+            attempt.failed()
+            raise ValidationError("关联码无效或已过期，请重新获取", code="link_code_invalid")
+        attempt.succeeded()
     other = db.session.get(WechatUser, int(owner_id))
     if other is None:
         raise ValidationError("关联码无效或已过期，请重新获取", code="link_code_invalid")

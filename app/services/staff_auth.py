@@ -16,7 +16,7 @@ import secrets
 
 from sqlalchemy import func, select
 
-from app.errors import PermissionDeniedError, TooManyAttemptsError, UnauthorizedError
+from app.errors import PermissionDeniedError, UnauthorizedError
 from app.extensions import db
 from app.models import Role, Staff, WechatUser
 from app.services.attempts import Attempts, AttemptPolicy

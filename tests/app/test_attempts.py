@@ -124,3 +124,19 @@ def test_clearing_a_target_forgets_its_failures_and_gives_them_back(attempts):
 def test_long_or_odd_names_make_bounded_keys(attempts, redis):
     assert _guess(attempts, "x" * 5000, "名字" * 1000) == "wrong"
     assert all(len(key) < 200 for key in redis.keys("attempts:test:*"))
+
+
+def test_guessing_link_codes_is_stopped_after_five_wrong_ones(db, make_wechat_user, redis):
+    from app.errors import ValidationError
+    from app.services import identity
+
+    owner = make_wechat_user()
+    code = identity.issue_link_code(owner, redis)
+    guesser = make_wechat_user(oa_openid=None, mp_openid="mp-guesser")
+    wrong = [c for c in ("000000", "111111", "222222", "333333", "444444", "555555") if c != code]
+    for guess in wrong[:5]:
+        with pytest.raises(ValidationError):
+            identity.link_with_code(guesser, guess, redis)
+    with pytest.raises(TooManyAttemptsError):
+        identity.link_with_code(guesser, code, redis)     # even the right one now
+    assert redis.exists(identity._code_key(code))         # and the code was not spent

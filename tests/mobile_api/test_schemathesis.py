@@ -34,7 +34,7 @@ from app.services.uploads import store_image
 from mobile_api.auth import issue_token
 from tests.mobile_api.conftest import jpeg_with_exif
 
-EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 6}
+EXAMPLES = {GenerationMode.POSITIVE: 20, GenerationMode.NEGATIVE: 12}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 
