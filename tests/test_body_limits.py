@@ -191,3 +191,11 @@ def test_a_chunked_repair_within_the_limits_is_read_and_accepted(db, live_app, r
                                     "Authorization": f"Bearer {resident['token']}"})
     assert answer.status_code == 201, answer.text
     assert len(answer.json()["photos"]) == 1
+
+
+def test_a_chunked_console_form_past_one_megabyte_is_413(db, live_app):
+    feed = Feed(64 * MiB, head=b"username=")
+    answer = requests.post(live_app.url + "/console/login", data=feed, timeout=60,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 413
+    _assert_stopped(feed, MiB)

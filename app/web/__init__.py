@@ -10,10 +10,17 @@ assets = Blueprint("web", __name__, static_folder="static", static_url_path="/we
                    template_folder="templates")
 
 
+WEB_BODY_BYTES = 1024 * 1024   # forms and small JSON: no page takes an upload (app/http_limits.py)
+
+
 def register(app: Flask) -> None:
+    from app.http_limits import limit_blueprint
     from app.web import filters
     from app.web.console import bp as console_bp
     from app.web.dashboard import bp as dashboard_bp
+
+    for bp in (assets, dashboard_bp, console_bp):
+        limit_blueprint(bp, WEB_BODY_BYTES)
 
     # The session cookie's flags (HttpOnly, SameSite, Secure) come from app/config.py.
     app.config.setdefault("DASHBOARD_SSE_MAX_SECONDS", 300)  # then the browser reconnects
