@@ -7,7 +7,7 @@ from pathlib import Path
 import redis
 from flask import Flask
 
-from app.config import Config, load_config
+from app.config import Config, ConfigError, load_config
 
 
 def create_app(config: Config | str | None = None, **overrides) -> Flask:
@@ -49,6 +49,12 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
     # Doors into the domain: each package owns its blueprint (imports point inwards).
     from wechat.callback import bp as wechat_callback_bp
     from wechat.cli import wechat_cli
+    from wechat.templates import TemplateConfigError, registry as template_registry
+
+    try:
+        template_registry(app)  # every kind's template, checked once at start-up
+    except TemplateConfigError as exc:
+        raise ConfigError(str(exc)) from exc
 
     app.register_blueprint(wechat_callback_bp)
     app.cli.add_command(wechat_cli)

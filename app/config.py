@@ -7,6 +7,7 @@ is unset. A production config refuses to start with placeholder secrets.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 from pathlib import Path
@@ -62,6 +63,23 @@ def env_int(name: str, default: int) -> int:
 
 class ConfigError(RuntimeError):
     """The configuration cannot be used (e.g. production with default secrets)."""
+
+
+def env_json(name: str):
+    """A JSON setting: the value itself, or "@path" to a JSON file; None when unset."""
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return None
+    source = value
+    try:
+        if value.startswith("@"):
+            source = value[1:]
+            value = Path(source).read_text(encoding="utf-8")
+        return json.loads(value)
+    except OSError as exc:
+        raise ConfigError(f"{name}: 无法读取文件 {source}（{exc.strerror or exc}） / cannot read {source}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{name}: 不是有效的 JSON（{exc}） / not valid JSON ({exc})") from exc
 
 
 class Config:
@@ -159,21 +177,12 @@ class Config:
         # the window, with no active outage there, alert the crew lead and the leader on duty.
         self.CLUSTER_THRESHOLD = env_int("CLUSTER_THRESHOLD", 10)
         self.CLUSTER_WINDOW_MINUTES = env_int("CLUSTER_WINDOW_MINUTES", 30)
-        # Template ids: official-account template messages and mini-program subscribe
-        # messages, by logical notice kind. Set the real ids from the WeChat admin console.
-        self.WECHAT_TEMPLATES = {
-            "task": env_str("WECHAT_TPL_TASK", "TPL_TASK_ASSIGNED"),
-            "ticket": env_str("WECHAT_TPL_TICKET", "TPL_TICKET_PROGRESS"),
-            "outage": env_str("WECHAT_TPL_OUTAGE", "TPL_OUTAGE_NOTICE"),
-            "bill": env_str("WECHAT_TPL_BILL", "TPL_BILL_REMINDER"),
-            "notice": env_str("WECHAT_TPL_NOTICE", "TPL_ANNOUNCEMENT"),
-        }
-        self.MINIAPP_TEMPLATES = {
-            "ticket": env_str("MINIAPP_TPL_TICKET", "MP_TPL_TICKET_PROGRESS"),
-            "outage": env_str("MINIAPP_TPL_OUTAGE", "MP_TPL_OUTAGE_NOTICE"),
-            "bill": env_str("MINIAPP_TPL_BILL", "MP_TPL_BILL_REMINDER"),
-            "notice": env_str("MINIAPP_TPL_NOTICE", "MP_TPL_ANNOUNCEMENT"),
-        }
+        # Message templates (wechat/templates.py, README "Message templates"): per kind of
+        # message, the template id from the WeChat admin console and which of its keys shows
+        # which field. JSON, inline or "@/path/file.json"; kinds left out keep the demo's
+        # templates (known to the sandbox), null turns a kind's template off.
+        self.WECHAT_TEMPLATES = env_json("WECHAT_TEMPLATES")     # official-account template messages
+        self.MINIAPP_TEMPLATES = env_json("MINIAPP_TEMPLATES")   # mini-program subscribe messages
 
     def check(self) -> None:
         """Refuse settings that cannot work; production refuses placeholder secrets."""

@@ -46,11 +46,13 @@ from sqlalchemy import bindparam, func, select, update
 
 from app.extensions import db
 from app.models import (
-    Announcement, AnnouncementStatus, Delivery, DeliveryStatus, OutboundMessage, WechatUser, utcnow,
+    Announcement, AnnouncementStatus, Delivery, DeliveryStatus, Outage, OutageKind, OutageNotice, OutboundMessage,
+    WechatUser, utcnow,
 )
 from app.models.messages import OutboundStatus
 from app.queue import Deferred, enqueue, get_queue
 from app.services import announcements as svc
+from app.services import outages as outage_service
 from wechat.notify import BEIJING, Notice, Outcome, TemporaryFailure, send_notices
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,6 @@ HALT_KEY = "broadcast:halt:{}"       # per announcement, expires when its quota 
 MAX_ATTEMPTS = 5                     # −1 / timeouts on one recipient before it is marked failed
 IN_PLACE_BACKOFF = (0.5, 1.0, 2.0)   # seconds, before handing the slice back to RQ's backoff
 CHUNK_SECONDS = 0.25                 # a chunk is about this much sending at the current rate
-ABORT_ERRCODES = (40037, 47003, 41030, 48001)  # WECHAT.md §7: abort the campaign (configuration)
 
 # Reservation-style token bucket, shared by all workers: returns how long to wait (seconds).
 _BUCKET_LUA = """
@@ -138,26 +139,41 @@ class TokenBucket:
 
 # --- the notice ---------------------------------------------------------------------------------
 
-KINDS = {"notice": "notice", "outage": "outage", "arrears": "bill"}
+OUTAGE_NOTICE_TYPES = {"updated": "信息变更", "started": "停热开始", "cancelled": "停热取消"}  # phrase: ≤ 5 汉字
+ARREARS_ITEM = "供热费"
+ARREARS_TIP = "已过缴费期限，逾期将加收滞纳金"
+RESTORED_TIP = "如家中仍不热，请及时报修"
 
 
 def notice_for(ann: Announcement, user_id: int) -> Notice:
+    """The announcement as a notice of its kind (wechat.templates.KINDS): an arrears reminder,
+    an outage notice (its change: 停热通知 / 恢复供热通知) or a plain announcement. The body is
+    the text of a customer-service message; templates show the kind's short fields."""
     base = current_app.config["PUBLIC_BASE_URL"]
-    when = (ann.started_at or utcnow()).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    key = svc.delivery_key(ann.id, user_id)
+    published = ann.started_at or utcnow()
     if ann.category == "arrears":
-        url, page = f"{base}/pay", "pages/bill/index"
-        fields = [("提醒事项", ann.title), ("说明", ann.body[:180]), ("缴费方式", "微信在线缴费")]
-        remark = f"点击立即缴费：{base}/pay"
-    elif ann.category == "outage":
-        url, page = f"{base}/outages/{ann.outage_id}", f"pages/outage/detail?id={ann.outage_id}"
-        fields = [("通知", ann.title), ("内容", ann.body[:180]), ("发布时间", when)]
-        remark = "给您带来不便，敬请谅解。"
-    else:
-        url, page = f"{base}/announcements/{ann.id}", f"pages/notice/detail?id={ann.id}"
-        fields = [("公告", ann.title), ("内容", ann.body[:180]), ("发布时间", when)]
-        remark = "点击查看公告全文。"
-    return Notice(key=svc.delivery_key(ann.id, user_id), kind=KINDS.get(ann.category, "notice"),
-                  title=ann.title, fields=fields, remark=remark, url=url, mp_page=page)
+        return Notice(key=key, kind="arrears_reminder", title=ann.title,
+                      values={"item": ARREARS_ITEM, "tip": ARREARS_TIP, "reminded_at": published},
+                      remark=f"{ann.body}\n在线缴费：{base}/pay", url=f"{base}/pay", mp_page="pages/bill/index")
+    outage = db.session.get(Outage, ann.outage_id) if ann.category == "outage" and ann.outage_id else None
+    if outage is not None:
+        change = db.session.scalar(select(OutageNotice.change).where(OutageNotice.announcement_id == ann.id))
+        url, page = f"{base}/outages/{outage.id}", f"pages/outage/detail?id={outage.id}"
+        area = outage_service.area_text(outage)
+        if change == "restored":
+            return Notice(key=key, kind="outage_restored", title=ann.title,
+                          values={"area": area, "restored_at": outage.actual_end_at or published, "tip": RESTORED_TIP},
+                          remark=ann.body, url=url, mp_page=page)
+        notice_type = OUTAGE_NOTICE_TYPES.get(change) or OutageKind.LABELS.get(outage.kind, "停热通知")
+        return Notice(key=key, kind="outage_notice", title=ann.title,
+                      values={"notice_type": notice_type, "area": area,
+                              "period": (outage.starts_at, outage.expected_end_at), "reason": outage.reason},
+                      remark=f"{ann.body}\n给您带来不便，敬请谅解。", url=url, mp_page=page)
+    return Notice(key=key, kind="announcement", title=ann.title,
+                  values={"title": ann.title, "summary": ann.body[:200], "published_at": published},
+                  remark=ann.body if len(ann.body) > 200 else None,
+                  url=f"{base}/announcements/{ann.id}", mp_page=f"pages/notice/detail?id={ann.id}")
 
 
 # --- dispatch -----------------------------------------------------------------------------------
@@ -325,12 +341,14 @@ def _send_slice(ann_id: int, lo: int, hi: int, lease: _Lease) -> str:
                 return _deferred(ann_id, lo, hi, exc)
             backoff = iter(IN_PLACE_BACKOFF)
             cursor = chunk[-1].id + 1
-            sent += sum(o.status == DeliveryStatus.SENT for o in outcomes)
-            bad = next((o for o in outcomes if o.status == DeliveryStatus.FAILED and o.errcode in ABORT_ERRCODES), None)
+            sent += sum(o is not None and o.status == DeliveryStatus.SENT for o in outcomes)
+            bad = next((o for o in outcomes if o is not None and o.config_problem), None)
             if bad is not None:
-                # A configuration error fails every recipient alike: stop and tell staff.
-                svc.stop_for_error(ann_id, f"微信拒绝发送（{bad.errcode}）：{bad.reason or ''}"
-                                           "，请检查模板配置后继续发送")
+                # The kind's template is wrong (40037, 47003, …, or values it cannot take): every
+                # recipient would fail alike. Pause with the reason for staff; the rest stay
+                # pending and go out once the template is fixed and staff resume.
+                log.error("announcement %s paused: %s", ann_id, bad.reason)
+                svc.stop_for_error(ann_id, f"{bad.reason or bad.errcode}。请检查模板配置后继续发送")
                 db.session.commit()
                 return "stopped: configuration error"
         del users  # the session's identity map holds rows weakly: memory stays flat

@@ -50,14 +50,22 @@ def _task_page(ticket: Ticket) -> str:
     return f"pages/task/detail?id={ticket.id}"
 
 
-def _ticket_fields(ticket: Ticket) -> list[tuple[str, str]]:
-    return [
-        ("工单号", ticket.number),
-        ("类型", f"{TicketType.LABELS.get(ticket.type, ticket.type)}·{TicketCategory.LABELS.get(ticket.category, '')}"),
-        ("地址", _where(ticket)),
-        ("问题", ticket.description[:60]),
-        ("完成时限", _local(ticket.finish_by)),
-    ]
+def _category(ticket: Ticket) -> str:
+    kind = TicketType.LABELS.get(ticket.type, ticket.type)
+    category = TicketCategory.LABELS.get(ticket.category, "")
+    return f"{kind}·{category}" if category else kind
+
+
+def _ticket_values(ticket: Ticket) -> dict:
+    """The fields every task notice shows (wechat.templates.KINDS)."""
+    return {
+        "ticket_no": ticket.number,
+        "category": _category(ticket),
+        "address": _where(ticket),
+        "problem": ticket.description[:200],
+        "priority": Priority.LABELS.get(ticket.priority, "普通"),
+        "finish_by": ticket.finish_by,
+    }
 
 
 def _send_to_staff(staff_id: int, notice: Notice) -> Outcome | None:
@@ -76,8 +84,8 @@ def task_assigned(payload: dict, outbox_id: int) -> None:
         return  # the task moved on before we got here: nothing to tell
     urgent = "【特急】" if ticket.priority == Priority.EMERGENCY else ""
     _send_to_staff(payload["staff_id"], Notice(
-        key=f"outbox:{outbox_id}:staff:{payload['staff_id']}", kind="task",
-        title=f"{urgent}您有新的维修任务，请及时接单", fields=_ticket_fields(ticket),
+        key=f"outbox:{outbox_id}:staff:{payload['staff_id']}", kind="task_assigned",
+        title=f"{urgent}您有新的维修任务，请及时接单", values=_ticket_values(ticket),
         remark="请在小程序“我的任务”中接单处理，非本人任务可转办。", mp_page=_task_page(ticket)))
 
 
@@ -85,10 +93,13 @@ def emergency_alert(payload: dict, outbox_id: int) -> None:
     ticket = db.session.get(Ticket, payload["ticket_id"])
     if ticket is None or not ticket.is_open:
         return
-    assignee = ticket.assignee.name if ticket.assignee else "待派单"
+    values = _ticket_values(ticket)
+    values.pop("finish_by")
+    values.pop("priority")
+    values.update(assignee=ticket.assignee.name if ticket.assignee else "待派单", reported_at=ticket.created_at)
     _send_to_staff(payload["staff_id"], Notice(
-        key=f"outbox:{outbox_id}:staff:{payload['staff_id']}", kind="task",
-        title="【紧急工单】请立即关注", fields=_ticket_fields(ticket) + [("处理人", assignee)],
+        key=f"outbox:{outbox_id}:staff:{payload['staff_id']}", kind="emergency_alert",
+        title="【紧急工单】请立即关注", values=values,
         remark="该工单为紧急工单（漏水/爆管等），请督促尽快到场。", mp_page=_task_page(ticket)))
 
 
@@ -106,16 +117,15 @@ def ticket_updated(payload: dict, outbox_id: int) -> None:
         return
     state = payload.get("state") or ticket.state
     answer = ticket.final_answer if state == TicketState.CLOSED else ticket.reply
-    fields = [("工单号", ticket.number), ("当前状态", TicketState.LABELS.get(state, state))]
-    if answer:
-        fields.append(("处理结果", answer[:80]))
+    title = STATE_TEXT.get(state, "您的工单有新进展")
     remark = "如问题未解决，可在7日内申请重新处理。" if state in (TicketState.REPLIED, TicketState.CLOSED) else None
     if state == TicketState.CLOSED and ticket.rating is None:
         remark = "欢迎对本次服务进行评价。" + (remark or "")
     send_notice(user, Notice(
-        key=f"outbox:{outbox_id}:user:{user.id}", kind="ticket",
-        title=STATE_TEXT.get(state, "您的工单有新进展"), fields=fields, remark=remark,
-        url=f"{current_app.config['PUBLIC_BASE_URL']}/t/{ticket.number}",
+        key=f"outbox:{outbox_id}:user:{user.id}", kind="ticket_updated", title=title,
+        values={"ticket_no": ticket.number, "state": TicketState.LABELS.get(state, "处理中"),
+                "result": (answer or title)[:200], "updated_at": ticket.updated_at or utcnow()},
+        remark=remark, url=f"{current_app.config['PUBLIC_BASE_URL']}/t/{ticket.number}",
         mp_page=f"pages/repair/detail?id={ticket.id}"))
 
 
@@ -133,11 +143,11 @@ def outage_restored(payload: dict, outbox_id: int) -> None:
         return
     until = datetime.fromisoformat(payload["until"])
     send_notice(user, Notice(
-        key=f"outbox:{outbox_id}:user:{user.id}", kind="ticket",
+        key=f"outbox:{outbox_id}:user:{user.id}", kind="outage_restored",
         title=f"恢复供热通知：{outage.title}",
-        fields=[("工单号", ticket.number), ("恢复时间", _local(outage.actual_end_at)),
-                ("地址", _where(ticket))],
-        remark=(f"您家所在区域已恢复供热，暖气升温需要一段时间。如{_local(until)}前家中仍不热，"
+        values={"area": _where(ticket), "restored_at": outage.actual_end_at or utcnow(),
+                "tip": f"{until.astimezone(BEIJING):%m月%d日%H:%M}前仍不热请回复{STILL_COLD_WORDS}"},
+        remark=(f"报修工单{ticket.number}：您家所在区域已恢复供热，暖气升温需要一段时间。如{_local(until)}前家中仍不热，"
                 f"请回复“{STILL_COLD_WORDS}”（或在小程序报修详情中点击“仍不热”），我们将派维修人员上门；"
                 "未反馈的报修将在此后自动办结。"),
         url=f"{current_app.config['PUBLIC_BASE_URL']}/t/{ticket.number}",
@@ -156,11 +166,12 @@ def cluster_alert(payload: dict, outbox_id: int) -> None:
     lines = [f"{t.number} {_where(t)}" for t in reports[:10]]
     more = f"等共{len(reports)}起" if len(reports) > 10 else f"共{len(reports)}起"
     minutes = int(clusters.window().total_seconds() // 60)
+    place = clusters.place_name(cluster)
     _send_to_staff(payload["staff_id"], Notice(
-        key=f"outbox:{outbox_id}:staff:{payload['staff_id']}", kind="task",
-        title=f"【疑似停热】{clusters.place_name(cluster)}{minutes}分钟内收到{cluster.report_count}起不热报修",
-        fields=[("范围", clusters.place_name(cluster)), ("报修数", str(cluster.report_count)),
-                ("首次报修", _local(cluster.first_report_at)), ("最近报修", _local(cluster.last_report_at))],
+        key=f"outbox:{outbox_id}:staff:{payload['staff_id']}", kind="cluster_alert",
+        title=f"【疑似停热】{place}{minutes}分钟内收到{cluster.report_count}起不热报修",
+        values={"place": place, "reports": cluster.report_count, "first_report_at": cluster.first_report_at,
+                "last_report_at": cluster.last_report_at, "advice": "请核实，如确为停热请在后台转为停热"},
         remark="报修清单：\n" + "\n".join(lines) + f"\n{more}。系统未登记该处停热，请核实；"
                "如确为停热，请在客服后台“疑似停热”中一键转为停热，系统将关联报修并通知住户。",
         url=f"{current_app.config['PUBLIC_BASE_URL']}/console/clusters"))

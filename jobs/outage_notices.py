@@ -16,9 +16,7 @@ from sqlalchemy import select
 
 from app.dbutil import insert_or_skip
 from app.extensions import db
-from app.models import (
-    Announcement, AnnouncementStatus, Audience, Community, Outage, OutageKind, OutageNotice, Station, utcnow,
-)
+from app.models import Announcement, AnnouncementStatus, Audience, Outage, OutageKind, OutageNotice, utcnow
 from app.services import announcements as svc
 from app.services import outages as outage_service
 from app.services.outages import affected_household_ids
@@ -40,24 +38,11 @@ def _local(dt) -> str:
     return dt.astimezone(BEIJING).strftime("%m月%d日 %H:%M") if dt else "待定"
 
 
-def _scope(outage: Outage) -> str:
-    names = []
-    for a in outage.areas:
-        if a.station_id:
-            st = db.session.get(Station, a.station_id)
-            names.append(f"{st.name}供热范围" if st else "换热站供热范围")
-        elif a.community_id:
-            c = db.session.get(Community, a.community_id)
-            name = c.name if c else "小区"
-            names.append(f"{name}{a.building}号楼" if a.building else name)
-    return "、".join(names)[:80] or "相关区域"
-
-
 def _text(outage: Outage, change: str) -> tuple[str, str]:
     kind = OutageKind.LABELS.get(outage.kind, "停热")
     head = HEADLINES.get(change, "停热通知")
     title = f"{head}：{outage.title}"[:100]
-    scope = _scope(outage)
+    scope = outage_service.area_text(outage)
     if change == "restored":
         body = f"{scope}已于{_local(outage.actual_end_at)}恢复供热。如家中仍不热，请报修。"
     elif change == "cancelled":

@@ -34,7 +34,7 @@ from app.dbutil import insert_or_skip
 from app.extensions import db
 from app.models import ReminderLevel, ReminderSent, Role, Staff, Ticket, TicketState, utcnow
 from app.services import outbox
-from jobs.notify import _local, _send_to_staff, _task_page, _ticket_fields
+from jobs.notify import _local, _send_to_staff, _task_page, _where
 from wechat.notify import Notice
 
 log = logging.getLogger(__name__)
@@ -148,18 +148,27 @@ REMARKS = {
     ("respond_by", L.DUE): "工单仍未接单，请班组长协调处理。",
     ("finish_by", L.DUE): "工单仍未办结，请班组长督促处理。",
 }
+LEVEL_WORDS = {L.BEFORE: "即将超时", L.DUE: "已到时限"}   # phrase keys: at most 5 Chinese characters
 
 
 def send_deadline_reminder(payload: dict, outbox_id: int) -> None:
-    """Outbox handler of "notify.deadline_reminder": one person, one ladder step."""
+    """Outbox handler of "notify.deadline_reminder": one person, one ladder step. Before and
+    at the deadline it is a reminder (kind ``deadline_reminder``); past it, an escalation to
+    the leaders (kind ``deadline_escalation``)."""
     ticket = db.session.get(Ticket, payload["ticket_id"])
     deadline, level = payload["deadline"], payload["level"]
     if ticket is None or not _still_relevant(ticket, deadline):
         return  # the ticket moved on: the ladder stops
-    assignee = ticket.assignee.name if ticket.assignee else "待派单"
-    fields = _ticket_fields(ticket)[:3] + [
-        ("时限", f"{DEADLINE_LABELS[deadline]}：{_local(getattr(ticket, deadline))}"), ("处理人", assignee)]
+    what = DEADLINE_LABELS[deadline]
+    values = {"ticket_no": ticket.number, "address": _where(ticket), "deadline": getattr(ticket, deadline),
+              "assignee": ticket.assignee.name if ticket.assignee else "待派单"}
+    if level == L.OVERDUE:
+        kind = "deadline_escalation"
+        values["overdue"] = f"{what}超时"
+    else:
+        kind = "deadline_reminder"
+        values.update(level=LEVEL_WORDS[level], deadline_type=f"{what}时限")
     _send_to_staff(payload["staff_id"], Notice(
-        key=f"reminder:{ticket.id}:{deadline}:{level}:staff:{payload['staff_id']}", kind="task",
-        title=_title(ticket, deadline, level), fields=fields,
+        key=f"reminder:{ticket.id}:{deadline}:{level}:staff:{payload['staff_id']}", kind=kind,
+        title=_title(ticket, deadline, level), values=values,
         remark=REMARKS.get((deadline, level), "工单已超时，请值班领导督办。"), mp_page=_task_page(ticket)))

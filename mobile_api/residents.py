@@ -35,6 +35,7 @@ from mobile_api.schemas import (
     TicketListArgs, TicketPageSchema,
 )
 from wechat import pay as wechat_pay
+from wechat import templates as wechat_templates
 
 bp = ApiBlueprint("mobile_residents", __name__, url_prefix="/api/v1",
                   description="住户：绑定户号、账单、缴费、报修、停热、公告、订阅消息授权")
@@ -480,7 +481,7 @@ def list_announcements(args):
 def record_consent(args):
     """记录订阅消息授权：用户“允许”的每个模板可发送一次"""
     user = current_user()
-    known = set(current_app.config["MINIAPP_TEMPLATES"].values())
+    known = wechat_templates.registry().subscribe_ids()
     unknown = [t for t in args["template_ids"] if t not in known]
     if unknown:
         raise ValidationError("未知的订阅消息模板", fields={"template_ids": [f"未知模板 {t}" for t in unknown]})

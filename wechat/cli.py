@@ -4,11 +4,14 @@ from __future__ import annotations
 import json
 
 import click
+import requests
 from flask import current_app
 from flask.cli import AppGroup
 from wechatpy.exceptions import WeChatClientException
 
 from wechat import client as wechat_client
+from wechat import templates as wechat_templates
+from wechat.sandbox_link import sandbox_templates
 
 wechat_cli = AppGroup("wechat", help="公众号管理 (official account housekeeping)")
 
@@ -51,11 +54,40 @@ def dev_keys() -> None:
     click.echo(merchant_key_path())
 
 
+@wechat_cli.command("templates")
+@click.option("--json", "as_json", is_flag=True,
+              help="print WECHAT_TEMPLATES and MINIAPP_TEMPLATES as JSON, ready to edit (going live)")
+def list_templates(as_json: bool) -> None:
+    """Each kind of message with its template id and keys (消息模板清单)."""
+    registry = wechat_templates.registry()
+    if as_json:
+        def table(templates):
+            return {kind: {"template_id": t.template_id, "title": t.title, "keys": dict(t.keys),
+                           **({"enums": {k: list(v) for k, v in t.enums.items()}} if t.enums else {})}
+                    for kind, t in templates.items()}
+
+        click.echo(json.dumps({"WECHAT_TEMPLATES": table(registry.oa), "MINIAPP_TEMPLATES": table(registry.mp)},
+                              ensure_ascii=False, indent=2))
+        return
+    for row in registry.listing():
+        click.echo(f"{row['kind']}  {row['label']}（{'员工' if row['audience'] == 'staff' else '住户'}）")
+        for channel, name in (("template", "模板消息 WECHAT_TEMPLATES"), ("subscribe", "订阅消息 MINIAPP_TEMPLATES")):
+            t = row[channel]
+            if t is None:
+                click.echo(f"    {name}: —")
+                continue
+            demo = " [演示模板ID demo id]" if t["demo"] else ""
+            click.echo(f"    {name}: {t['template_id']} {t['title']}{demo}")
+            for k in t["keys"]:
+                click.echo(f"        {k['key']:<20} {k['type_label']:<4} ← {k['field']}（{k['label']}）")
+
+
 @wechat_cli.command("register-demo")
 @click.option("--wait", "wait_seconds", type=float, default=0, show_default=True,
               help="seconds to wait for the sandbox to come up (make run starts it alongside)")
 def register_demo(wait_seconds: float) -> None:
-    """Register the database's WeChat users (the demo city) as WeChat sandbox users."""
+    """Register the account's message templates and the database's WeChat users (the demo
+    city) in the WeChat sandbox."""
     from app.demo import sandbox_people
 
     try:
@@ -64,6 +96,11 @@ def register_demo(wait_seconds: float) -> None:
         raise click.ClickException(str(exc)) from exc
     if not sandbox_people.wait_for_sandbox(base, wait_seconds):
         raise click.ClickException(f"微信沙箱未响应：{base}")
+    # The account's templates first: the sandbox refuses sends with templates it does not know.
+    res = requests.post(f"{base}/templates", json={"templates": sandbox_templates(current_app.config)}, timeout=30)
+    if res.status_code != 200:
+        raise click.ClickException(f"沙箱未接受消息模板：{res.status_code} {res.text[:300]}")
+    click.echo(f"沙箱消息模板 sandbox templates: {len(res.json()['templates'])} 个已登记 registered")
     result = sandbox_people.register_people(base)
     click.echo(f"沙箱用户 sandbox users: {result.created} 新注册 registered, {result.existing} 已存在 already there")
     for error in result.errors[:10]:

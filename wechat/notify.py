@@ -8,10 +8,18 @@ Channels, in order of preference (WECHAT.md §3, §7):
 
 Errors are classified as WeChat documents them: −1 and timeouts are retried by the caller
 (RQ backoff); 45011 waits for the next minute and 45009 until the daily reset (``Deferred``,
-never a hot loop); 43004/43101/45015 end that channel for this user with the reason; 40037,
-47003, 41030 and 48001 are configuration errors recorded as failed. A notification has a
-unique key: it is sent at most once (template messages also carry ``client_msg_id`` so
-WeChat itself drops a repeat within 10 minutes).
+never a hot loop); 43004/43101/45015 end that channel for this user with the reason.
+
+Templates (wechat/templates.py): each kind of notice has its template and subscribe template,
+whose keys are filled from the notice's values, each shaped to its key's rule. 40037, 47003,
+41030, 48001 and 40003 are configuration errors of the kind — the template id or its data —
+and so is a value that cannot be shaped (``TemplateDataError``, found before WeChat is
+called): each is logged as an error and kept per kind and channel for the console
+(``templates.problems``), the next channel is tried (a subscribe consent not used is given
+back), and the notice is recorded failed, with the kind, the template and WeChat's words,
+only if no channel carried it. A notification has a unique key: it is sent at most once
+(template messages also carry ``client_msg_id`` so WeChat itself drops a repeat within 10
+minutes).
 
 When the answer is lost (DESIGN §5). Right before WeChat is called, the outbound row is
 committed as ``sending`` with the channel. If the process dies during the call, or WeChat
@@ -24,8 +32,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
@@ -39,6 +49,7 @@ from app.models import OutboundMessage, SubscribeConsent, WechatUser, utcnow
 from app.models.messages import OutboundStatus
 from app.queue import Deferred
 from wechat import client as wechat_client
+from wechat import templates
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +58,10 @@ CUSTOM_WINDOW = timedelta(hours=48)
 RETRYABLE = (-1,)
 NOT_FOLLOWING, NO_CONSENT, WINDOW_CLOSED, OUT_OF_COUNT = 43004, 43101, 45015, 45047
 MINUTE_LIMIT, DAILY_QUOTA = 45011, 45009
-CONFIG_ERRORS = (40037, 47003, 41030, 48001, 40003)
+CONFIG_ERRORS = (40037, 47003, 41030, 48001, 40003)  # not sent, and no retry will change that
+# Of those, the errors of a kind's template itself (its id, its data, its page): the same for
+# every recipient of the kind, reported per kind (40003, a bad openid, is the recipient's).
+TEMPLATE_ERRORS = (40037, 47003, 41030, 48001)
 # This channel is closed for this user now; the next channel may still reach them.
 CHANNEL_CLOSED = (WINDOW_CLOSED, OUT_OF_COUNT)
 
@@ -85,50 +99,51 @@ class TemporaryFailure(RuntimeError):
 
 @dataclass
 class Notice:
-    """What to tell a person, independent of the channel that carries it."""
+    """What to tell a person, independent of the channel that carries it.
+
+    ``values`` are the kind's fields (``wechat.templates.KINDS``) as plain values —
+    strings, datetimes, ``Fen`` amounts, (start, end) pairs — from which each channel takes
+    what it shows: a template or subscribe message the keys of the kind's template, each
+    shaped to its rule; a customer-service message every field with its label."""
 
     key: str                                  # unique per notification and recipient
-    kind: str                                 # task | ticket | outage | bill | notice
-    title: str                                # first line, e.g. "您有新的维修任务"
-    fields: list[tuple[str, str]] = field(default_factory=list)  # (label, value) rows
-    remark: str | None = None
+    kind: str                                 # a kind of wechat.templates.KINDS
+    title: str                                # first line of the text, e.g. "您有新的维修任务"
+    values: dict[str, Any] = field(default_factory=dict)  # field -> value
+    remark: str | None = None                 # last lines of the text (not in templates)
     url: str | None = None                    # H5 link
     mp_page: str | None = None                # mini-program page path
 
     def as_text(self) -> str:
-        lines = [self.title] + [f"{k}：{v}" for k, v in self.fields]
+        kind = templates.KINDS.get(self.kind)
+        names = [n for n, _ in kind.fields] if kind else []
+        names += [n for n in self.values if n not in names]
+        lines = [self.title] + [f"{kind.label_of(n) if kind else n}：{templates.display(self.values[n])}"
+                                for n in names if self.values.get(n) not in (None, "", self.title)]
         if self.remark:
             lines.append(self.remark)
         if self.url:
             lines.append(f'<a href="{self.url}">查看详情</a>')
         return "\n".join(lines)
 
-    def template_data(self) -> dict:
-        data = {"first": {"value": self.title}}
-        for i, (label, value) in enumerate(self.fields[:5], start=1):
-            data[f"keyword{i}"] = {"value": f"{value}"[:200]}
-        data["remark"] = {"value": self.remark or ""}
-        return data
-
     def to_payload(self) -> dict:
         """The notice as JSON, kept on its outbound row: a recovery or a resend sends the same."""
         return {"key": self.key, "kind": self.kind, "title": self.title,
-                "fields": [[k, v] for k, v in self.fields], "remark": self.remark, "url": self.url,
+                "values": templates.encode_values(self.values), "remark": self.remark, "url": self.url,
                 "mp_page": self.mp_page}
 
     @classmethod
     def from_payload(cls, data: dict, **changes) -> "Notice":
+        remark = data.get("remark")
+        if "values" not in data and data.get("fields"):
+            # Kept before the template registry: its labelled rows become text (no template
+            # can be filled from them, so it goes only where text goes).
+            rows = "\n".join(f"{k}：{v}" for k, v in data["fields"])
+            remark = f"{rows}\n{remark}" if remark else rows
         notice = cls(key=data["key"], kind=data["kind"], title=data["title"],
-                     fields=[(k, v) for k, v in data.get("fields") or []], remark=data.get("remark"),
+                     values=templates.decode_values(data.get("values") or {}), remark=remark,
                      url=data.get("url"), mp_page=data.get("mp_page"))
         return replace(notice, **changes)
-
-    def subscribe_data(self) -> dict:
-        # Subscribe templates take short typed fields: thing ≤ 20 characters each.
-        data = {"thing1": {"value": self.title[:20]}}
-        for i, (label, value) in enumerate(self.fields[:4], start=2):
-            data[f"thing{i}"] = {"value": f"{value}"[:20]}
-        return data
 
 
 @dataclass
@@ -139,6 +154,19 @@ class Outcome:
     reason: str | None = None
     msgid: str | None = None
     duplicate: bool = False     # this key was handled before; nothing was sent now
+    data_error: bool = False    # the kind's values could not fill its template (not sent)
+
+    @property
+    def config_problem(self) -> bool:
+        """WeChat refused the template or its data (40037, 47003, …), or the values could not
+        be shaped to it: a configuration error of the kind, the same for everyone."""
+        return self.status == "failed" and (self.data_error or self.errcode in TEMPLATE_ERRORS)
+
+    @property
+    def next_channel_may_help(self) -> bool:
+        """Refused by this channel for a reason of its own (its template, an openid of this
+        app): another channel may still carry the notice."""
+        return self.status == "failed" and (self.data_error or self.errcode in CONFIG_ERRORS)
 
 
 def window_key(openid: str) -> str:
@@ -292,47 +320,105 @@ def _consume_consent(user: WechatUser, template_id: str) -> bool:
     return res.rowcount == 1
 
 
+# --- templates: the kind's template, its data, and refusals reported per kind --------------------
+
+CHANNEL_NAMES = {"subscribe": "订阅消息", "template": "模板消息", "custom": "客服消息"}
+
+
+def _kind_label(kind: str) -> str:
+    k = templates.KINDS.get(kind)
+    return f"{k.label}（{kind}）" if k else kind
+
+
+def _errmsg(exc: WeChatClientException) -> str:
+    return re.sub(r"\s*rid:.*$", "", str(exc.errmsg or "")).strip()
+
+
+def _refused(channel: str, kind: str, template_id: str, exc: WeChatClientException) -> Outcome:
+    """WeChat refused the template itself or its data (a configuration error of this kind), or
+    this app's openid of the person (40003)."""
+    reason = (f"{CHANNEL_NAMES[channel]}被微信拒绝（{exc.errcode} {_errmsg(exc)}）："
+              f"{_kind_label(kind)}，模板 {template_id}")
+    return Outcome("failed", channel, exc.errcode, reason[:300])
+
+
+def _unshaped(channel: str, exc: templates.TemplateDataError) -> Outcome:
+    return Outcome("failed", channel, None, f"{CHANNEL_NAMES[channel]}未发送，数据不符合模板规则：{exc}"[:300],
+                   data_error=True)
+
+
+def _report(redis, outcome: Outcome, kind: str, template_id: str | None, now: datetime | None = None) -> None:
+    """Tell the operators: an error in the log, and the latest problem of this kind's
+    template kept for the console (wechat.templates.problems)."""
+    log.error("wechat: %s of kind %s (template %s) not sent: %s", outcome.channel, kind, template_id, outcome.reason)
+    templates.record_problem(redis, outcome.channel, kind, template_id, outcome.errcode, outcome.reason or "",
+                             now or utcnow())
+
+
+def _give_back_consent(user: WechatUser, template_id: str) -> None:
+    db.session.rollback()
+    db.session.execute(update(SubscribeConsent).where(
+        SubscribeConsent.wechat_user_id == user.id, SubscribeConsent.template_id == template_id)
+        .values(remaining=SubscribeConsent.remaining + 1))
+    db.session.commit()
+
+
 def _try_subscribe(user: WechatUser, notice: Notice, now: datetime, mark) -> Outcome | None:
-    template_id = current_app.config["MINIAPP_TEMPLATES"].get(notice.kind)
-    if not (template_id and user.mp_openid and _consume_consent(user, template_id)):
+    template = templates.registry().subscribe(notice.kind)
+    if not (template and user.mp_openid and _consume_consent(user, template.template_id)):
         return None
+    redis = current_app.extensions["redis"]
+    try:
+        data = template.render(templates.KINDS[notice.kind], notice.values)
+    except templates.TemplateDataError as exc:
+        db.session.rollback()  # the consent taken above was not committed: it stays
+        outcome = _unshaped("subscribe", exc)
+        _report(redis, outcome, notice.kind, template.template_id)
+        return outcome
     mp = wechat_client.mini_program()
     _ready(mp)
     mark("subscribe")
     try:
         _call("subscribe", lambda: mp.wxa.send_subscribe_message(
-            user.mp_openid, template_id, notice.subscribe_data(), page=notice.mp_page))
+            user.mp_openid, template.template_id, data, page=notice.mp_page))
     except (TemporaryFailure, Deferred) as exc:
         if getattr(exc, "maybe_sent", False):
             raise  # the consent may have been used: it is not given back
-        # Not sent: give the consent back for the retry.
-        db.session.rollback()
-        db.session.execute(update(SubscribeConsent).where(
-            SubscribeConsent.wechat_user_id == user.id, SubscribeConsent.template_id == template_id)
-            .values(remaining=SubscribeConsent.remaining + 1))
-        db.session.commit()
+        _give_back_consent(user, template.template_id)  # not sent: kept for the retry
         raise
     except WeChatClientException as exc:
         if exc.errcode == NO_CONSENT:
             db.session.execute(update(SubscribeConsent).where(
-                SubscribeConsent.wechat_user_id == user.id, SubscribeConsent.template_id == template_id)
+                SubscribeConsent.wechat_user_id == user.id, SubscribeConsent.template_id == template.template_id)
                 .values(remaining=0))
             db.session.commit()
             return None  # WeChat says no consent after all: try the next channel
         if exc.errcode in CONFIG_ERRORS:
-            return Outcome("failed", "subscribe", exc.errcode, f"订阅消息配置错误: {exc.errmsg}")
+            _give_back_consent(user, template.template_id)  # WeChat sent nothing
+            outcome = _refused("subscribe", notice.kind, template.template_id, exc)
+            if outcome.config_problem:
+                _report(redis, outcome, notice.kind, template.template_id)
+            return outcome  # another channel may still carry it
         raise
+    templates.clear_problems(redis, [("subscribe", notice.kind)])
     return Outcome("sent", "subscribe")
 
 
 def _try_template(user: WechatUser, notice: Notice, now: datetime, mark, *, in_doubt: bool = False) -> Outcome | None:
-    template_id = current_app.config["WECHAT_TEMPLATES"].get(notice.kind)
+    template = templates.registry().template(notice.kind)
     # A repeat of a cut-off template message goes out even if we have since heard the user
     # unfollowed: WeChat answers for this client_msg_id (43004, or the earlier msgid).
-    if not (template_id and user.oa_openid and (user.subscribed or in_doubt)):
+    if not (template and user.oa_openid and (user.subscribed or in_doubt)):
         return None
+    redis = current_app.extensions["redis"]
+    try:
+        data = template.render(templates.KINDS[notice.kind], notice.values)
+    except templates.TemplateDataError as exc:
+        outcome = _unshaped("template", exc)
+        _report(redis, outcome, notice.kind, template.template_id)
+        return outcome
     body = {
-        "touser": user.oa_openid, "template_id": template_id, "data": notice.template_data(),
+        "touser": user.oa_openid, "template_id": template.template_id, "data": data,
         "client_msg_id": hashlib.sha1(notice.key.encode()).hexdigest()[:32],
     }
     if notice.url:
@@ -350,8 +436,12 @@ def _try_template(user: WechatUser, notice: Notice, now: datetime, mark, *, in_d
             db.session.commit()
             return Outcome("skipped", "template", NOT_FOLLOWING, REASONS[NOT_FOLLOWING])
         if exc.errcode in CONFIG_ERRORS:
-            return Outcome("failed", "template", exc.errcode, f"模板消息配置错误: {exc.errmsg}")
+            outcome = _refused("template", notice.kind, template.template_id, exc)
+            if outcome.config_problem:
+                _report(redis, outcome, notice.kind, template.template_id)
+            return outcome
         raise
+    templates.clear_problems(redis, [("template", notice.kind)])
     return Outcome("sent", "template", msgid=str(result.get("msgid", "")) or None)
 
 
@@ -402,15 +492,20 @@ def send_notice(user: WechatUser, notice: Notice, *, now: datetime | None = None
     else:
         attempts = (_try_subscribe, _try_custom, _try_template)
     try:
-        outcome = None
+        outcome = failure = None
         for attempt in attempts:
             result = attempt(user, notice, now, mark)
             if result is None:
                 continue
             outcome = result
-            if result.status == "sent" or result.errcode not in CHANNEL_CLOSED:
-                break  # sent, or a failure that another channel would not fix
-        outcome = outcome or Outcome("skipped", None, None, REASONS["no_channel"])
+            if result.status == "sent":
+                break
+            if result.next_channel_may_help:
+                failure = result  # e.g. this channel's template is broken: the next may carry it
+            elif result.errcode not in CHANNEL_CLOSED:
+                break  # a failure that another channel would not fix
+        if outcome is None or outcome.status != "sent":
+            outcome = failure or outcome or Outcome("skipped", None, None, REASONS["no_channel"])
     except (TemporaryFailure, Deferred, WeChatClientException) as exc:
         db.session.rollback()
         row = db.session.get(OutboundMessage, row.id)
@@ -466,6 +561,9 @@ class _Plan:
     last: Outcome | None = None             # what the channel that turned us away said
     in_doubt_since: datetime | None = None  # an earlier template send was cut off then
     maybe_sent: bool = False                # this call's answer was lost
+    data: dict = field(default_factory=dict)  # channel -> the template data it sends
+    failure: Outcome | None = None          # a channel whose template is broken (kept if none carries it)
+    consent_back: bool = False              # the consent taken was not used: give it back
 
     @property
     def channel(self) -> str | None:
@@ -482,11 +580,11 @@ class _Sender:
     """The HTTP side of one batch: no database, safe to run in threads. One call per item
     and round, through the item's current channel."""
 
-    def __init__(self, redis, config, spent: set[str], size: int):
+    def __init__(self, redis, config, spent: set[str], size: int, registry: templates.Registry):
         self.redis, self.config, self.spent = redis, config, spent
         self.oa = wechat_client.official_account()
         self.mp = wechat_client.mini_program()
-        self.wx_templates = config["WECHAT_TEMPLATES"]
+        self.registry = registry
         self.mp_appid = config["MINIAPP_APPID"]
         self.timeout = float(config.get("WECHAT_TIMEOUT", 5.0))
         self.size = size
@@ -539,13 +637,14 @@ class _Sender:
         n = p.notice
         try:
             self.call("subscribe", lambda: self.mp.wxa.send_subscribe_message(
-                p.mp_openid, p.subscribe_template, n.subscribe_data(), page=n.mp_page))
+                p.mp_openid, p.subscribe_template, p.data["subscribe"], page=n.mp_page))
         except WeChatClientException as exc:
             if exc.errcode == NO_CONSENT:
                 p.consent_lost = True
                 return None  # WeChat says no consent after all: try the next channel
             if exc.errcode in CONFIG_ERRORS:
-                return Outcome("failed", "subscribe", exc.errcode, f"订阅消息配置错误: {exc.errmsg}")
+                p.consent_back = True  # WeChat sent nothing
+                return _refused("subscribe", n.kind, p.subscribe_template, exc)
             raise
         return Outcome("sent", "subscribe")
 
@@ -562,8 +661,8 @@ class _Sender:
 
     def template(self, p: _Plan) -> Outcome | None:
         n = p.notice
-        template_id = self.wx_templates.get(n.kind)
-        body = {"touser": p.oa_openid, "template_id": template_id, "data": n.template_data(),
+        template_id = self.registry.template(n.kind).template_id
+        body = {"touser": p.oa_openid, "template_id": template_id, "data": p.data["template"],
                 "client_msg_id": hashlib.sha1(n.key.encode()).hexdigest()[:32]}
         if n.url:
             body["url"] = n.url
@@ -576,7 +675,7 @@ class _Sender:
                 p.unfollowed = True
                 return Outcome("skipped", "template", NOT_FOLLOWING, REASONS[NOT_FOLLOWING])
             if exc.errcode in CONFIG_ERRORS:
-                return Outcome("failed", "template", exc.errcode, f"模板消息配置错误: {exc.errmsg}")
+                return _refused("template", n.kind, template_id, exc)
             raise
         return Outcome("sent", "template", msgid=str(result.get("msgid", "")) or None)
 
@@ -615,14 +714,19 @@ class _Sender:
                 p.outcome = Outcome(OutboundStatus.UNKNOWN, channel, None, UNKNOWN_REASONS["interrupted"])
             stop.set()
             return
-        if result is not None and (result.status == "sent" or result.errcode not in CHANNEL_CLOSED):
+        if result is not None and result.next_channel_may_help:
+            p.failure = result  # e.g. this channel's template is broken: the next channel may carry it
+        elif result is not None and (result.status == "sent" or result.errcode not in CHANNEL_CLOSED):
             p.outcome = result
             return
-        # This channel turned the person away (WeChat's answer: nothing was sent); the next may not.
-        p.last = result or p.last
+        else:
+            # This channel turned the person away (WeChat's answer: nothing was sent); the next may not.
+            p.last = result or p.last
         p.pos += 1
         if p.channel is None:
-            p.outcome = p.last or Outcome("skipped", None, None, REASONS["no_channel"])
+            p.outcome = p.failure or p.last or Outcome("skipped", None, None, REASONS["no_channel"])
+            if p.outcome.config_problem:
+                stop.set()  # the kind's template is wrong for everyone: the rest stay pending
         else:
             p.next_round = True
 
@@ -695,13 +799,13 @@ def _claim_batch(plans: list[_Plan], now: datetime) -> None:
                            .values(status=bindparam("_status"), errmsg=bindparam("_errmsg")), settle)
 
 
-def _take_consents(plans: list[_Plan], templates: dict) -> None:
+def _take_consents(plans: list[_Plan], registry: templates.Registry) -> None:
     """Take one subscribe consent per (user, template) where one is left — one UPDATE per template."""
     by_template: dict[str, list[_Plan]] = {}
     for p in plans:
-        template_id = templates.get(p.notice.kind)
-        if p.outcome is None and p.in_doubt_since is None and template_id and p.mp_openid:
-            by_template.setdefault(template_id, []).append(p)
+        template = registry.subscribe(p.notice.kind)
+        if p.outcome is None and p.in_doubt_since is None and template and p.mp_openid:
+            by_template.setdefault(template.template_id, []).append(p)
     for template_id, group in by_template.items():
         taken = set(db.session.execute(
             update(SubscribeConsent)
@@ -716,18 +820,65 @@ def _take_consents(plans: list[_Plan], templates: dict) -> None:
                 taken.discard(p.user_id)
 
 
-def _chain(p: _Plan, templates: dict) -> list[str]:
-    """The channels ``send_notice`` would try for this person, in its order."""
-    if p.in_doubt_since is not None:
-        return ["template"]  # the only channel WeChat deduplicates (client_msg_id)
+def _render(cache: dict, channel: str, template: templates.Template, notice: Notice):
+    """The template's data for this notice — once per batch for notices sharing their values
+    (a broadcast's) — or the ``TemplateDataError`` that stops it."""
+    key = (channel, template.template_id, notice.kind, id(notice.values))
+    if key not in cache:
+        try:
+            cache[key] = template.render(templates.KINDS[notice.kind], notice.values)
+        except templates.TemplateDataError as exc:
+            cache[key] = exc
+    return cache[key]
+
+
+def _chain(p: _Plan, registry: templates.Registry, cache: dict) -> list[str]:
+    """The channels ``send_notice`` would try for this person, in its order, with the data of
+    the template channels; a channel whose template the values cannot fill is left out (its
+    failure kept in case no other channel carries the notice)."""
+    n = p.notice
+    template = registry.template(n.kind)
+    if p.in_doubt_since is not None:  # the only channel WeChat deduplicates (client_msg_id)
+        data = _render(cache, "template", template, n) if template else None
+        if isinstance(data, dict):
+            p.data["template"] = data
+            return ["template"]
+        p.outcome = in_doubt_outcome("template")  # it may have arrived; it cannot be repeated
+        return []
     chain = []
     if p.subscribe_template:
-        chain.append("subscribe")
+        data = _render(cache, "subscribe", registry.subscribe(n.kind), n)
+        if isinstance(data, dict):
+            p.data["subscribe"] = data
+            chain.append("subscribe")
+        else:
+            p.consent_back, p.failure = True, _unshaped("subscribe", data)
     if p.oa_openid and p.window_open:
         chain.append("custom")
-    if templates.get(p.notice.kind) and p.oa_openid and p.subscribed:
-        chain.append("template")
+    if template and p.oa_openid and p.subscribed:
+        data = _render(cache, "template", template, n)
+        if isinstance(data, dict):
+            p.data["template"] = data
+            chain.append("template")
+        else:
+            p.failure = p.failure or _unshaped("template", data)
     return chain
+
+
+def _report_batch(redis, plans: list[_Plan], registry: templates.Registry, now: datetime) -> None:
+    """Problems of templates met in this batch, once per channel and kind; the ones whose
+    channel and kind went through are over."""
+    seen, sent = {}, set()
+    for p in plans:
+        for o in (p.failure, p.outcome):
+            if o is not None and o.config_problem and o.channel in ("subscribe", "template"):
+                seen.setdefault((o.channel, p.notice.kind), o)
+        if p.outcome is not None and p.outcome.status == "sent" and p.outcome.channel in ("subscribe", "template"):
+            sent.add((p.outcome.channel, p.notice.kind))
+    templates.clear_problems(redis, sent - set(seen))
+    for (channel, kind), o in seen.items():
+        t = registry.subscribe(kind) if channel == "subscribe" else registry.template(kind)
+        _report(redis, o, kind, t.template_id if t else None, now)
 
 
 def _mark_sending_batch(group: list[_Plan], now: datetime, on_sending, repeats) -> None:
@@ -759,6 +910,11 @@ def send_notices(batch: list[tuple[WechatUser, Notice]], *, now: datetime | None
     caller's own rows (delivery status) are stored in the same commits. ``held`` holds the
     indexes without an outcome that stay "sending": a template message may have gone out,
     and is repeated only with its client_msg_id.
+
+    A configuration problem of the kind's template (WeChat's 40037/47003/41030/48001 on the
+    last channel an item could use, or values the template cannot take) also stops the batch:
+    that item is failed with the reason, the items not started are ``None`` and stay pending,
+    and the outcomes are returned (no exception) — the same template would fail them all.
 
     When WeChat answers −1 / times out (``TemporaryFailure``) or limits us (``Deferred``) for
     an item, no further item is started; what was sent is recorded (``None`` for the items
@@ -804,20 +960,30 @@ def send_notices(batch: list[tuple[WechatUser, Notice]], *, now: datetime | None
     #    "sending": one commit, before anything is sent.
     _claim_batch(plans, now)
     todo = [p for p in plans if p.outcome is None]
-    _take_consents(todo, cfg["MINIAPP_TEMPLATES"])
+    registry = templates.registry()
+    _take_consents(todo, registry)
+    rendered: dict = {}
     for p in todo:
-        p.chain = _chain(p, cfg["WECHAT_TEMPLATES"])
-        if not p.chain:
-            p.outcome = Outcome("skipped", None, None, REASONS["no_channel"])
-    calls = [p for p in todo if p.chain]
+        p.chain = _chain(p, registry, rendered)
+        if not p.chain and p.outcome is None:
+            p.outcome = p.failure or Outcome("skipped", None, None, REASONS["no_channel"])
+    stop = threading.Event()
+    broken = next((p for p in todo if p.outcome is not None and p.outcome.config_problem), None)
+    if broken is not None:
+        # The values cannot fill the kind's template: one item says so, the rest of the batch
+        # is not sent and stays pending (a broadcast pauses on it until the template is fixed).
+        stop.set()
+        for p in todo:
+            if p is not broken and p.outcome is not None and p.outcome.config_problem:
+                p.outcome = None
+    calls = [p for p in todo if p.chain and not stop.is_set()]
     _mark_sending_batch(calls, now, on_sending, repeats)
     db.session.commit()
 
     # 3. Send: a few requests in flight over keep-alive sessions; the first error stops the
     #    rest. People a channel turned away go through the next one, marked again first.
     size = max(1, int(concurrency or cfg.get("WECHAT_SEND_CONCURRENCY", 4)))
-    sender = _Sender(redis, cfg, spent, size)
-    stop = threading.Event()
+    sender = _Sender(redis, cfg, spent, size, registry)
     group = calls
     while group:
         if size == 1 or len(group) == 1:
@@ -843,6 +1009,7 @@ def send_notices(batch: list[tuple[WechatUser, Notice]], *, now: datetime | None
     if record is not None:
         record(outcomes, held)
     db.session.commit()
+    _report_batch(redis, todo, registry, now)
     if failed:
         # Deferred outranks a temporary failure (it says when to come back).
         exc = next((p.error for p in failed if isinstance(p.error, Deferred)), failed[0].error)
@@ -903,7 +1070,7 @@ def _record_batch(plans, todo, failed, users, redis) -> None:
                   "_tried": 1 if p.error is not None else 0} for p in group])
     # Consents: given back where the message did not go (it will be retried), zeroed where
     # WeChat said there was none.
-    back = [p for p in todo if p.subscribe_template and not p.consent_lost and p.outcome is None]
+    back = [p for p in todo if p.subscribe_template and not p.consent_lost and (p.outcome is None or p.consent_back)]
     lost = [p for p in todo if p.consent_lost]
     ct = SubscribeConsent.__table__
     for group, value in ((back, ct.c.remaining + 1), (lost, 0)):

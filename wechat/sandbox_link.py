@@ -1,8 +1,12 @@
 """The sandbox's settings derived from the app's (the app may know the sandbox; the
-sandbox never imports the app): same credentials, our callback URL."""
+sandbox never imports the app): same credentials, our callback URL, and the templates our
+configuration names — registered as a real account's templates are, so the sandbox refuses
+what WeChat would refuse (WECHAT.md trap 14)."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
+
+from wechat.templates import build_registry
 
 
 def sandbox_config(cfg, **overrides) -> dict:
@@ -15,5 +19,11 @@ def sandbox_config(cfg, **overrides) -> dict:
         "oa_appid": cfg["WECHAT_APPID"], "oa_secret": cfg["WECHAT_SECRET"],
         "mp_appid": cfg["MINIAPP_APPID"], "mp_secret": cfg["MINIAPP_SECRET"],
         "mchid": cfg["WECHATPAY_MCHID"], "apiv3_key": cfg["WECHATPAY_APIV3_KEY"],
+        "templates": sandbox_templates(cfg),
         **overrides,
     }
+
+
+def sandbox_templates(cfg) -> list[dict]:
+    """The account's templates as the sandbox registers them (``POST /sandbox/templates``)."""
+    return build_registry(cfg).account_templates()

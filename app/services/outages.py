@@ -180,6 +180,20 @@ def local_time(dt: datetime | None) -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%m月%d日 %H:%M")
 
 
+def area_text(outage: Outage) -> str:
+    """The places an outage touches, as residents read them: 和平小区3号楼、一号站供热范围."""
+    names = []
+    for a in outage.areas:
+        if a.station_id:
+            st = db.session.get(Station, a.station_id)
+            names.append(f"{st.name}供热范围" if st else "换热站供热范围")
+        elif a.community_id:
+            c = db.session.get(Community, a.community_id)
+            name = c.name if c else "小区"
+            names.append(f"{name}{a.building}号楼" if a.building else name)
+    return "、".join(names)[:80] or "相关区域"
+
+
 def active_outage_for(household: Household) -> Outage | None:
     """The active outage covering this household (the earliest started), if any."""
     found = outages_touching(household, statuses=(OutageStatus.ACTIVE,))

@@ -98,10 +98,17 @@ class Bench:
         for _ in range(100):
             try:
                 requests.get(f"{self.base}/faults", timeout=1)
-                return
+                break
             except requests.RequestException:
                 time.sleep(0.1)
-        raise RuntimeError("sandbox did not start; see " + str(self.tmp / "sandbox.log"))
+        else:
+            raise RuntimeError("sandbox did not start; see " + str(self.tmp / "sandbox.log"))
+        # The account's templates, as `flask wechat register-demo` registers them: the sandbox
+        # refuses template messages with templates it does not know (40037).
+        from wechat.sandbox_link import sandbox_templates
+
+        requests.post(f"{self.base}/templates", json={"templates": sandbox_templates(self.app.config)},
+                      timeout=30).raise_for_status()
 
     def start_workers(self) -> list[subprocess.Popen]:
         workers = []

@@ -16,16 +16,33 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def template_titles(inbox: list[dict]) -> list[str]:
-    """The first line of each message a user received (template, subscribe or custom)."""
+    """What each message a user received shows first: a template or subscribe message the
+    title of its template (as the phone shows the card), any other message its first line."""
     titles = []
     for m in inbox:
-        if m.get("kind") == "template":
-            titles.append(m["data"]["first"]["value"])
-        elif m.get("kind") == "subscribe":
-            titles.append(m["data"]["thing1"]["value"])
+        if m.get("kind") in ("template", "subscribe"):
+            titles.append(m["title"])
         else:
             titles.append(str(m.get("content", "")).split("\n")[0])
     return titles
+
+
+def card(m: dict) -> dict:
+    """A template or subscribe message as the phone shows it: {label: value} in the
+    template's order (the sandbox keeps the template's own labels)."""
+    return dict(m.get("rows") or [])
+
+
+def message_text(m: dict) -> str:
+    """All a person reads in one message (a card's title and rows, or the text)."""
+    if m.get("kind") in ("template", "subscribe"):
+        return "\n".join([m["title"]] + [f"{k}:{v}" for k, v in m.get("rows") or []])
+    return str(m.get("content", ""))
+
+
+def mentions(inbox: list[dict], text: str) -> int:
+    """How many of the messages say ``text`` (through whatever channel they came)."""
+    return sum(text in message_text(m) for m in inbox)
 
 
 @pytest.fixture()

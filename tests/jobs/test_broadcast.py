@@ -17,7 +17,7 @@ from app.models import Announcement, AnnouncementStatus, Audience, Delivery, Del
 from app.queue import QUEUES, get_queue
 from app.services import announcements as svc
 from jobs import broadcast
-from tests.jobs.conftest import template_titles
+from tests.jobs.conftest import card
 
 S = AnnouncementStatus
 
@@ -46,7 +46,10 @@ def test_every_bound_resident_gets_the_announcement_once_and_progress_counts_it(
     skipped = db.session.scalar(select(Delivery).where(Delivery.status == DeliveryStatus.SKIPPED))
     assert skipped.errcode == 43004 and skipped.reason == "用户未关注公众号"
     for openid in people:
-        assert template_titles(wechat.inbox(openid)) == ["小区供热管网检修通知"]
+        (m,) = wechat.inbox(openid)
+        shown = card(m)  # the 公告通知 template; the body cut to its thing key's 20 characters
+        assert (m["title"], shown["公告标题"]) == ("公告通知", "小区供热管网检修通知")
+        assert shown["公告内容"] == "本周六9:00-12:00检修，期间暖…"
     assert wechat.inbox(gone) == []
     # The sweeper and a second run of every slice send nothing more.
     broadcast.sweep_broadcasts()
@@ -224,7 +227,7 @@ def test_scheduled_announcement_goes_out_at_its_time(db, wechat, worker, make_re
     assert broadcast.sweep_broadcasts(now=now + timedelta(hours=2, seconds=1))["started"] == 1
     worker()
     assert _progress(db, ann.id)["status"] == S.DONE
-    assert template_titles(wechat.inbox(openid)) == ["停热检修预告"]
+    assert [card(m)["公告标题"] for m in wechat.inbox(openid)] == ["停热检修预告"]
 
 
 def test_send_rate_is_shared_by_all_workers(app, redis, db):

@@ -11,7 +11,7 @@ from app.services import outages
 from app.services.billing import issue_bills
 from jobs import arrears
 from jobs.outbox import deliver_outbox_message
-from tests.jobs.conftest import template_titles
+from tests.jobs.conftest import card
 
 
 def test_each_outage_change_reaches_each_affected_resident_once(
@@ -41,8 +41,13 @@ def test_each_outage_change_reaches_each_affected_resident_once(
     worker()
 
     for openid in (a, b):
-        titles = template_titles(wechat.inbox(openid))
-        assert [t.split("：")[0] for t in titles] == ["停热通知", "停热信息变更", "恢复供热通知"], titles
+        inbox = wechat.inbox(openid)
+        assert [(m["title"], card(m).get("通知类型")) for m in inbox] == [
+            ("停热通知", "临时停热"), ("停热通知", "信息变更"), ("恢复供热通知", None)]
+        created, _, restored = (card(m) for m in inbox)
+        assert created["停热区域"].endswith("2号楼") and created["停热原因"] == "主管道漏水抢修"
+        assert "~" in created["停热时间"]  # from the start to the expected end
+        assert restored["供热区域"] == created["停热区域"] and restored["恢复时间"]
     assert wechat.inbox(outside) == []
     assert db.session.scalar(select(func.count()).select_from(OutageNotice)) == 3
 
@@ -76,7 +81,7 @@ def test_arrears_campaign_reminds_each_person_at_most_once_a_week_with_a_pay_lin
     worker()
     for openid in (owing, later):
         inbox = wechat.inbox(openid)
-        assert template_titles(inbox) == ["供热费缴费提醒"]
+        assert [(m["title"], card(m)["缴费项目"]) for m in inbox] == [("缴费提醒", "供热费")]
         assert inbox[0]["url"] == f"{app.config['PUBLIC_BASE_URL']}/pay"
     assert wechat.inbox(paid) == []
 

@@ -13,7 +13,7 @@ from app.queue import QUEUES, get_queue
 from app.services import tickets as ticket_service
 from app.services.actors import Actor
 from jobs import outbox as outbox_jobs
-from tests.jobs.conftest import template_titles
+from tests.jobs.conftest import card
 
 
 @pytest.fixture()
@@ -63,7 +63,8 @@ def test_repair_reported_while_redis_is_down_reaches_the_crew_once_redis_is_back
     db.session.commit()
     assert outbox_jobs.sweep_outbox() >= 1
     _run_worker(conn)
-    assert template_titles(wechat.inbox(openid)) == ["您有新的维修任务，请及时接单"]
+    (pushed,) = wechat.inbox(openid)
+    assert pushed["title"] == "工单派发提醒" and card(pushed)["工单编号"] == db.session.get(Ticket, ticket_id).number
     # Another sweep and another worker pass: still one push.
     db.session.execute(update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.ENQUEUED)
                        .values(enqueued_at=utcnow() - timedelta(hours=1)))

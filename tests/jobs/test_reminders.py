@@ -11,7 +11,8 @@ from app.models import (
 from app.services import tickets as ticket_service
 from app.services.actors import Actor
 from jobs import reminders
-from tests.jobs.conftest import template_titles, wait_until
+from tests.jobs.conftest import card, wait_until
+from wechat import templates
 
 _numbers = itertools.count(1)
 
@@ -36,7 +37,16 @@ def _ticket(db, crew, assignee, *, respond_by, finish_by, state=TicketState.ASSI
 
 
 def _titles(wechat, openid):
-    return [t for t in template_titles(wechat.inbox(openid)) if t.startswith("【")]
+    """The ladder steps a person received, as the cards read: the template's title, then the
+    reminder type (工单超时提醒: 即将超时 / 已到时限) or the overdue type (工单催办提醒)."""
+    steps = []
+    for m in wechat.inbox(openid):
+        shown = card(m)
+        if m.get("title") == "工单超时提醒":
+            steps.append(f"{shown['提醒类型']}·{shown['时限类型']}")
+        elif m.get("title") == "工单催办提醒":
+            steps.append(f"超时催办·{shown['超时类型']}")
+    return steps
 
 
 def test_ladder_fires_in_order_and_stops_when_the_ticket_moves_on(
@@ -53,34 +63,30 @@ def test_ladder_fires_in_order_and_stops_when_the_ticket_moves_on(
     at(-5)                       # 35 minutes before respond-by: nothing yet
     assert all(_titles(wechat, o) == [] for o in who.values())
     at(1)                        # 29 minutes before: the assignee is reminded
-    assert _titles(wechat, who["member"]) == [f"【即将超时】工单{number}须在{_local(ticket.respond_by)}前响应"]
+    assert _titles(wechat, who["member"]) == ["即将超时·响应时限"]
+    (first,) = [card(m) for m in wechat.inbox(who["member"])]
+    assert first["工单编号"] == number and first["截止时间"] == templates.time_text(ticket.respond_by)
     assert _titles(wechat, who["lead"]) == []
     at(2)                        # the same step again: nothing more
     assert len(_titles(wechat, who["member"])) == 1
     at(31)                       # the deadline: the assignee and the crew lead
-    assert _titles(wechat, who["member"])[-1].startswith(f"【已到时限】工单{number}响应")
-    assert [t[:6] for t in _titles(wechat, who["lead"])] == ["【已到时限】"]
+    assert _titles(wechat, who["member"])[-1] == "已到时限·响应时限"
+    assert _titles(wechat, who["lead"]) == ["已到时限·响应时限"]
     assert _titles(wechat, who["leader"]) == []
     at(91)                       # an hour past it: the leader on duty
-    assert [t[:6] for t in _titles(wechat, who["leader"])] == ["【超时催办】"]
+    assert _titles(wechat, who["leader"]) == ["超时催办·响应超时"]
+    assert card(wechat.inbox(who["leader"])[0])["处理人"] == "王师傅"
 
     ticket_service.accept_ticket(db.session.get(Ticket, ticket.id), Actor.of_staff(member))
     db.session.commit()
     at(215)                      # accepted: the respond-by ladder is over; finish-by in 25 min
-    assert _titles(wechat, who["member"])[-1].startswith(f"【即将超时】工单{number}须在")
-    assert _titles(wechat, who["member"])[-1].endswith("前办结")
+    assert _titles(wechat, who["member"])[-1] == "即将超时·办结时限"
     ticket_service.reply_ticket(db.session.get(Ticket, ticket.id), Actor.of_staff(member), "已处理，阀门已打开")
     db.session.commit()
     at(400)                      # replied: nothing more, even long past finish-by
     assert len(_titles(wechat, who["member"])) == 3
     assert len(_titles(wechat, who["lead"])) == 1
     assert len(_titles(wechat, who["leader"])) == 1
-
-
-def _local(dt):
-    from jobs.notify import _local as local
-
-    return local(dt)
 
 
 def test_a_late_scan_skips_the_warning_and_sends_due_and_overdue_once(
@@ -91,8 +97,8 @@ def test_a_late_scan_skips_the_warning_and_sends_due_and_overdue_once(
     assert reminders.scan_deadlines(now=now) == 2      # due + overdue of respond-by
     assert reminders.scan_deadlines(now=now) == 0
     worker()
-    assert [t[:6] for t in _titles(wechat, who["member"])] == ["【已到时限】"]
-    assert [t[:6] for t in _titles(wechat, who["leader"])] == ["【超时催办】"]
+    assert _titles(wechat, who["member"]) == ["已到时限·响应时限"]
+    assert _titles(wechat, who["leader"]) == ["超时催办·响应超时"]
     assert db.session.scalar(select(func.count()).select_from(ReminderSent)) == 2
 
 

@@ -22,7 +22,7 @@ from app.services import outbox, tickets
 from app.services.actors import Actor
 from jobs import broadcast
 from jobs import notify as notify_jobs
-from tests.jobs.conftest import template_titles, wait_until
+from tests.jobs.conftest import mentions, wait_until
 from tests.web.conftest import PASSWORD, Console
 
 TITLE = "换热站设备检修通知"
@@ -34,7 +34,9 @@ def _injected(wechat) -> list:
 
 
 def _received(wechat, openid, title=TITLE) -> int:
-    return template_titles(wechat.inbox(openid)).count(title)
+    """Messages that say ``title`` (the announcement's title on a template card, or the
+    first line of a customer-service message)."""
+    return mentions(wechat.inbox(openid), title)
 
 
 def _outbound(db):

@@ -15,6 +15,7 @@ from app.models import Bill, BillStatus, Payment, PaymentState, Ticket, TicketSt
 from app.services import tickets
 from app.services.actors import Actor
 from tests.mobile_api.conftest import bind_staff_wechat, jpeg_with_exif
+from wechat import templates as wechat_templates
 
 
 def _login(api, driver, openid):
@@ -42,7 +43,7 @@ def test_resident_pays_reports_a_repair_and_rates_it_with_the_crew_over_wechat(
     me = api(login.json()["token"])
 
     # In wx.requestSubscribeMessage the resident allows ticket-progress messages: recorded.
-    template = app.config["MINIAPP_TEMPLATES"]["ticket"]
+    template = wechat_templates.registry().subscribe("ticket_updated").template_id
     driver._post(f"/users/{resident['openid']}/consent", json={"template_id": template})
     consent = me.post("/api/v1/subscriptions", json={"template_ids": [template]})
     assert consent.status_code == 200 and consent.json()["items"] == [{"template_id": template, "remaining": 1}]

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.models import ClusterStatus, Outage, OutageCluster, OutageStatus, Ticket, TicketState, WechatUser, utcnow
 from app.services import clusters, tickets
 from app.services.actors import Actor
+from tests.jobs.conftest import card
 from tests.outage_linking.conftest import outbox_rows
 from tests.web.conftest import PASSWORD, Console
 
@@ -50,9 +51,10 @@ def test_the_alert_fires_once_per_cluster_not_per_report(app, db, wechat, worker
 
     worker()
     for openid in people.values():
-        inbox = [m for m in wechat.inbox(openid) if "疑似停热" in str(m)]
-        assert len(inbox) == 1 and "一号换热站" in str(inbox[0])
-        assert town.inside[0].address in str(inbox[0])   # the list of reports
+        (alert,) = [m for m in wechat.inbox(openid) if m.get("title") == "疑似停热预警"]
+        shown = card(alert)  # the 疑似停热预警 template: where, how many, since when
+        assert (alert["title"], shown["预警区域"], shown["报修数量"]) == ("疑似停热预警", "一号换热站", "25")
+        assert alert["url"].endswith("/console/clusters")  # the list of reports is there (a card has no room)
     # The reports were dispatched as usual meanwhile (no outage is known yet).
     assert all(t.state == TicketState.ASSIGNED for t in db.session.scalars(select(Ticket)))
 

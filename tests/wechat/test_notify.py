@@ -9,7 +9,9 @@ from app.models import OutboundMessage, OutboxMessage, OutboxStatus, Role, Subsc
 from app.queue import Deferred
 from app.services import tickets
 from app.services.actors import Actor
+from tests.jobs.conftest import card
 from wechat import client as wechat_client
+from wechat import templates
 from wechat.notify import Notice, TemporaryFailure, send_notice
 
 
@@ -22,8 +24,13 @@ def _user(db, wechat, *, follow=True, recent=False, **kw):
     return person, user
 
 
-def _notice(key="n1", kind="ticket"):
-    return Notice(key=key, kind=kind, title="您的工单已办结", fields=[("工单号", "GD20261123-0001")],
+NUMBER = "GD20261123-0001"
+
+
+def _notice(key="n1", kind="ticket_updated"):
+    return Notice(key=key, kind=kind, title="您的工单已办结",
+                  values={"ticket_no": NUMBER, "state": "已办结", "result": "已更换阀门，恢复供热",
+                          "updated_at": utcnow()},
                   remark="欢迎评价", mp_page="pages/repair/detail?id=1")
 
 
@@ -38,7 +45,8 @@ def test_follower_gets_a_template_message_once(db, wechat):
     again = send_notice(user, _notice())
     assert again.duplicate and again.status == "sent"
     inbox = wechat.inbox(person["openid"])
-    assert len(inbox) == 1 and "template" in str(inbox[0])
+    assert len(inbox) == 1 and inbox[0]["kind"] == "template" and inbox[0]["title"] == "工单进度通知"
+    assert card(inbox[0])["工单编号"] == NUMBER and card(inbox[0])["工单状态"] == "已办结"
     row = db.session.scalar(select(OutboundMessage))
     assert row.wechat_msgid  # TEMPLATESENDJOBFINISH matched it back
     db.session.expire_all()
@@ -52,7 +60,8 @@ def test_inside_48_hours_a_customer_service_message_saves_template_quota(db, wec
     user = db.session.get(WechatUser, user.id)
     outcome = send_notice(user, _notice())
     assert outcome.channel == "custom"
-    assert "GD20261123-0001" in str(wechat.inbox(person["openid"])[-1])
+    text = wechat.inbox(person["openid"])[-1]["content"]
+    assert text.startswith("您的工单已办结") and f"工单编号：{NUMBER}" in text and "工单状态：已办结" in text
 
 
 def test_closed_window_falls_back_to_a_template(db, wechat):
@@ -64,7 +73,7 @@ def test_closed_window_falls_back_to_a_template(db, wechat):
 
 def test_subscribe_consent_is_used_first_and_consumed(db, wechat, app):
     person, user = _user(db, wechat)
-    template = app.config["MINIAPP_TEMPLATES"]["ticket"]
+    template = templates.registry().subscribe("ticket_updated").template_id
     requests_consent = wechat._post(f"/users/{person['openid']}/consent", json={"template_id": template})
     assert requests_consent is not None
     db.session.add(SubscribeConsent(wechat_user_id=user.id, template_id=template, remaining=1))
@@ -76,7 +85,8 @@ def test_subscribe_consent_is_used_first_and_consumed(db, wechat, app):
 
 def test_consent_we_recorded_but_wechat_lacks_falls_through(db, wechat, app):
     _, user = _user(db, wechat)
-    db.session.add(SubscribeConsent(wechat_user_id=user.id, template_id=app.config["MINIAPP_TEMPLATES"]["ticket"],
+    db.session.add(SubscribeConsent(wechat_user_id=user.id,
+                                    template_id=templates.registry().subscribe("ticket_updated").template_id,
                                     remaining=2))
     db.session.commit()
     outcome = send_notice(user, _notice())  # WeChat answers 43101: no consent there
@@ -275,7 +285,7 @@ def test_per_minute_limit_mid_batch_defers_to_the_next_minute(db, wechat):
 
 
 def test_batch_channels_consents_and_unfollowers_follow_the_single_path_rules(db, wechat, app):
-    template = app.config["MINIAPP_TEMPLATES"]["ticket"]
+    template = templates.registry().subscribe("ticket_updated").template_id
     consenting, c_user = _user(db, wechat)
     wechat._post(f"/users/{consenting['openid']}/consent", json={"template_id": template})
     stale, s_user = _user(db, wechat)        # we hold a consent WeChat does not have (43101)
@@ -303,7 +313,7 @@ def test_batch_channels_consents_and_unfollowers_follow_the_single_path_rules(db
 # --- answers that never came back (DESIGN §5): never twice, never silently lost ----------------
 
 from app.models.messages import OutboundStatus  # noqa: E402
-from tests.jobs.conftest import template_titles, wait_until  # noqa: E402
+from tests.jobs.conftest import mentions, wait_until  # noqa: E402
 
 
 def _slow_wechat(app, wechat, monkeypatch, api):
@@ -313,8 +323,8 @@ def _slow_wechat(app, wechat, monkeypatch, api):
     wechat.faults(delay=1, times=1, api=api)
 
 
-def _received(wechat, openid, title="您的工单已办结"):
-    return template_titles(wechat.inbox(openid)).count(title)
+def _received(wechat, openid, text=NUMBER):
+    return mentions(wechat.inbox(openid), text)
 
 
 def test_a_customer_service_message_without_an_answer_is_unknown_and_not_sent_again(db, wechat, app, monkeypatch):

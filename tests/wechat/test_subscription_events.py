@@ -41,6 +41,10 @@ def test_switching_a_notice_off_gets_no_reply(db, wechat, redis):
 
 def test_the_outcome_of_a_subscription_notice_is_an_event_too(app, db, wechat, redis):
     person = wechat.create_user()
+    # The official account's own subscription-notice template (we send none of these yet).
+    requests.post(f"{wechat.base}/templates", timeout=10, json={"templates": [
+        {"template_id": "TPL_OUTAGE_OA", "app": "oa", "type": "subscribe", "title": "停热通知",
+         "content": "停热区域:{{thing1.DATA}}\n"}]}).raise_for_status()
     requests.post(f"{wechat.base}/users/{person['openid']}/consent", timeout=10,
                   json={"template_id": "TPL_OUTAGE_OA", "scene": "oa"})
     from wechat import client as wechat_client

@@ -39,6 +39,11 @@ DEFAULTS: dict = {
     # Seconds after which an accepted refund succeeds by itself (REFUND.SUCCESS is posted);
     # None: refunds stay PROCESSING until POST /sandbox/pay/refunds/<out_refund_no>/settle.
     "refund_auto_settle": 2.0,
+    # The account's templates (wechat/sandbox/templates.py): [{template_id, app: "oa"|"mp",
+    # type?: "template"|"subscribe", title, content: "标签:{{thing1.DATA}}\n…", example?, enums?}].
+    # Sends with any other template id get 40037; data that is not exactly a template's keys,
+    # each within its rule, gets 47003. More can be registered with POST /sandbox/templates.
+    "templates": [],
 }
 
 # config key -> environment variables, first set wins

@@ -1,19 +1,21 @@
 """Outbound messaging: customer service, template, subscribe messages and mass sends.
 
-Each send lands in the recipient's inbox. Template and mass sends are followed by the
+Each send lands in the recipient's inbox. Template and subscribe messages must use one of the
+account's templates with exactly its keys, each value within its rule (templates.py: 40037,
+47003); the inbox keeps the template's title and the card's rows. Template and mass sends are
+followed by the
 TEMPLATESENDJOBFINISH / MASSSENDJOBFINISH event posted to the callback (from a thread unless
 events_async is off), with `MsgID` spelled as WeChat spells it.
 """
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import threading
 
 from flask import Blueprint, jsonify
 
-from . import callback, faults
+from . import callback, faults, templates
 from .errors import WeChatError
 from .links import text_link_flags
 from .people import take_consent
@@ -26,17 +28,6 @@ WINDOW_EVENT_COUNT = 3
 MASS_PER_MONTH = 4
 CUSTOM_TYPES = {"text", "image", "voice", "video", "music", "news", "mpnews", "mpnewsarticle", "msgmenu",
                 "wxcard", "miniprogrampage"}
-# Subscribe-message field rules by key prefix (47003 when broken).
-FIELD_RULES = {
-    "thing": lambda v: len(v) <= 20,
-    "number": lambda v: len(v) <= 32 and re.fullmatch(r"[0-9.]+", v) is not None,
-    "letter": lambda v: len(v) <= 32 and v.isascii() and v.isalpha(),
-    "character_string": lambda v: len(v) <= 32 and re.fullmatch(r"[0-9A-Za-z_\-]+", v) is not None,
-    "phrase": lambda v: len(v) <= 5,
-    "name": lambda v: len(v) <= 10,
-    "amount": lambda v: re.fullmatch(r"[¥￥]?[0-9]+(\.[0-9]{1,2})?元?", v) is not None,
-    "phone_number": lambda v: len(v) <= 17,
-}
 
 
 def new_msgid() -> int:
@@ -48,20 +39,6 @@ def _recipient(sb, openid, kind: str = "oa"):
     if user is None:
         raise WeChatError(40003)
     return user
-
-
-def _check_data(data, rules: bool) -> None:
-    if not isinstance(data, dict) or not data:
-        raise WeChatError(47003, "argument invalid! data is empty")
-    for key, item in data.items():
-        value = item.get("value") if isinstance(item, dict) else None
-        if value is None or str(value) == "":
-            raise WeChatError(47003, f"argument invalid! data.{key}.value is empty")
-        if rules:
-            prefix = re.sub(r"\d+$", "", key)
-            rule = FIELD_RULES.get(prefix)
-            if rule and not rule(str(value)):
-                raise WeChatError(47003, f"argument invalid! data.{key}.value invalid")
 
 
 def check_window(sb, user) -> None:
@@ -147,9 +124,8 @@ def register(bp: Blueprint, sb) -> None:
     def template_send(appid):
         data = json_body()
         user = _recipient(sb, data.get("touser"))
-        if not data.get("template_id"):
-            raise WeChatError(40037)
-        _check_data(data.get("data"), rules=False)
+        template = templates.require(sb, "oa", "template", data.get("template_id"))
+        templates.check_data(template, data.get("data"))
         if not user["subscribed"]:
             raise WeChatError(43004)
         now = sb.now()
@@ -165,6 +141,7 @@ def register(bp: Blueprint, sb) -> None:
                 conn.execute("INSERT OR REPLACE INTO client_msgids (key, msgid, expires_at) VALUES (?, ?, ?)",
                              (key, str(msgid), now + 600))
             body = {k: data.get(k) for k in ("template_id", "url", "miniprogram", "data") if data.get(k)}
+            body.update(title=template["title"], rows=templates.rows(template, data["data"]))
             sb.record(user["oa_openid"], "out", "template", body, msgid=msgid, conn=conn)
         _template_finish(sb, user["oa_openid"], msgid)
         return jsonify({"errcode": 0, "errmsg": "ok", "msgid": msgid})
@@ -175,15 +152,15 @@ def register(bp: Blueprint, sb) -> None:
         data = json_body()
         user = _recipient(sb, data.get("touser"), kind="mp")
         template_id = data.get("template_id")
-        if not template_id:
-            raise WeChatError(40037)
-        _check_data(data.get("data"), rules=True)
+        template = templates.require(sb, "mp", "subscribe", template_id)
+        templates.check_data(template, data.get("data"))
         if data.get("miniprogram_state", "formal") not in ("developer", "trial", "formal"):
             raise WeChatError(47003, "argument invalid! miniprogram_state")
         if not take_consent(sb, user["oa_openid"], template_id, "mp"):
             raise WeChatError(43101)
         msgid = new_msgid()
         body = {k: data.get(k) for k in ("template_id", "page", "data", "miniprogram_state") if data.get(k)}
+        body.update(title=template["title"], rows=templates.rows(template, data["data"]))
         sb.record(user["oa_openid"], "out", "subscribe", body, msgid=msgid)
         return jsonify({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
@@ -193,13 +170,13 @@ def register(bp: Blueprint, sb) -> None:
         data = json_body()
         user = _recipient(sb, data.get("touser"))
         template_id = data.get("template_id")
-        if not template_id:
-            raise WeChatError(40037)
-        _check_data(data.get("data"), rules=True)
+        template = templates.require(sb, "oa", "subscribe", template_id)
+        templates.check_data(template, data.get("data"))
         if not user["subscribed"] or not take_consent(sb, user["oa_openid"], template_id, "oa"):
             raise WeChatError(43101)
         msgid = new_msgid()
         body = {k: data.get(k) for k in ("template_id", "page", "miniprogram", "data") if data.get(k)}
+        body.update(title=template["title"], rows=templates.rows(template, data["data"]))
         sb.record(user["oa_openid"], "out", "subscribe", body, msgid=msgid)
         if faults.settings(sb).get("template_finish_events", sb.config["template_finish_events"]):
             post_event(sb, user["oa_openid"], {

@@ -137,14 +137,18 @@ PAGE = """<!doctype html>
                  VIEW: "打开了菜单链接", subscribe_msg_popup_event: "订阅消息授权",
                  subscribe_msg_change_event: "关闭了订阅通知" };
 
-  function card(title, data, link) {
+  function card(title, data, link, rows) {
     var box = el("div", "card");
     box.appendChild(el("h4", null, title));
     var dl = el("dl");
-    Object.keys(data || {}).forEach(function (key) {
-      dl.appendChild(el("dt", null, key));
-      dl.appendChild(el("dd", null, (data[key] && data[key].value !== undefined) ? data[key].value : String(data[key])));
-    });
+    if (rows) {  // the template's own labels, in its order, as the phone shows them
+      rows.forEach(function (r) { dl.appendChild(el("dt", null, r[0])); dl.appendChild(el("dd", null, r[1])); });
+    } else {
+      Object.keys(data || {}).forEach(function (key) {
+        dl.appendChild(el("dt", null, key));
+        dl.appendChild(el("dd", null, (data[key] && data[key].value !== undefined) ? data[key].value : String(data[key])));
+      });
+    }
     box.appendChild(dl);
     if (link) { var a = el("a", null, "详情 ›"); a.href = link; a.target = "_blank"; box.appendChild(a); }
     return box;
@@ -163,9 +167,9 @@ PAGE = """<!doctype html>
     row.appendChild(el("div", "avatar", m.direction === "in" ? nickname.slice(0, 1) : "热"));
     var content;
     if (m.kind === "template") {
-      content = card("模板消息 · " + m.template_id, m.data, m.url);
+      content = card(m.title || ("模板消息 · " + m.template_id), m.data, m.url, m.rows);
     } else if (m.kind === "subscribe") {
-      content = card("订阅消息 · " + m.template_id, m.data, null);
+      content = card(m.title ? m.title + " · 订阅消息" : ("订阅消息 · " + m.template_id), m.data, null, m.rows);
     } else if (m.msgtype === "image" || m.media_id) {
       content = el("div", "bubble");
       var img = el("img");

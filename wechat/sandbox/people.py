@@ -19,6 +19,7 @@ import secrets
 from flask import Blueprint, jsonify, request, url_for
 
 from . import callback, faults, media
+from . import templates as account_templates
 from .core import make_openid, user_json
 from .errors import ControlError
 
@@ -405,5 +406,6 @@ def register(bp: Blueprint, sb) -> None:
     def reset_endpoint():
         reset(sb)
         faults.clear(sb)
+        account_templates.reset(sb)
         return jsonify({"ok": True})
 

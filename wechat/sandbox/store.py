@@ -149,6 +149,19 @@ CREATE TABLE IF NOT EXISTS refund_notifications (
     answer TEXT,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS templates (
+    app TEXT NOT NULL,
+    template_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    title TEXT NOT NULL,
+    content TEXT NOT NULL,
+    example TEXT NOT NULL,
+    enums TEXT NOT NULL,
+    primary_industry TEXT NOT NULL,
+    deputy_industry TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (app, template_id)
+);
 CREATE TABLE IF NOT EXISTS bills (
     key TEXT PRIMARY KEY,
     content BLOB NOT NULL,

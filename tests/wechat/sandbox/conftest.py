@@ -24,6 +24,15 @@ MP_APPID, MP_SECRET = "wx_test_mp", "test-mp-secret"
 MCHID = "1900009999"
 APIV3_KEY = "0123456789abcdef0123456789abcdef"
 MERCHANT_SERIAL = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
+# The account's templates, as the sandbox's setting (what sandbox_link passes from the backend).
+TEMPLATES = [
+    {"template_id": "TPL", "app": "oa", "title": "服务通知", "content": "事项:{{thing1.DATA}}\n"},
+    {"template_id": "TPL_BILL", "app": "oa", "title": "缴费提醒", "content": "户号:{{character_string1.DATA}}\n"
+     "欠费金额:{{amount2.DATA}}\n缴费截止:{{time3.DATA}}\n"},
+    {"template_id": "T_OA", "app": "oa", "type": "subscribe", "title": "停热通知", "content": "通知:{{thing1.DATA}}\n"},
+    {"template_id": "TID", "app": "mp", "title": "维修进度", "content": "事项:{{thing1.DATA}}\n"},
+    {"template_id": "TID_REPAIR", "app": "mp", "title": "报修进度", "content": "报修事项:{{thing1.DATA}}\n"},
+]
 
 
 @dataclass
@@ -117,6 +126,7 @@ def _start(tmp_path_factory, backend, merchant_key, **overrides):
         "events_async": True,
         "callback_timeout": 2.0,
         "oauth_domain": "heat.example.com,h5.example",  # the tests' web pages
+        "templates": TEMPLATES,
         **overrides,
     }
     app = create_sandbox_app(config)

@@ -36,7 +36,7 @@ def test_injected_40001_once_lets_wechatpy_refresh_and_succeed(sandbox, oa_clien
 def test_daily_quota_gives_45009_after_the_quota(sandbox, oa_client):
     user = sandbox.create_user()
     sandbox.faults(daily_quota={"message/template/send": 2})
-    send = lambda: oa_client.message.send_template(user["openid"], "TPL", {"k": {"value": "v"}})
+    send = lambda: oa_client.message.send_template(user["openid"], "TPL", {"thing1": {"value": "v"}})
     send()
     send()
     with pytest.raises(APILimitedException) as error:

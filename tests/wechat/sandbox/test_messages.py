@@ -53,20 +53,24 @@ def test_custom_message_to_unknown_openid_is_40003(sandbox, oa_client):
 
 def test_template_send_posts_templatesendjobfinish_with_its_msgid(sandbox, backend, oa_client):
     user = sandbox.create_user()
-    result = oa_client.message.send_template(user["openid"], "TPL_BILL", {"amount": {"value": "1,234.00元"}})
+    data = {"character_string1": {"value": "10100001"}, "amount2": {"value": "¥1234.00"},
+            "time3": {"value": "2026年12月31日 18:00"}}
+    result = oa_client.message.send_template(user["openid"], "TPL_BILL", data)
     event = backend.wait_for(lambda r: b"TEMPLATESENDJOBFINISH" in r.body)
     assert b"<MsgID>" in event.body  # capital D, as WeChat spells it
     message = parse_message(event.body.decode())
     assert message.event == "templatesendjobfinish"
     assert str(message._data["MsgID"]) == str(result["msgid"])
     assert message._data["Status"] == "success"
-    assert sandbox.inbox(user["openid"])[0]["template_id"] == "TPL_BILL"
+    received = sandbox.inbox(user["openid"])[0]
+    assert (received["template_id"], received["title"]) == ("TPL_BILL", "缴费提醒")
+    assert received["rows"] == [["户号", "10100001"], ["欠费金额", "¥1234.00"], ["缴费截止", "2026年12月31日 18:00"]]
 
 
 def test_template_status_fault_reports_user_block(sandbox, backend, oa_client):
     user = sandbox.create_user()
     sandbox.faults(template_status="failed:user block")
-    oa_client.message.send_template(user["openid"], "TPL", {"k": {"value": "v"}})
+    oa_client.message.send_template(user["openid"], "TPL", {"thing1": {"value": "v"}})
     event = backend.wait_for(lambda r: b"TEMPLATESENDJOBFINISH" in r.body)
     assert parse_message(event.body.decode())._data["Status"] == "failed:user block"
 
@@ -74,24 +78,24 @@ def test_template_status_fault_reports_user_block(sandbox, backend, oa_client):
 def test_template_events_can_be_switched_off(sandbox, backend, oa_client):
     user = sandbox.create_user()
     sandbox.faults(template_finish_events=False)
-    oa_client.message.send_template(user["openid"], "TPL", {"k": {"value": "v"}})
+    oa_client.message.send_template(user["openid"], "TPL", {"thing1": {"value": "v"}})
     with pytest.raises(AssertionError):
         backend.wait_for(lambda r: b"TEMPLATESENDJOBFINISH" in r.body, timeout=0.5)
 
 
 def test_template_to_unfollowed_user_is_43004(sandbox, oa_client):
     user = sandbox.create_user(follow=False)
-    assert _errcode(lambda: oa_client.message.send_template(user["openid"], "TPL", {"k": {"value": "v"}})) == 43004
+    assert _errcode(lambda: oa_client.message.send_template(user["openid"], "TPL", {"thing1": {"value": "v"}})) == 43004
 
 
 def test_template_with_empty_value_is_47003(sandbox, oa_client):
     user = sandbox.create_user()
-    assert _errcode(lambda: oa_client.message.send_template(user["openid"], "TPL", {"k": {"value": ""}})) == 47003
+    assert _errcode(lambda: oa_client.message.send_template(user["openid"], "TPL", {"thing1": {"value": ""}})) == 47003
 
 
 def test_template_client_msg_id_sends_once(sandbox, oa_client):
     user = sandbox.create_user()
-    body = {"touser": user["openid"], "template_id": "TPL", "client_msg_id": "bill-42", "data": {"k": {"value": "v"}}}
+    body = {"touser": user["openid"], "template_id": "TPL", "client_msg_id": "bill-42", "data": {"thing1": {"value": "v"}}}
     first = oa_client.post("message/template/send", data=body)
     second = oa_client.post("message/template/send", data=body)
     assert first["msgid"] == second["msgid"]
@@ -102,7 +106,7 @@ def test_template_client_msg_id_dedupes_for_ten_minutes_only(sandbox, oa_client)
     """WECHAT.md §3: the same openid + client_msg_id is sent once within 10 minutes. Our
     recovery of a cut-off template message relies on exactly this, and on nothing longer."""
     user = sandbox.create_user()
-    body = {"touser": user["openid"], "template_id": "TPL", "client_msg_id": "notice-7", "data": {"k": {"value": "v"}}}
+    body = {"touser": user["openid"], "template_id": "TPL", "client_msg_id": "notice-7", "data": {"thing1": {"value": "v"}}}
     first = oa_client.post("message/template/send", data=body)
     sandbox.post("/clock", json={"advance": 9 * 60})
     assert oa_client.post("message/template/send", data=body)["msgid"] == first["msgid"]
