@@ -49,8 +49,9 @@ def human_size(n: int) -> str:
 
 
 def body_limit(max_bytes: int | None = None, *, per_file: int | None = None) -> Callable:
-    """Mark a view: its body may not exceed ``max_bytes`` (None: the app's cap), and each
-    uploaded file not ``per_file``. Put it directly under the route decorator."""
+    """Mark a view: its body may not exceed ``max_bytes`` (None: its blueprint's limit, else
+    the app's cap), and each uploaded file not ``per_file``. Put it directly under the route
+    decorator."""
 
     def mark(view):
         view.body_limit = (max_bytes, per_file)
