@@ -15,6 +15,7 @@ from app.models import (
 )
 from app.services import announcements
 from wechat.crew_chat import crew_tasks
+from wechat.sandbox_link import sandbox_templates
 
 SMALL = 200
 
@@ -47,13 +48,18 @@ def test_every_wechat_user_of_the_demo_is_a_sandbox_user_with_the_right_nickname
     assert {"leader1", "crew1_lead", "crew1_m1", "agent1"} <= {u["nickname"] for u in sandbox.values()}
 
 
-def test_registration_is_idempotent_and_puts_back_an_emptied_sandbox(demo, runner, db, wechat):
+def test_registration_is_idempotent_and_puts_back_an_emptied_sandbox(app, demo, runner, db, wechat):
     total = db.session.query(WechatUser).count()
     again = runner.invoke(args=["wechat", "register-demo"])
     assert again.exit_code == 0 and f"0 新注册 registered, {total} 已存在" in again.output, again.output
     wechat.reset()   # the sandbox's store is emptied; our database keeps its rows
     back = runner.invoke(args=["wechat", "register-demo"])
     assert back.exit_code == 0 and f"{total} 新注册 registered, 0 已存在" in back.output, back.output
+    # The account's message templates first (a sandbox of its own process knows none until then).
+    ours = sandbox_templates(app.config)
+    assert f"沙箱消息模板 sandbox templates: {len(ours)} 个已登记" in back.output
+    listed = {(t["app"], t["template_id"]) for t in requests.get(f"{wechat.base}/templates", timeout=30).json()["templates"]}
+    assert {(t["app"], t["template_id"]) for t in ours} <= listed
 
 
 def test_leader1_signs_in_to_the_dashboard_through_wechat(app, demo, db, live_app, monkeypatch):
