@@ -396,3 +396,17 @@ def test_batch_a_customer_service_message_without_an_answer_is_unknown_the_unsen
     assert [(o.status, o.duplicate) for o in again] == [(OutboundStatus.UNKNOWN, True), ("sent", False)]
     wait_until(lambda: _received(wechat, chatty["openid"]) == 1, timeout=20, what="the late message")
     assert [_received(wechat, p["openid"]) for p in (chatty, quiet)] == [1, 1]
+
+
+def test_a_notice_kept_on_its_row_is_the_same_notice_again():
+    from wechat.templates import Fen
+
+    notice = Notice(key="k", kind="payment_paid", title="缴费成功",
+                    values={"amount": Fen(192627), "paid_at": utcnow(), "account_no": "10100001"},
+                    remark="点击查看电子收据", url="https://heat.example.com/r/x", mp_page="pages/payment/receipt?no=1")
+    assert Notice.from_payload(notice.to_payload()) == notice
+    assert "缴费金额：1926.27元" in notice.as_text() and "户号：10100001" in notice.as_text()
+    # One kept before the template registry: its labelled rows become text.
+    old = Notice.from_payload({"key": "k", "kind": "ticket", "title": "您的工单已办结",
+                               "fields": [["工单号", "GD20261123-0001"]], "remark": "欢迎评价"})
+    assert old.values == {} and old.as_text() == "您的工单已办结\n工单号：GD20261123-0001\n欢迎评价"
