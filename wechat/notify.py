@@ -416,7 +416,9 @@ def _try_template(user: WechatUser, notice: Notice, now: datetime, mark, *, in_d
     except templates.TemplateDataError as exc:
         outcome = _unshaped("template", exc)
         _report(redis, outcome, notice.kind, template.template_id)
-        return outcome
+        # A cut-off send that cannot be repeated may still have arrived: unknown, not failed.
+        return Outcome(OutboundStatus.UNKNOWN, "template", None, UNKNOWN_REASONS["interrupted"]) if in_doubt \
+            else outcome
     body = {
         "touser": user.oa_openid, "template_id": template.template_id, "data": data,
         "client_msg_id": hashlib.sha1(notice.key.encode()).hexdigest()[:32],
@@ -843,7 +845,10 @@ def _chain(p: _Plan, registry: templates.Registry, cache: dict) -> list[str]:
         if isinstance(data, dict):
             p.data["template"] = data
             return ["template"]
-        p.outcome = in_doubt_outcome("template")  # it may have arrived; it cannot be repeated
+        # It may have arrived, and it cannot be repeated: unknown, for staff.
+        p.outcome = Outcome(OutboundStatus.UNKNOWN, "template", None, UNKNOWN_REASONS["interrupted"])
+        if not isinstance(data, dict) and data is not None:
+            p.failure = _unshaped("template", data)  # reported with the batch's problems
         return []
     chain = []
     if p.subscribe_template:

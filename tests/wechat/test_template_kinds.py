@@ -191,3 +191,24 @@ def test_a_broadcast_whose_template_wechat_refuses_pauses_with_the_reason_and_ke
     statuses = sorted(db.session.scalars(select(Delivery.status)))
     assert statuses == [DeliveryStatus.FAILED] + [DeliveryStatus.SENT] * (len(people) - 1)
     assert db.session.get(Announcement, ann.id).status == AnnouncementStatus.DONE
+
+
+def test_a_cut_off_template_send_that_can_no_longer_be_filled_is_unknown_not_failed(db, wechat, app, monkeypatch):
+    from datetime import timedelta
+
+    from app.models import utcnow
+    from app.models.messages import OutboundStatus
+
+    person, user = _user(db, wechat)
+    # A worker died during this notice's template call a minute ago (it may have arrived) …
+    for key in ("n1", "b1"):
+        db.session.add(OutboundMessage(dedupe_key=key, wechat_user_id=user.id, status=OutboundStatus.SENDING,
+                                       channel="template", sending_at=utcnow() - timedelta(minutes=1)))
+    db.session.commit()
+    # … and since, the kind's template was configured so that its values no longer fit.
+    monkeypatch.setitem(app.config, "WECHAT_TEMPLATES", {"ticket_updated": {
+        "template_id": "TPL_TICKET_PROGRESS", "keys": {"character_string1": "result", "phrase2": "state",
+                                                       "thing3": "ticket_no", "time4": "updated_at"}}})
+    assert send_notice(user, _notice("n1")).status == OutboundStatus.UNKNOWN
+    assert send_notices([(user, _notice("b1"))])[0].status == OutboundStatus.UNKNOWN
+    assert wechat.inbox(person["openid"]) == []
