@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> None:
         "oa-appid": "oa_appid", "oa-secret": "oa_secret", "mp-appid": "mp_appid", "mp-secret": "mp_secret",
         "mchid": "mchid", "apiv3-key": "apiv3_key", "pay-public-key-path": "pay_public_key_path",
         "pay-public-key-id": "pay_public_key_id", "merchant-key-path": "merchant_key_path",
+        "merchant-cert-serial": "merchant_cert_serial", "pay-sign-mode": "pay_sign_mode",
+        "pay-bound-appids": "pay_bound_appids",
     }
     for flag, key in options.items():
         parser.add_argument(f"--{flag}", dest=key, help=f"default: {DEFAULTS[key]!r} or its environment variable")
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"WeChat sandbox on http://{args.host}:{args.port}/sandbox  (API base: same URL)")
     print(f"  callback -> {sb.config['callback_url']}  safe mode: {'on' if sb.crypto else 'off'}")
     print(f"  WeChat Pay public key {sb.pay_keys.public_key_id} written to {sb.config['pay_public_key_path']}")
+    print(f"  WeChat Pay signs with: {sb.config['pay_sign_mode']} (platform certificate {sb.pay_keys.cert_serial});"
+          f" merchant certificate serial {sb.pay_keys.merchant_cert_serial}")
     from werkzeug.serving import run_simple
 
     run_simple(args.host, args.port, app, threaded=True, use_reloader=False)

@@ -8,6 +8,10 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+# The development merchant certificate serial, known to both sides (app/config.py has the same).
+DEV_MERCHANT_CERT_SERIAL = "5A4DB0C5DE7A11F0000000000000000000000001"
+PAY_SIGN_MODES = ("public_key", "platform_cert", "both")
+
 DEFAULTS: dict = {
     "store_path": "instance/sandbox.db",
     "callback_url": "http://127.0.0.1:5000/wechat/callback",
@@ -31,6 +35,20 @@ DEFAULTS: dict = {
     # The merchant's private key, public key or certificate; when given, request
     # signatures are verified cryptographically, otherwise only their format and mchid.
     "merchant_key_path": None,
+    # The serial of the merchant's API certificate (apiclient_cert.pem) as WeChat Pay has it
+    # registered: the Authorization's serial_no must be it (401 SIGN_ERROR otherwise). The
+    # default is the development serial the backend also uses (app/config.py); None: the
+    # serial of the certificate at merchant_key_path.
+    "merchant_cert_serial": DEV_MERCHANT_CERT_SERIAL,
+    # How WeChat Pay signs its answers and notifications (WECHAT.md §8): "public_key" (a
+    # merchant on the WeChat Pay public key: Wechatpay-Serial PUB_KEY_ID_…), "platform_cert"
+    # (a merchant that never switched: the platform certificate's serial), "both" (switching:
+    # answers follow the request's Wechatpay-Serial, notifications alternate certificate /
+    # public key). GET /v3/certificates serves the platform certificate in every mode.
+    "pay_sign_mode": "public_key",
+    # The appids bound to the merchant (AppID账号管理); a JSAPI order for another appid gets
+    # 400 APPID_MCHID_NOT_MATCH. None: the official account's and the mini-program's.
+    "pay_bound_appids": None,
     "template_finish_events": True,  # post TEMPLATESENDJOBFINISH after template sends
     "events_async": True,  # post those events from a thread (False: before answering)
     "callback_timeout": 5.0,  # WeChat gives the server 5 s ...
@@ -61,6 +79,9 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "pay_public_key_path": ("SANDBOX_PAY_PUBLIC_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH"),
     "pay_public_key_id": ("SANDBOX_PAY_PUBLIC_KEY_ID", "WECHATPAY_PUBLIC_KEY_ID"),
     "merchant_key_path": ("SANDBOX_MERCHANT_KEY_PATH", "WECHATPAY_PRIVATE_KEY_PATH"),
+    "merchant_cert_serial": ("SANDBOX_MERCHANT_CERT_SERIAL", "WECHATPAY_CERT_SERIAL_NO"),
+    "pay_sign_mode": ("SANDBOX_PAY_SIGN_MODE",),
+    "pay_bound_appids": ("SANDBOX_PAY_BOUND_APPIDS",),
     "oauth_domain": ("SANDBOX_OAUTH_DOMAIN",),
     "ip_whitelist": ("SANDBOX_IP_WHITELIST",),
 }
@@ -78,6 +99,11 @@ def build_config(overrides: dict | None = None) -> dict:
         raise ValueError("aes_key (EncodingAESKey) must be 43 characters")
     if len(config["apiv3_key"].encode()) != 32:
         raise ValueError("apiv3_key must be 32 bytes")
+    if config["pay_sign_mode"] not in PAY_SIGN_MODES:
+        raise ValueError(f"pay_sign_mode must be one of {PAY_SIGN_MODES}")
+    bound = config["pay_bound_appids"]
+    if isinstance(bound, str):
+        config["pay_bound_appids"] = [appid.strip() for appid in bound.split(",") if appid.strip()]
     whitelist = config["ip_whitelist"]
     if isinstance(whitelist, str):
         config["ip_whitelist"] = [ip.strip() for ip in whitelist.split(",") if ip.strip()]

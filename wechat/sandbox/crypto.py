@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography import x509
 from cryptography.x509 import load_pem_x509_certificate
+from cryptography.x509.oid import NameOID
 
 BLOCK = 32  # WeChat pads to 32-byte blocks, not AES's 16
 
@@ -95,6 +97,36 @@ def public_key_pem(key) -> str:
 
 def load_private_key(pem: str) -> rsa.RSAPrivateKey:
     return serialization.load_pem_private_key(pem.encode(), password=None)
+
+
+def platform_certificate(key: rsa.RSAPrivateKey, not_before, not_after) -> str:
+    """A WeChat Pay platform certificate (PEM) for `key`, as WeChat Pay issues them: a 40-hex-
+    digit serial, subject "Tenpay.com sign", issued by "Tenpay.com Root CA" (here a throw-away
+    root key of the sandbox's own, so no chain check can pass by accident)."""
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tenpay.com"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Tenpay.com CA Center"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ])
+
+    root = generate_rsa_key()
+    # 40 hex digits and at most 20 DER octets: a positive 159-bit number with bit 156 set.
+    serial = (1 << 156) | secrets.randbits(156)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name("Tenpay.com sign")).issuer_name(name("Tenpay.com Root CA"))
+        .public_key(key.public_key()).serial_number(serial)
+        .not_valid_before(not_before).not_valid_after(not_after)
+        .sign(root, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def certificate_serial(certificate) -> str:
+    """A certificate's serial as WeChat Pay writes it: upper-case hexadecimal."""
+    return format(certificate.serial_number, "X")
 
 
 def load_any_public_key(pem: str):

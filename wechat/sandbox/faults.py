@@ -17,6 +17,7 @@ POST /sandbox/faults takes any of these keys (several at once are fine):
   {"ip_whitelist": ["203.0.113.7"]}        token calls from other IPs get 40164 (null: no check)
   {"oauth_domain": "heat.example.com"}     web-authorisation domain(s) redirect_uri must use (10003)
   {"minute_quota": {"cgi-bin/stable_token": 5}}  45011 beyond 5 calls a minute
+  {"pay_sign_mode": "both"}                how WeChat Pay signs: public_key | platform_cert | both
   {"pay_error": "NOT_ENOUGH", "times": 1, "api": "refund/domestic/refunds"}
                                            the next WeChat Pay calls answer that error (its
                                            documented HTTP status and message, signed)
@@ -30,6 +31,7 @@ import time
 
 from flask import Blueprint, jsonify, request
 
+from .config import PAY_SIGN_MODES
 from .errors import ControlError, WeChatError
 
 # Default daily quotas per appid and API (WECHAT.md §2-§7); others are unlimited.
@@ -229,6 +231,10 @@ def set_faults(sb, data: dict) -> None:
         if value is not None and not isinstance(value, (list, str)):
             raise ControlError(400, "ip_whitelist must be a list of IP addresses, or null to switch it off")
         conf["ip_whitelist"] = split_list(value)
+    if "pay_sign_mode" in data:
+        if data["pay_sign_mode"] not in PAY_SIGN_MODES + (None,):
+            raise ControlError(400, f"pay_sign_mode must be one of {PAY_SIGN_MODES} (null: the setting's)")
+        conf["pay_sign_mode"] = data["pay_sign_mode"]
     if "oauth_domain" in data:
         if not isinstance(data["oauth_domain"], (list, str)):
             raise ControlError(400, "oauth_domain must be a domain or a list of them")

@@ -9,7 +9,10 @@
 - The refund settles by itself after ``refund_auto_settle`` seconds (SUCCESS), or when told
   to: ``POST /sandbox/pay/refunds/<out_refund_no>/settle {"status": "SUCCESS"|"ABNORMAL"|"CLOSED"}``.
   Then ``REFUND.<STATUS>`` is POSTed to the refund's notify_url, signed like every WeChat Pay
-  notification, with the resource (original_type "refund", no appid) AEAD-encrypted.
+  notification, with the resource AEAD-encrypted: original_type "refund", associated_data "",
+  and exactly the documented fields — mchid, out_trade_no, transaction_id, out_refund_no,
+  refund_id, refund_status, success_time (SUCCESS only), user_received_account,
+  amount{total, refund, payer_total, payer_refund}; no appid.
 - ``POST /sandbox/pay/refunds/<out_refund_no>/notify`` posts it again (WeChat Pay's retries);
   ``GET /sandbox/pay/refunds`` and ``GET /sandbox/pay/refunds/<out_refund_no>`` show them.
 """
@@ -22,14 +25,13 @@ import threading
 import uuid
 from datetime import datetime
 
-import requests
 from flask import Blueprint, jsonify, request
 
 from .core import BEIJING
 from .crypto import aead_encrypt
 from .errors import ControlError, PayError
 from .faults import pay_guard
-from .pay import PAID_STATES, _body, _require, rfc3339, signature_headers, signed_response, verify_request
+from .pay import PAID_STATES, _body, _require, post_notification, rfc3339, signed_response, verify_request
 
 OUT_REFUND_NO = re.compile(r"^[0-9A-Za-z_\-|*@]{1,64}$")
 SETTLE_STATUSES = ("SUCCESS", "ABNORMAL", "CLOSED")
@@ -175,18 +177,10 @@ def notify(sb, out_refund_no: str) -> dict:
         # No notify_url in the request: WeChat Pay uses the one set in the merchant platform;
         # the sandbox has none, so nothing is posted.
         return {"id": None, "status": None, "answer": "no notify_url", "delivered": False}
-    body = row["notification"]
-    headers = {"Content-Type": "application/json", **signature_headers(sb, body)}
-    try:
-        response = requests.post(row["notify_url"], data=body.encode(), headers=headers,
-                                 timeout=float(sb.config["notify_timeout"]))
-        status, answer = response.status_code, response.text[:2000]
-    except requests.RequestException as exc:
-        status, answer = None, f"{type(exc).__name__}: {exc}"
+    result = post_notification(sb, row["notify_url"], row["notification"])
     sb.store.run("INSERT INTO refund_notifications (out_refund_no, status, answer, created_at) VALUES (?, ?, ?, ?)",
-                 out_refund_no, status, answer, sb.now())
-    delivered = status is not None and 200 <= status < 300
-    return {"id": json.loads(body)["id"], "status": status, "answer": answer, "delivered": delivered}
+                 out_refund_no, result["status"], result["answer"], sb.now())
+    return result
 
 
 def register(bp: Blueprint, sb) -> None:

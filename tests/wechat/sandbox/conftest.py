@@ -123,6 +123,7 @@ def _start(tmp_path_factory, backend, merchant_key, **overrides):
         "mchid": MCHID, "apiv3_key": APIV3_KEY,
         "pay_public_key_path": str(folder / "wechatpay_public_key.pem"),
         "merchant_key_path": merchant_key[0],
+        "merchant_cert_serial": MERCHANT_SERIAL,
         "events_async": True,
         "callback_timeout": 2.0,
         "oauth_domain": "heat.example.com,h5.example",  # the tests' web pages
