@@ -52,9 +52,10 @@ def seed_demo_command(households: int, if_empty: bool) -> None:
 
 
 def _register_in_sandbox() -> None:
-    """The demo's people must exist in the WeChat sandbox too (DESIGN §4.4); `make run`
-    starts the sandbox after seeding and registers them then (`flask wechat register-demo`)."""
+    """The demo's people, templates and paid orders must exist in the WeChat sandbox too
+    (DESIGN §4.4); `make run` starts the sandbox after seeding and registers them then."""
     from app.demo import sandbox_people
+    from wechat.cli import register_demo
 
     try:
         base = sandbox_people.sandbox_base()
@@ -64,5 +65,4 @@ def _register_in_sandbox() -> None:
         click.echo(f"微信沙箱未运行（{base}）：启动后运行 flask wechat register-demo 注册演示用户"
                    "（make run 会自动注册）")
         return
-    result = sandbox_people.register_people(base)
-    click.echo(f"沙箱用户 sandbox users: {result.created} 新注册 registered, {result.existing} 已存在 already there")
+    click.get_current_context().invoke(register_demo, wait_seconds=0)

@@ -7,6 +7,7 @@ timestamps follow the real clock (tickets of the last 60 days, outages around "n
 """
 from __future__ import annotations
 
+import hashlib
 import random
 import string
 from collections import Counter
@@ -332,11 +333,15 @@ class _Builder:
             late_days = (paid_at.astimezone(self.tz).date() - season.due_on).days
             late_fee = _round_fen(Decimal(bill.amount_fen * self.late_fee_bp * late_days) / 10000) if late_days > 0 else 0
             user = self.user_by_household.get(bill.household_id)
+            out_trade_no = f"HF{paid_at.astimezone(self.tz):%Y%m%d}{n:08d}"
+            # A household nobody bound in WeChat was paid for by someone WeChat Pay knows and
+            # we don't (a relative's phone): a payer openid of its own, derived, not drawn.
+            payer = user.oa_openid if user else "o9Pmv" + hashlib.sha1(out_trade_no.encode()).hexdigest()[:23]
             payment = Payment(
-                out_trade_no=f"HF{paid_at.astimezone(self.tz):%Y%m%d}{n:08d}",
+                out_trade_no=out_trade_no,
                 transaction_id=f"42000{self.rng.randrange(10 ** 5):05d}{paid_at.astimezone(self.tz):%Y%m%d}"
                                f"{self.rng.randrange(10 ** 10):010d}",
-                wechat_user_id=user.id if user else None, payer_openid=user.oa_openid if user else None,
+                wechat_user_id=user.id if user else None, payer_openid=payer,
                 amount_fen=bill.amount_fen + late_fee, state=PaymentState.PAID,
                 description=f"{season.code}采暖期热费", paid_at=paid_at,
                 created_at=paid_at - timedelta(seconds=self.rng.randint(20, 300)),

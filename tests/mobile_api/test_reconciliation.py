@@ -175,3 +175,19 @@ def test_a_bill_not_made_yet_is_reported_not_stored(db, pay_wechat, runner, both
     result = runner.invoke(args=["pay", "reconcile", "--date", trading_day.isoformat()])   # today at WeChat Pay
     assert result.exit_code == 1 and "账单生成中" in result.output
     assert db.session.scalar(select(func.count(ReconciliationRun.id))) == 0
+
+
+def test_a_seeded_day_of_the_demo_city_reconciles_with_no_difference(db, pay_wechat, runner, clock):
+    """`flask seed-demo` registers the demo's paid orders with WeChat Pay (the sandbox), so a
+    seeded day's bill matches the database: the demo does not open on a wall of differences."""
+    from collections import Counter
+
+    from jobs.reconcile import reconcile
+
+    seeded = runner.invoke(args=["seed-demo", "--households", "200"])
+    assert seeded.exit_code == 0 and "沙箱支付记录 sandbox paid orders" in seeded.output, seeded.output
+    busiest, count = Counter(p.paid_at.astimezone(BEIJING).date()
+                             for p in db.session.scalars(select(Payment)) if p.paid_at).most_common(1)[0]
+    run = reconcile(busiest)
+    assert run.our_payments == count and run.wechat_payments == count
+    assert (run.matched, run.mismatch_count) == (count, 0)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, jsonify
 
-from . import accounts, bills, faults, media, messages, oauth, page, pay, people, refunds, templates, tokens
+from . import accounts, bills, faults, history, media, messages, oauth, page, pay, people, refunds, templates, tokens
 from .core import Sandbox
 from .errors import ControlError, WeChatError
 
@@ -26,7 +26,8 @@ def create_sandbox_blueprint(config: dict | None = None, name: str = "wechat_san
     def control_error(error: ControlError):
         return jsonify({"error": {"code": str(error.status), "message": error.message}}), error.status
 
-    for module in (tokens, faults, people, templates, messages, oauth, media, accounts, pay, refunds, bills, page):
+    for module in (tokens, faults, people, templates, messages, oauth, media, accounts, pay, refunds, bills, history,
+                   page):
         module.register(bp, sb)
     return bp
 
