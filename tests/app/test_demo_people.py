@@ -120,4 +120,3 @@ def test_an_announcement_to_a_seeded_community_reaches_each_follower_once(demo, 
                                                         Delivery.status == DeliveryStatus.SKIPPED))
     # Only those who unfollowed are skipped (no template message can reach them).
     assert [d.wechat_user_id for d in skipped if db.session.get(WechatUser, d.wechat_user_id).subscribed] == []
-
