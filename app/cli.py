@@ -8,7 +8,9 @@ def register_cli(app: Flask) -> None:
     from app.demo.cli import seed_demo_command
     from app.imports.cli import import_households_command
     from app.staff_cli import staff_cli
+    from wechat.doctor import doctor_command
 
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(import_households_command)
     app.cli.add_command(staff_cli)
+    app.cli.add_command(doctor_command)
