@@ -27,12 +27,17 @@ DEV_MINIAPP_APPID = "wx_demo_mini_program"
 DEV_MINIAPP_SECRET = "demo-mp-secret"
 DEV_WECHATPAY_MCHID = "1900000001"
 DEV_WECHATPAY_APIV3_KEY = "sandbox-apiv3-key-0123456789abcd"
+# The sandbox registers this serial for the development merchant key (wechat/sandbox/config.py).
+DEV_WECHATPAY_CERT_SERIAL_NO = "5A4DB0C5DE7A11F0000000000000000000000001"
+WECHATPAY_VERIFY_MODES = ("public_key", "platform_cert", "both")
 DEV_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 DEV_NOTIFY_URL = DEV_PUBLIC_BASE_URL + "/pay/notify"
 # Values published in WeChat's and wechatpy's documentation and tests: known to everybody.
 PUBLISHED_VALUES = {
     "wxd930ea5d5a258f4f", "wx8888888888888888", "1230000109", "1900000109",
     "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR",
+    # certificate serials of WeChat Pay's documentation examples
+    "5157F09EFDC096DE15EBE81A47057A7232F1B8E1", "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C",
 }
 PLACEHOLDER_WORDS = {"demo", "sandbox", "example", "placeholder", "dummy", "changeme", "insecure", "todo",
                      "fixme", "test", "testing", "dev", "xxx", "secret", "token", "key"}
@@ -112,7 +117,14 @@ class Config:
 
         self.WECHATPAY_MCHID = env_str("WECHATPAY_MCHID", DEV_WECHATPAY_MCHID)
         self.WECHATPAY_PRIVATE_KEY_PATH = env_str("WECHATPAY_PRIVATE_KEY_PATH")
-        self.WECHATPAY_CERT_SERIAL_NO = env_str("WECHATPAY_CERT_SERIAL_NO")
+        # The merchant API certificate's serial (openssl x509 -in apiclient_cert.pem -noout -serial).
+        self.WECHATPAY_CERT_SERIAL_NO = env_str("WECHATPAY_CERT_SERIAL_NO", DEV_WECHATPAY_CERT_SERIAL_NO)
+        # How WeChat Pay signs to us: public_key (PUB_KEY_ID_…), platform_cert (a merchant that
+        # never switched: certificates from /v3/certificates), or both (while switching).
+        self.WECHATPAY_VERIFY_MODE = env_str("WECHATPAY_VERIFY_MODE", "public_key")
+        if self.WECHATPAY_VERIFY_MODE not in WECHATPAY_VERIFY_MODES:
+            raise ConfigError(f"WECHATPAY_VERIFY_MODE 须为 {'、'.join(WECHATPAY_VERIFY_MODES)} 之一 / must be one of "
+                              f"{', '.join(WECHATPAY_VERIFY_MODES)} (is {self.WECHATPAY_VERIFY_MODE!r})")
         self.WECHATPAY_APIV3_KEY = env_str("WECHATPAY_APIV3_KEY")
         self.WECHATPAY_PUBLIC_KEY_PATH = env_str("WECHATPAY_PUBLIC_KEY_PATH")
         self.WECHATPAY_PUBLIC_KEY_ID = env_str("WECHATPAY_PUBLIC_KEY_ID")
@@ -247,6 +259,10 @@ def _production_problems(cfg: Config) -> list[tuple[str, str, str]]:
             "not set: production requires safe mode (encrypted messages)")
     elif not placeholder("WECHAT_AES_KEY", aes_key) and not _is_aes_key(aes_key):
         bad("WECHAT_AES_KEY", "不是有效的 EncodingAESKey（43位字母数字）", "not a valid EncodingAESKey (43 letters/digits)")
+    previous = cfg.WECHAT_AES_KEY_PREVIOUS
+    if previous and not placeholder("WECHAT_AES_KEY_PREVIOUS", previous) and not _is_aes_key(previous):
+        bad("WECHAT_AES_KEY_PREVIOUS", f"设置时须为有效的 EncodingAESKey（43位字母数字，现为{len(previous)}位）",
+            f"when set, must be a valid EncodingAESKey (43 letters/digits; is {len(previous)} characters)")
 
     # WeChat Pay.
     mchid = cfg.WECHATPAY_MCHID
@@ -257,10 +273,16 @@ def _production_problems(cfg: Config) -> list[tuple[str, str, str]]:
         bad("WECHATPAY_APIV3_KEY", f"须为32字节（现为{len(apiv3.encode())}）", f"must be 32 bytes (is {len(apiv3.encode())})")
     _check_key_file(bad, "WECHATPAY_PRIVATE_KEY_PATH", cfg.WECHATPAY_PRIVATE_KEY_PATH, private=True,
                     explicitly_set=bool(env_str("WECHATPAY_PRIVATE_KEY_PATH")))
-    _check_key_file(bad, "WECHATPAY_PUBLIC_KEY_PATH", cfg.WECHATPAY_PUBLIC_KEY_PATH, private=False,
-                    explicitly_set=bool(env_str("WECHATPAY_PUBLIC_KEY_PATH")))
-    if not cfg.WECHATPAY_PUBLIC_KEY_ID:
-        bad("WECHATPAY_PUBLIC_KEY_ID", "未设置（微信支付公钥ID，PUB_KEY_ID_…）", "not set (the WeChat Pay public key id, PUB_KEY_ID_...)")
+    serial = cfg.WECHATPAY_CERT_SERIAL_NO
+    if not placeholder("WECHATPAY_CERT_SERIAL_NO", serial, DEV_WECHATPAY_CERT_SERIAL_NO) \
+            and not re.fullmatch(r"[0-9A-Fa-f]{8,40}", serial):
+        bad("WECHATPAY_CERT_SERIAL_NO", "不是商户API证书序列号（十六进制，openssl x509 -in apiclient_cert.pem -noout -serial）",
+            "not a merchant API certificate serial (hexadecimal: openssl x509 -in apiclient_cert.pem -noout -serial)")
+    if cfg.WECHATPAY_VERIFY_MODE != "platform_cert":   # the WeChat Pay public key is used
+        _check_key_file(bad, "WECHATPAY_PUBLIC_KEY_PATH", cfg.WECHATPAY_PUBLIC_KEY_PATH, private=False,
+                        explicitly_set=bool(env_str("WECHATPAY_PUBLIC_KEY_PATH")))
+        if not cfg.WECHATPAY_PUBLIC_KEY_ID:
+            bad("WECHATPAY_PUBLIC_KEY_ID", "未设置（微信支付公钥ID，PUB_KEY_ID_…）", "not set (the WeChat Pay public key id, PUB_KEY_ID_...)")
 
     # Where WeChat and people reach us.
     for name, default in (("PUBLIC_BASE_URL", DEV_PUBLIC_BASE_URL), ("WECHATPAY_NOTIFY_URL", DEV_NOTIFY_URL)):
@@ -269,6 +291,12 @@ def _production_problems(cfg: Config) -> list[tuple[str, str, str]]:
             bad(name, f"未设置（仍为开发默认值 {default}）", f"not set (still the development default {default})")
         elif not value.lower().startswith("https://"):
             bad(name, "须为 https:// 地址", "must be an https:// URL")
+    refund_url = cfg.WECHATPAY_REFUND_NOTIFY_URL
+    if refund_url and not refund_url.lower().startswith("https://"):
+        bad("WECHATPAY_REFUND_NOTIFY_URL", "须为 https:// 地址", "must be an https:// URL")
+    for name in ("WECHATPAY_NOTIFY_URL", "WECHATPAY_REFUND_NOTIFY_URL"):
+        if "?" in (getattr(cfg, name) or "") or "#" in (getattr(cfg, name) or ""):
+            bad(name, "微信支付通知地址不能携带参数（? 或 #）", "WeChat Pay notify URLs cannot carry a query (? or #)")
 
     # The staff session cookie.
     if not cfg.SESSION_COOKIE_SECURE:

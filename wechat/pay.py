@@ -1,6 +1,6 @@
-"""WeChat Pay API v3 (wechatpayv3, public-key mode): JSAPI orders, wx.requestPayment, query, close,
-refunds and their query, the daily trade bill (download and parse), and verification of
-payment and refund notifications (WECHAT.md §8).
+"""WeChat Pay API v3 (wechatpayv3): JSAPI orders, wx.requestPayment, query, close, refunds and
+their query, the daily trade bill (download and parse), the platform certificates, and
+verification of payment and refund notifications (WECHAT.md §8).
 
 The client is pointed at ``WECHATPAY_API_BASE`` (the sandbox in the demo and the tests) by
 setting wechatpayv3's gateway attribute. Keys:
@@ -9,14 +9,23 @@ setting wechatpayv3's gateway attribute. Keys:
   a development key is generated once into ``instance/wechatpay_merchant_key.pem`` (the
   sandbox checks request signatures only when told the merchant key path); production
   refuses to pay without it.
-- WeChat Pay public key: ``WECHATPAY_PUBLIC_KEY_PATH`` (PEM) and ``WECHATPAY_PUBLIC_KEY_ID``,
-  or ``<path>.id`` next to the PEM (the sandbox writes both). Read on use, so a key file
-  written after the app started (the sandbox's first start) is picked up.
+- merchant API certificate serial: ``WECHATPAY_CERT_SERIAL_NO`` (``openssl x509 -in
+  apiclient_cert.pem -noout -serial``), the ``serial_no`` of every request's Authorization;
+  WeChat Pay answers 401 SIGN_ERROR to any other. Development uses a serial the sandbox has
+  registered for its development key; there is no fallback.
+- how WeChat Pay signs (``WECHATPAY_VERIFY_MODE``): ``public_key`` — the WeChat Pay public key,
+  ``WECHATPAY_PUBLIC_KEY_PATH`` (PEM) and ``WECHATPAY_PUBLIC_KEY_ID`` or ``<path>.id`` next to
+  the PEM (the sandbox writes both), read on use; ``platform_cert`` — a merchant that never
+  switched: platform certificates from ``GET /v3/certificates``; ``both`` — a merchant
+  switching from certificates to the public key, who receives notifications signed either
+  way for days.
 
 Notifications are verified here rather than with ``WeChatPay.callback``: that method calls
 ``GET /v3/certificates`` whenever a request names an unknown serial, which would let anybody
-make us call WeChat for each forged request. We accept only our configured public key id,
-a fresh timestamp, a valid RSA signature, and a resource that decrypts (AEAD_AES_256_GCM).
+make us call WeChat Pay for each forged request. We accept a serial of the configured kinds
+(the public key id; a platform certificate, looked up again at most once a minute), a fresh
+timestamp, a valid RSA signature — WeChat Pay's own signature probes (``WECHATPAY/SIGNTEST/``)
+are refused like any bad signature — and a resource that decrypts (AEAD_AES_256_GCM).
 """
 from __future__ import annotations
 
@@ -25,10 +34,12 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
@@ -37,9 +48,10 @@ from zoneinfo import ZoneInfo
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509 import load_pem_x509_certificate
 from flask import current_app
 from wechatpayv3 import WeChatPay, WeChatPayType
-from wechatpayv3.utils import aes_decrypt, load_public_key, rsa_verify
+from wechatpayv3.utils import aes_decrypt, build_authorization, load_private_key, load_public_key, rsa_verify
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +59,17 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 NOTIFY_MAX_SKEW = 300          # seconds; WeChat Pay signs each (re)delivery afresh
 DEV_MERCHANT_KEY = "wechatpay_merchant_key.pem"
+VERIFY_MODES = {"public_key": ("public_key",), "platform_cert": ("platform_cert",),
+                "both": ("public_key", "platform_cert")}
+SIGN_PROBE_PREFIX = "WECHATPAY/SIGNTEST/"     # WeChat Pay's deliberate bad signatures
+# Platform certificates: shared by every process in Redis, refreshed well within WeChat Pay's
+# "less than 12 hours" (a new certificate is listed 24 h before it is used), and looked up
+# again for an unknown serial at most once a minute.
+CERTS_KEY = "wechatpay:platform-certs:{mchid}"
+CERTS_ASKED_KEY = "wechatpay:platform-certs:{mchid}:asked"
+CERTS_REFRESH_AFTER = 6 * 3600
+CERTS_ASK_AGAIN_AFTER = 60
+HEX_SERIAL = re.compile(r"[0-9A-Fa-f]{1,40}")
 
 
 class PayUnavailable(RuntimeError):
@@ -65,6 +88,10 @@ class NotificationRejected(ValueError):
     """A payment notification that is not WeChat Pay's (bad signature, stale, undecryptable)."""
 
 
+class SignatureProbe(NotificationRejected):
+    """WeChat Pay checking that we verify signatures: refused like any bad signature."""
+
+
 class BillNotReady(RuntimeError):
     """WeChat Pay is still making that day's bill (STATEMENT_CREATING): ask again later."""
 
@@ -80,10 +107,11 @@ class _Settings:
     apiv3_key: str
     private_key_pem: str
     cert_serial_no: str
-    public_key_pem: str
-    public_key_id: str
+    public_key_pem: str | None      # None: platform certificates only
+    public_key_id: str | None
     gateway: str
     timeout: float
+    verify_modes: tuple[str, ...]
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -124,16 +152,22 @@ def _read(path: str | None, what: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _serial_of(private_key_pem: str) -> str:
+def _merchant_key(private_key_pem: str):
     # Parsing an RSA private key costs tens of milliseconds: once per key, not once per call.
-    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha1(der).hexdigest().upper()
+    return load_private_key(private_key_pem)
 
 
 @lru_cache(maxsize=8)
 def _public_key(public_key_pem: str):
     return load_public_key(public_key_pem)
+
+
+def verify_modes() -> tuple[str, ...]:
+    """Which of WeChat Pay's keys we accept: ("public_key",), ("platform_cert",) or both."""
+    mode = current_app.config.get("WECHATPAY_VERIFY_MODE") or "public_key"
+    if mode not in VERIFY_MODES:
+        raise PayUnavailable(f"WECHATPAY_VERIFY_MODE {mode!r} is not one of {sorted(VERIFY_MODES)}")
+    return VERIFY_MODES[mode]
 
 
 def _platform_key() -> tuple[str, str]:
@@ -147,32 +181,178 @@ def _platform_key() -> tuple[str, str]:
 
 def _settings() -> _Settings:
     cfg = current_app.config
-    private_key_pem = _read(merchant_key_path(), "merchant private key")
-    public_key_pem, key_id = _platform_key()
+    serial = cfg.get("WECHATPAY_CERT_SERIAL_NO")
+    if not serial:
+        # No guessing: WeChat Pay answers 401 SIGN_ERROR to anything but the certificate's serial.
+        raise PayUnavailable("WECHATPAY_CERT_SERIAL_NO (the merchant API certificate serial) is not set")
+    modes = verify_modes()
+    public_key_pem, key_id = _platform_key() if "public_key" in modes else (None, None)
     return _Settings(
         mchid=cfg["WECHATPAY_MCHID"], appid=cfg["MINIAPP_APPID"], apiv3_key=cfg["WECHATPAY_APIV3_KEY"],
-        private_key_pem=private_key_pem,
-        cert_serial_no=cfg.get("WECHATPAY_CERT_SERIAL_NO") or _serial_of(private_key_pem),
+        private_key_pem=_read(merchant_key_path(), "merchant private key"), cert_serial_no=serial,
         public_key_pem=public_key_pem, public_key_id=key_id,
         gateway=cfg["WECHATPAY_API_BASE"].rstrip("/"), timeout=float(cfg.get("WECHAT_TIMEOUT", 5.0)),
+        verify_modes=modes,
     )
 
 
 def client() -> WeChatPay:
-    """The wechatpayv3 client for the current settings (cached per settings)."""
+    """The wechatpayv3 client for the current settings (cached per settings).
+
+    With the public key (``public_key``, ``both``) wechatpayv3 checks answers with it and, for
+    an answer naming a certificate, fetches the certificates itself. With certificates only,
+    it starts from ours (:func:`_new_client_with_certificates`).
+    """
     settings = _settings()
     cache = current_app.extensions.setdefault("wechatpay", {})
     pay = cache.get(settings)
     if pay is None:
-        pay = WeChatPay(
+        arguments = dict(
             wechatpay_type=WeChatPayType.MINIPROG, mchid=settings.mchid, private_key=settings.private_key_pem,
             cert_serial_no=settings.cert_serial_no, appid=settings.appid, apiv3_key=settings.apiv3_key,
-            notify_url=current_app.config["WECHATPAY_NOTIFY_URL"], public_key=settings.public_key_pem,
-            public_key_id=settings.public_key_id, timeout=settings.timeout,
-        )
+            notify_url=current_app.config["WECHATPAY_NOTIFY_URL"], timeout=settings.timeout)
+        if settings.public_key_pem:
+            pay = WeChatPay(public_key=settings.public_key_pem, public_key_id=settings.public_key_id, **arguments)
+        else:
+            pay = _new_client_with_certificates(settings, **arguments)
         pay._core._gate_way = settings.gateway   # WECHAT.md §8: the documented override
         cache.clear()
         cache[settings] = pay
+    return pay
+
+
+# --- platform certificates ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlatformCertificate:
+    serial_no: str          # upper-case hexadecimal, as Wechatpay-Serial names it
+    pem: str
+
+    @property
+    def public_key(self):
+        return _certificate(self.pem).public_key()
+
+
+@lru_cache(maxsize=16)
+def _certificate(pem: str):
+    return load_pem_x509_certificate(pem.encode())
+
+
+def _redis():
+    return current_app.extensions["redis"]
+
+
+def download_platform_certificates(settings: _Settings | None = None) -> list[PlatformCertificate]:
+    """``GET /v3/certificates``: each certificate decrypted with the APIv3 key, the answer's
+    signature checked with the certificate it names (WeChat Pay: 必须), only certificates valid
+    now kept; stored in Redis for every process."""
+    settings = settings or _settings()
+    path = "/v3/certificates"
+    authorization = build_authorization(path, "GET", settings.mchid, settings.cert_serial_no,
+                                        _merchant_key(settings.private_key_pem))
+    try:
+        response = requests.get(settings.gateway + path, timeout=settings.timeout,
+                                headers={"Authorization": authorization, "Accept": "application/json"})
+    except requests.RequestException as exc:
+        raise PayUnavailable(f"WeChat Pay unreachable: {exc}") from exc
+    if response.status_code != 200:
+        _call(lambda: (response.status_code, response.text))   # raises what the error means
+        raise PayUnavailable(f"WeChat Pay answered {response.status_code} to {path}")
+    try:
+        entries = json.loads(response.text)["data"]
+        certificates = {}
+        now = datetime.now(timezone.utc)
+        for entry in entries:
+            encrypted = entry["encrypt_certificate"]
+            if encrypted.get("algorithm") != "AEAD_AES_256_GCM":
+                continue
+            pem = aes_decrypt(nonce=encrypted["nonce"], ciphertext=encrypted["ciphertext"],
+                              associated_data=encrypted.get("associated_data") or "",
+                              apiv3_key=settings.apiv3_key)
+            if pem is None:
+                raise PayUnavailable("a platform certificate does not decrypt with WECHATPAY_APIV3_KEY")
+            certificate = _certificate(pem)
+            if int(entry["serial_no"], 16) != certificate.serial_number:
+                raise PayUnavailable(f"platform certificate {entry['serial_no']} carries another serial")
+            if certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+                certificates[certificate.serial_number] = PlatformCertificate(format(certificate.serial_number, "X"),
+                                                                              pem)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PayUnavailable(f"WeChat Pay's certificate list cannot be read: {exc}") from exc
+    headers = response.headers
+    signer = certificates.get(_serial_number(headers.get("Wechatpay-Serial", "")))
+    if signer is None or not rsa_verify(headers.get("Wechatpay-Timestamp", ""), headers.get("Wechatpay-Nonce", ""),
+                                        response.text, headers.get("Wechatpay-Signature", ""), signer.public_key):
+        raise PayUnavailable("the platform certificate list is not signed by a certificate it lists")
+    found = list(certificates.values())
+    _redis().set(CERTS_KEY.format(mchid=settings.mchid), json.dumps(
+        {"fetched_at": time.time(), "certificates": [{"serial_no": c.serial_no, "pem": c.pem} for c in found]}),
+        ex=2 * CERTS_REFRESH_AFTER)
+    log.info("wechat pay: platform certificates %s", ", ".join(c.serial_no for c in found) or "none")
+    return found
+
+
+def _serial_number(serial: str) -> int | None:
+    return int(serial, 16) if HEX_SERIAL.fullmatch(serial or "") else None
+
+
+def _stored_certificates(settings: _Settings) -> tuple[list[PlatformCertificate], bool]:
+    """(the certificates in Redis valid now, whether they were fetched recently)."""
+    raw = _redis().get(CERTS_KEY.format(mchid=settings.mchid))
+    if not raw:
+        return [], False
+    stored, now = json.loads(raw), datetime.now(timezone.utc)
+    valid = [PlatformCertificate(c["serial_no"], c["pem"]) for c in stored["certificates"]
+             if _certificate(c["pem"]).not_valid_before_utc <= now <= _certificate(c["pem"]).not_valid_after_utc]
+    return valid, time.time() - stored["fetched_at"] < CERTS_REFRESH_AFTER
+
+
+def platform_certificates(settings: _Settings | None = None) -> list[PlatformCertificate]:
+    """The platform certificates valid now: from Redis, downloaded when missing or old (our
+    own calls to WeChat Pay need them)."""
+    settings = settings or _settings()
+    certificates, recent = _stored_certificates(settings)
+    return certificates if recent else download_platform_certificates(settings)
+
+
+def platform_certificate(serial: str) -> PlatformCertificate | None:
+    """The platform certificate a notification names, or None. A serial we do not have (or a
+    list due for its refresh) sends us to WeChat Pay at most once a minute, every process
+    together, so forged serials cannot make us call WeChat Pay for each forged request."""
+    wanted = _serial_number(serial)
+    if wanted is None:
+        return None
+    settings = _settings()
+
+    def find(certificates):
+        return next((c for c in certificates if int(c.serial_no, 16) == wanted), None)
+
+    certificates, recent = _stored_certificates(settings)
+    found = find(certificates)
+    if (found is None or not recent) and _redis().set(CERTS_ASKED_KEY.format(mchid=settings.mchid), "1",
+                                                      nx=True, ex=CERTS_ASK_AGAIN_AFTER):
+        try:
+            found = find(download_platform_certificates(settings))
+        except PayUnavailable:
+            if found is None:
+                raise
+            log.warning("wechat pay: platform certificates not refreshed; certificate %s still used", found.serial_no)
+    return found
+
+
+def _new_client_with_certificates(settings: _Settings, **kwargs) -> WeChatPay:
+    """wechatpayv3 in certificate mode. Built with an empty certificate folder it would download
+    the certificates from WeChat's real gateway before ours can be set: it is built from a
+    folder holding ours, then keeps them in memory (and fetches a new one through our gateway
+    when an answer names it) with no folder to write to."""
+    certificates = platform_certificates(settings)
+    if not certificates:
+        raise PayUnavailable("WeChat Pay lists no platform certificate valid now")
+    with tempfile.TemporaryDirectory(prefix="wechatpay-certs-") as folder:
+        for certificate in certificates:
+            (Path(folder) / f"{certificate.serial_no}.pem").write_text(certificate.pem)
+        pay = WeChatPay(cert_dir=folder, **kwargs)
+    pay._core._cert_dir = None
     return pay
 
 
@@ -406,30 +586,33 @@ def download_trade_bill(bill_date: date) -> TradeBill:
 def verify_notification(headers, body: bytes) -> dict:
     """Check a notification's signature and freshness and decrypt its resource.
 
-    Returns ``{"id", "event_type", "resource": {...decrypted...}}``; raises
-    :class:`NotificationRejected` for anything WeChat Pay did not send us.
+    Returns ``{"id", "event_type", "original_type", "resource": {...decrypted...}}``; raises
+    :class:`NotificationRejected` for anything WeChat Pay did not send us (:class:`SignatureProbe`
+    for WeChat Pay's own deliberate bad signatures), :class:`PayUnavailable` when a platform
+    certificate cannot be fetched now.
     """
     cfg = current_app.config
-    public_key_pem, public_key_id = _platform_key()   # no merchant key needed to check WeChat Pay's word
     if headers.get("Wechatpay-Signature-Type", SIGNATURE_TYPE) != SIGNATURE_TYPE:
         raise NotificationRejected("unsupported signature type")
-    if headers.get("Wechatpay-Serial") != public_key_id:
-        raise NotificationRejected("unknown Wechatpay-Serial")
     timestamp, nonce = headers.get("Wechatpay-Timestamp", ""), headers.get("Wechatpay-Nonce", "")
-    signature = headers.get("Wechatpay-Signature", "")
-    if not (timestamp and nonce and signature):
+    signature, serial = headers.get("Wechatpay-Signature", ""), headers.get("Wechatpay-Serial", "")
+    if not (timestamp and nonce and signature and serial):
         raise NotificationRejected("missing signature headers")
+    if signature.startswith(SIGN_PROBE_PREFIX):
+        raise SignatureProbe("WeChat Pay signature probe (WECHATPAY/SIGNTEST/)")
     # Unix seconds in ASCII digits: "²" is a digit to str.isdigit() but not to int(), and
     # int() refuses thousands of digits — either would be a 500 instead of a refusal.
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise NotificationRejected("malformed Wechatpay-Timestamp")
     if abs(time.time() - int(timestamp)) > NOTIFY_MAX_SKEW:
         raise NotificationRejected("stale timestamp")
+    # Only now, for a fresh, well-formed request, may a certificate be looked up.
+    public_key = _notification_key(serial)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise NotificationRejected("body is not UTF-8") from exc
-    if not rsa_verify(timestamp, nonce, text, signature, _public_key(public_key_pem)):
+    if not rsa_verify(timestamp, nonce, text, signature, public_key):
         raise NotificationRejected("bad signature")
     try:
         event = json.loads(text)
@@ -456,18 +639,36 @@ def verify_notification(headers, body: bytes) -> dict:
             "resource": decrypted}
 
 
+def _notification_key(serial: str):
+    """The key a notification's Wechatpay-Serial names, among the kinds we accept (no merchant
+    key needed to check WeChat Pay's word)."""
+    modes = verify_modes()
+    if "public_key" in modes:
+        public_key_pem, public_key_id = _platform_key()
+        if serial == public_key_id:
+            return _public_key(public_key_pem)
+    if "platform_cert" in modes:
+        certificate = platform_certificate(serial)
+        if certificate is not None:
+            return certificate.public_key
+    raise NotificationRejected(f"unknown Wechatpay-Serial {serial[:48]!r}")
+
+
 # --- crediting ---------------------------------------------------------------------------------
 
-def settle_transaction(transaction: dict):
-    """Credit our payment for a WeChat Pay transaction that succeeded (exactly once).
+PAID_TRADE_STATES = ("SUCCESS", "REFUND")   # REFUND: paid, then a refund was applied for
 
-    ``transaction`` is a decrypted notification resource or a query answer. Returns the
-    billing ``CreditResult``, or None when the transaction has not succeeded. The caller
-    commits.
+
+def settle_transaction(transaction: dict):
+    """Credit our payment for a WeChat Pay transaction that was paid (exactly once).
+
+    ``transaction`` is a decrypted notification resource or a query answer; ``trade_state``
+    SUCCESS, or REFUND (paid, and a refund has been applied for since). Returns the billing
+    ``CreditResult``, or None when the transaction was not paid. The caller commits.
     """
     from app.services.billing import credit_payment
 
-    if transaction.get("trade_state") != "SUCCESS":
+    if transaction.get("trade_state") not in PAID_TRADE_STATES:
         return None
     amount = transaction.get("amount") or {}
     return credit_payment(

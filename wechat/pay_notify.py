@@ -1,9 +1,10 @@
 """POST /pay/notify and POST /pay/refund-notify: WeChat Pay v3 payment and refund
 notifications (DESIGN §4.2, WECHAT.md §8).
 
-Verify the signature with the WeChat Pay public key, decrypt the resource, check the order
-and the amount, and credit the bills exactly once (``credit_payment`` claims the payment
-with one conditional UPDATE, so any number of copies, in any order or at once, credit once).
+Verify the signature (WeChat Pay public key or platform certificate, as configured; signature
+probes refused), decrypt the resource, check the order and the amount, and credit the bills
+exactly once (``credit_payment`` claims the payment with one conditional UPDATE, so any
+number of copies, in any order or at once, credit once).
 A refund notification (REFUND.SUCCESS / ABNORMAL / CLOSED) moves the refund's state once
 (``record_refund_result``: a conditional UPDATE too), so duplicates have one effect.
 Answers: 204 when handled (also for a repeat); 4xx/5xx with ``{"code": "FAIL", "message"}``
@@ -44,17 +45,29 @@ def refund_notify():
     if (request.content_length or 0) > MAX_BODY:
         return _fail(413, "通知内容过大")
     body = request.get_data(cache=False)
-    try:
-        notification = pay.verify_notification(request.headers, body)
-    except pay.NotificationRejected as exc:
-        log.warning("refund notify refused from %s: %s", request.remote_addr, exc)
-        return _fail(401, "签名验证失败")
-    except pay.PayUnavailable as exc:
-        log.error("refund notify cannot be verified now: %s", exc)
-        return _fail(500, "系统繁忙，请稍后重试")
+    notification, refusal = _verified(body, "refund notify")
+    if refusal is not None:
+        return refusal
     if not _is_refund(notification):
         return "", 204      # not a refund: nothing for us to do here
     return _record_refund(notification["resource"])
+
+
+def _verified(body: bytes, what: str):
+    """(notification, None), or (None, the answer refusing it): 401 for what WeChat Pay did not
+    sign — its own signature probes included, which must get a 4xx — and 500 when a platform
+    certificate cannot be fetched now (WeChat Pay sends it again later)."""
+    try:
+        return pay.verify_notification(request.headers, body), None
+    except pay.SignatureProbe:
+        log.info("%s: WeChat Pay signature probe from %s refused, as it should be", what, request.remote_addr)
+        return None, _fail(401, "签名验证失败")
+    except pay.NotificationRejected as exc:
+        log.warning("%s refused from %s: %s", what, request.remote_addr, exc)
+        return None, _fail(401, "签名验证失败")
+    except pay.PayUnavailable as exc:
+        log.error("%s cannot be verified now: %s", what, exc)
+        return None, _fail(500, "系统繁忙，请稍后重试")
 
 
 def _is_refund(notification: dict) -> bool:
@@ -86,14 +99,9 @@ def _record_refund(resource: dict):
 @bp.route("/pay/notify", methods=["POST"])
 def pay_notify():
     body = request.get_data(cache=False)  # 413 past MAX_BODY
-    try:
-        notification = pay.verify_notification(request.headers, body)
-    except pay.NotificationRejected as exc:
-        log.warning("pay notify refused from %s: %s", request.remote_addr, exc)
-        return _fail(401, "签名验证失败")
-    except pay.PayUnavailable as exc:
-        log.error("pay notify cannot be verified now: %s", exc)
-        return _fail(500, "系统繁忙，请稍后重试")
+    notification, refusal = _verified(body, "pay notify")
+    if refusal is not None:
+        return refusal
     if _is_refund(notification):
         return _record_refund(notification["resource"])   # a refund result sent to this URL
     if notification["event_type"] != "TRANSACTION.SUCCESS":

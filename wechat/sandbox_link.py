@@ -19,6 +19,8 @@ def sandbox_config(cfg, **overrides) -> dict:
         "oa_appid": cfg["WECHAT_APPID"], "oa_secret": cfg["WECHAT_SECRET"],
         "mp_appid": cfg["MINIAPP_APPID"], "mp_secret": cfg["MINIAPP_SECRET"],
         "mchid": cfg["WECHATPAY_MCHID"], "apiv3_key": cfg["WECHATPAY_APIV3_KEY"],
+        # WeChat Pay knows our API certificate's serial (our requests must name it).
+        "merchant_cert_serial": cfg["WECHATPAY_CERT_SERIAL_NO"],
         "templates": sandbox_templates(cfg),
         **overrides,
     }

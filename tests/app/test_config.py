@@ -14,7 +14,7 @@ PRODUCTION_VARS = (
     "WECHAT_TOKEN", "WECHAT_AES_KEY", "MINIAPP_APPID", "MINIAPP_SECRET", "WECHATPAY_MCHID", "WECHATPAY_APIV3_KEY",
     "WECHATPAY_PRIVATE_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH", "WECHATPAY_PUBLIC_KEY_ID", "WECHATPAY_CERT_SERIAL_NO",
     "WECHATPAY_NOTIFY_URL", "PUBLIC_BASE_URL", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY",
-    "SESSION_COOKIE_SAMESITE",
+    "SESSION_COOKIE_SAMESITE", "WECHATPAY_REFUND_NOTIFY_URL", "WECHATPAY_VERIFY_MODE", "WECHAT_AES_KEY_PREVIOUS",
 )
 
 
@@ -47,6 +47,7 @@ def production_env(monkeypatch, tmp_path):
         "WECHATPAY_PRIVATE_KEY_PATH": str(private_path),
         "WECHATPAY_PUBLIC_KEY_PATH": str(public_path),
         "WECHATPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0116123456782026120200000000000001",
+        "WECHATPAY_CERT_SERIAL_NO": "6B3F0A9E21C47D85E09A4C3B7F12D8E6A05C9B41",
         "WECHATPAY_NOTIFY_URL": "https://heat.example.cn/pay/notify",
         "PUBLIC_BASE_URL": "https://heat.example.cn",
     }
@@ -84,7 +85,7 @@ def test_production_refuses_default_secrets(monkeypatch):
         "SECRET_KEY", "BRIDGE_SECRET", "DATABASE_URL", "REDIS_URL", "WECHAT_APPID", "WECHAT_SECRET", "WECHAT_TOKEN",
         "WECHAT_AES_KEY", "MINIAPP_APPID", "MINIAPP_SECRET", "WECHATPAY_MCHID", "WECHATPAY_APIV3_KEY",
         "WECHATPAY_PRIVATE_KEY_PATH", "WECHATPAY_PUBLIC_KEY_PATH", "WECHATPAY_PUBLIC_KEY_ID", "WECHATPAY_NOTIFY_URL",
-        "PUBLIC_BASE_URL"}
+        "PUBLIC_BASE_URL", "WECHATPAY_CERT_SERIAL_NO"}
     assert "demo-callback-token" in message and "sandbox-apiv3-key" in message
     assert "生产配置不安全" in message and "安全模式" in message
 
@@ -166,6 +167,53 @@ def test_links_and_the_pay_notify_url_must_be_public_https(production_env, monke
     monkeypatch.setenv("WECHATPAY_NOTIFY_URL", "http://heat.example.cn/pay/notify")
     message = _problems()
     assert _named(message) == {"PUBLIC_BASE_URL", "WECHATPAY_NOTIFY_URL"} and "must be an https:// URL" in message
+
+
+def test_the_merchant_certificate_serial_must_be_the_real_one(production_env, monkeypatch):
+    monkeypatch.delenv("WECHATPAY_CERT_SERIAL_NO")      # no fallback (a hash of the key is a 401 live)
+    message = _problems()
+    assert _named(message) == {"WECHATPAY_CERT_SERIAL_NO"} and "development/demo default" in message
+    for wrong in ("apiclient_cert.pem", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"):   # not hex; WeChat's example
+        monkeypatch.setenv("WECHATPAY_CERT_SERIAL_NO", wrong)
+        assert _named(_problems()) == {"WECHATPAY_CERT_SERIAL_NO"}
+    monkeypatch.setenv("WECHATPAY_CERT_SERIAL_NO", "6b3f0a9e21c47d85e09a4c3b7f12d8e6a05c9b41")
+    ProductionConfig().check()
+
+
+def test_refund_notify_url_must_be_https_and_notify_urls_carry_no_query(production_env, monkeypatch):
+    monkeypatch.setenv("WECHATPAY_REFUND_NOTIFY_URL", "http://heat.example.cn/pay/refund-notify")
+    message = _problems()
+    assert _named(message) == {"WECHATPAY_REFUND_NOTIFY_URL"} and "must be an https:// URL" in message
+    monkeypatch.setenv("WECHATPAY_REFUND_NOTIFY_URL", "https://heat.example.cn/pay/refund-notify?from=wx")
+    monkeypatch.setenv("WECHATPAY_NOTIFY_URL", "https://heat.example.cn/pay/notify?from=wx")
+    message = _problems()
+    assert _named(message) == {"WECHATPAY_NOTIFY_URL", "WECHATPAY_REFUND_NOTIFY_URL"} and "cannot carry a query" in message
+    monkeypatch.setenv("WECHATPAY_NOTIFY_URL", "https://heat.example.cn/pay/notify")
+    monkeypatch.setenv("WECHATPAY_REFUND_NOTIFY_URL", "https://heat.example.cn/pay/refund-notify")
+    ProductionConfig().check()
+
+
+def test_the_previous_aes_key_when_set_must_be_a_real_one(production_env, monkeypatch):
+    monkeypatch.setenv("WECHAT_AES_KEY_PREVIOUS", "Vx3Bq9Lm2Kz7Pw4Nt8Hr1Gy6Jd5Fs0Ca3Ex9Uk2Ob7")   # 42 characters
+    message = _problems()
+    assert _named(message) == {"WECHAT_AES_KEY_PREVIOUS"} and "is 42 characters" in message
+    monkeypatch.setenv("WECHAT_AES_KEY_PREVIOUS", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR")  # wechatpy's test key
+    assert _named(_problems()) == {"WECHAT_AES_KEY_PREVIOUS"}
+    monkeypatch.setenv("WECHAT_AES_KEY_PREVIOUS", "Qm4Rt8Wz2Xc6Vb0Np3Ls7Kd1Fh5Gj9Ya2Ue6Io0Py4A")
+    ProductionConfig().check()
+
+
+def test_a_merchant_on_platform_certificates_needs_no_public_key(production_env, monkeypatch):
+    monkeypatch.delenv("WECHATPAY_PUBLIC_KEY_PATH")
+    monkeypatch.delenv("WECHATPAY_PUBLIC_KEY_ID")
+    assert _named(_problems()) == {"WECHATPAY_PUBLIC_KEY_PATH", "WECHATPAY_PUBLIC_KEY_ID"}   # public_key by default
+    monkeypatch.setenv("WECHATPAY_VERIFY_MODE", "both")
+    assert _named(_problems()) == {"WECHATPAY_PUBLIC_KEY_PATH", "WECHATPAY_PUBLIC_KEY_ID"}
+    monkeypatch.setenv("WECHATPAY_VERIFY_MODE", "platform_cert")
+    ProductionConfig().check()
+    monkeypatch.setenv("WECHATPAY_VERIFY_MODE", "certificates")
+    with pytest.raises(ConfigError, match="WECHATPAY_VERIFY_MODE"):
+        load_config("development")
 
 
 def test_production_refuses_the_sandbox(production_env, monkeypatch):
