@@ -422,6 +422,8 @@ def close_order(out_trade_no: str) -> str:
             return "paid"
         if exc.code == "ORDER_NOT_EXIST":
             return "missing"
+        if exc.code == "ORDER_CLOSED":
+            return "closed"
         raise
     return "closed"
 

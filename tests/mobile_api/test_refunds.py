@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from app.models import Bill, BillStatus, OutboxMessage, Payment, PaymentState, Refund, RefundState
@@ -198,3 +199,31 @@ def test_a_forged_refund_notification_is_refused(db, pay_wechat, world, api, wor
                            timeout=10)
     assert answer.status_code == 401 and answer.json() == {"code": "FAIL", "message": "签名验证失败"}
     assert fresh(db, Refund, refund.id).state == RefundState.PROCESSING
+
+
+@pytest.mark.parametrize("status", [RefundState.ABNORMAL, RefundState.CLOSED])
+def test_abnormal_and_closed_refund_notifications_are_recorded_once(db, pay_wechat, world, api, worker, status):
+    """REFUND.ABNORMAL (the payer's card refused it: staff take over) and REFUND.CLOSED, with the
+    resource as WeChat Pay documents it — no appid, no success_time — are accepted like SUCCESS."""
+    _two_phones_pay_one_bill(db, pay_wechat, world, api)
+    worker()
+    refund = db.session.scalar(select(Refund))
+    settled = pay_wechat.settle_refund(refund.out_refund_no, status.upper())
+    assert (settled["notification"]["status"], settled["notification"]["delivered"]) == (204, True), settled
+    assert pay_wechat.refund_notify(refund.out_refund_no)["delivered"]       # WeChat Pay's retry
+    refund = fresh(db, Refund, refund.id)
+    assert refund.state == status and refund.succeeded_at is None
+    assert fresh(db, Payment, refund.payment_id).state == PaymentState.PAID   # nothing went back
+
+
+def test_refunds_name_the_refund_notify_url(app, db, pay_wechat, world, api, worker, live_app, monkeypatch):
+    """wechatpayv3 would fill in the payment notify URL; WeChat Pay posts the result where the
+    refund request said (WECHATPAY_REFUND_NOTIFY_URL)."""
+    refund_url = live_app.url.replace("127.0.0.1", "localhost") + "/pay/refund-notify"
+    monkeypatch.setitem(app.config, "WECHATPAY_REFUND_NOTIFY_URL", refund_url)
+    _two_phones_pay_one_bill(db, pay_wechat, world, api)
+    worker()
+    refund = db.session.scalar(select(Refund))
+    assert pay_wechat.refund(refund.out_refund_no)["notify_url"] == refund_url
+    assert pay_wechat.settle_refund(refund.out_refund_no)["notification"]["delivered"]
+    assert fresh(db, Refund, refund.id).state == RefundState.SUCCESS

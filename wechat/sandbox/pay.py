@@ -53,7 +53,7 @@ STATE_DESC = {"SUCCESS": "支付成功", "NOTPAY": "订单未支付", "CLOSED": 
               "REVOKED": "已撤销（付款码支付）"}
 PAID_STATES = ("SUCCESS", "REFUND")   # paid (REFUND: paid, then a refund was applied for)
 UNPAID_STATES = ("NOTPAY", "USERPAYING", "PAYERROR", "REVOKED")
-PAYABLE_STATES = ("NOTPAY", "USERPAYING")
+PAYABLE_STATES = ("NOTPAY", "USERPAYING", "PAYERROR")   # a failed payment may be tried again
 SIGN_PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
 PLATFORM_CERT_KEY = "pay_keys_platform_cert"   # kept by /reset, like pay_keys
 SIGN_COUNTER_KEY = "pay_sign_counter"
