@@ -41,6 +41,8 @@ WeChat's utility categories, with their keys). A deployment replaces them per ki
      "arrears_reminder": null}          # no template for this kind: that channel is not used
 
 ``keys`` maps each key of the template, in its order, to a field of the kind (``KINDS``).
+Both settings may also be the whole object ``flask wechat templates --json`` prints
+(``{"WECHAT_TEMPLATES": …, "MINIAPP_TEMPLATES": …}``): each takes its own part.
 In production a kind still on a demo template id is refused at start-up (WeChat would answer
 40037 to every send).
 """
@@ -546,6 +548,8 @@ def _parse(kind_name: str, spec, default: Template | None, where: str) -> tuple[
 def _merge(defaults: dict[str, Template], overrides, where: str) -> tuple[dict[str, Template], list[str]]:
     table = dict(defaults)
     problems: list[str] = []
+    if isinstance(overrides, dict) and where in overrides:
+        overrides = overrides[where]  # the whole file `flask wechat templates --json` prints
     if overrides in (None, ""):
         return table, problems
     if not isinstance(overrides, dict):

@@ -226,3 +226,9 @@ def test_flask_wechat_templates_lists_each_kind_and_prints_settings_to_edit(runn
     settings = json.loads(printed.output)
     again = build_registry(settings)  # what it prints is a valid setting: the same registry
     assert again == build_registry({})
+    # One file for both settings: each takes its own part.
+    settings["WECHAT_TEMPLATES"]["payment_paid"]["template_id"] = "real-oa-id"
+    settings["MINIAPP_TEMPLATES"]["payment_paid"]["template_id"] = "real-mp-id"
+    both = build_registry({"WECHAT_TEMPLATES": settings, "MINIAPP_TEMPLATES": settings})
+    assert (both.template("payment_paid").template_id, both.subscribe("payment_paid").template_id) == \
+        ("real-oa-id", "real-mp-id")
