@@ -239,3 +239,14 @@ def test_postgres_urls_use_psycopg3(monkeypatch):
 def test_unknown_app_env_is_a_clear_error():
     with pytest.raises(ConfigError, match="unknown APP_ENV"):
         load_config("staging")
+
+
+def test_production_refuses_demo_template_ids_at_start_up(production_env):
+    """Every other setting right, the kinds still on the demo's template ids: WeChat would answer
+    40037 to each notice, so the app does not start (wechat/templates.py checks them; app/
+    knows nothing of WeChat's templates)."""
+    with pytest.raises(ConfigError) as err:
+        create_app(ProductionConfig())
+    message = str(err.value)
+    assert "WECHAT_TEMPLATES.ticket_updated" in message and "MINIAPP_TEMPLATES.ticket_updated" in message
+    assert "still the demo template id" in message
