@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
+from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates
 
 from app.models import CallStatus, Priority, TicketCategory, TicketState, TicketType
 
@@ -65,7 +65,25 @@ def _time(**kw):
     return fields.AwareDateTime(default_timezone=BEIJING, **kw)
 
 
-class TicketEventArgs(Schema):
+# C0 control characters other than tab and line breaks: no phone system means them, and
+# PostgreSQL cannot store NUL in text — refused at the door with a field message (400).
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class BridgeArgs(Schema):
+    """What the phone system sends: text fields must be free of control characters."""
+
+    @pre_load
+    def _refuse_control_characters(self, data, **kwargs):
+        if isinstance(data, dict):
+            bad = {key: ["含有不可见的控制字符"] for key, value in data.items()
+                   if isinstance(value, str) and CONTROL_CHARS.search(value)}
+            if bad:
+                raise ValidationError(bad)
+        return data
+
+
+class TicketEventArgs(BridgeArgs):
     """A ticket event: the first one for an ``external_id`` creates the ticket, later ones update it."""
 
     external_id = fields.String(required=True, error_messages=REQUIRED, validate=validate.Length(1, 64),
@@ -106,7 +124,7 @@ class TicketEventArgs(Schema):
         return data
 
 
-class CallEventArgs(Schema):
+class CallEventArgs(BridgeArgs):
     """A call event; all events of one call share its ``call_id``."""
 
     event_id = fields.String(required=True, error_messages=REQUIRED, validate=validate.Length(1, 64))

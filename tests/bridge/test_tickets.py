@@ -217,3 +217,13 @@ def test_same_content_again_with_a_new_event_is_unchanged(db, phone, crew_setup)
     res = phone.post("/tickets", {**a, "event_id": "ev-a2", "occurred_at": (T0 + timedelta(minutes=1)).isoformat()})
     assert res.get_json()["result"] == "unchanged"
     assert _count(db, TicketEvent, TicketEvent.action == "details_updated") == 0
+
+
+@pytest.mark.parametrize("field", ["description", "external_id", "caller_name", "address"])
+def test_a_control_character_in_a_text_field_is_a_400_with_the_field_named(phone, db, field):
+    # PostgreSQL cannot store NUL in text: refused at the door, never a 500 (found by fuzzing).
+    payload = {"external_id": "HJ-NUL-1", "event_id": f"e-nul-{field}", "type": "repair",
+               "caller_phone": "13912345678", "description": "暖气不热", field: "前\x00后"}
+    res = phone.post("/tickets", payload)
+    assert res.status_code == 400, res.get_data(as_text=True)
+    assert "控制字符" in str(res.get_json()["error"]["fields"][field])
