@@ -241,12 +241,16 @@ def test_unknown_app_env_is_a_clear_error():
         load_config("staging")
 
 
-def test_production_refuses_demo_template_ids_at_start_up(production_env):
+def test_production_refuses_demo_template_ids(production_env):
     """Every other setting right, the kinds still on the demo's template ids: WeChat would answer
-    40037 to each notice, so the app does not start (wechat/templates.py checks them; app/
-    knows nothing of WeChat's templates)."""
-    with pytest.raises(ConfigError) as err:
-        create_app(ProductionConfig())
+    40037 to each notice, so start-up stops (create_app builds the template registry, which
+    checks them: app/ knows nothing of WeChat's templates)."""
+    from wechat.templates import TemplateConfigError, build_registry
+
+    cfg = ProductionConfig()
+    cfg.check()
+    with pytest.raises(TemplateConfigError) as err:
+        build_registry({**vars(cfg), "ENV_NAME": cfg.ENV_NAME})
     message = str(err.value)
     assert "WECHAT_TEMPLATES.ticket_updated" in message and "MINIAPP_TEMPLATES.ticket_updated" in message
     assert "still the demo template id" in message
