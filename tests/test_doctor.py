@@ -110,6 +110,17 @@ def test_a_changed_menu_asks_for_sync_menu(doctor, app, monkeypatch):
     assert menu.startswith("✗") and "flask wechat sync-menu" in menu and "旧菜单" in menu
 
 
+def test_an_account_without_a_menu_asks_for_sync_menu(doctor, app):
+    from wechat import client as wechat_client
+
+    with app.app_context():
+        wechat_client.official_account().menu.delete()
+    result = doctor()
+    assert result.exit_code == 1
+    menu = section(result.output, "official-account menu")
+    assert menu.startswith("✗") and "the account has no menu" in menu and "check itself failed" not in menu
+
+
 def test_wrong_merchant_key_is_refused_by_wechat_pay(doctor, app, monkeypatch, tmp_path):
     other = tmp_path / "other_key.pem"
     other.write_text(private_key_pem(generate_rsa_key()))

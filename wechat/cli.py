@@ -107,6 +107,9 @@ def register_demo(wait_seconds: float) -> None:
         click.echo(f"  第{error['index'] + 1}个 #{error['index'] + 1}: {error['error']}", err=True)
     if result.errors:
         raise click.ClickException(f"{len(result.errors)} 个用户未能注册")
+    # The account's menu, as `flask wechat sync-menu` sets it on the real account.
+    wechat_client.official_account().menu.create(menu_definition())
+    click.echo("沙箱公众号菜单 sandbox menu: 已设置 set")
     created, existing = sandbox_people.register_payments(base)
     click.echo(f"沙箱支付记录 sandbox paid orders: {created} 新登记 registered, {existing} 已存在 already there")
 

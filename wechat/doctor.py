@@ -173,11 +173,13 @@ def check_menu(check: Check) -> None:
     try:
         answer = wechat_client.official_account().menu.get()
     except WeChatClientException as exc:
-        if exc.errcode == 46003:
-            check.fail("公众号还没有菜单 → 运行 flask wechat sync-menu / the account has no menu: run "
-                       "flask wechat sync-menu")
-        else:
+        answer = None if exc.errcode == 46003 else exc
+        if answer is not None:
             check.fail(f"读取菜单 menu/get：{_wechat_error(exc)}")
+            return
+    if answer is None:   # 46003 (wechatpy answers None for it): no menu yet
+        check.fail("公众号还没有菜单 → 运行 flask wechat sync-menu / the account has no menu: run "
+                   "flask wechat sync-menu")
         return
     theirs = _normal_menu((answer.get("menu") or {}).get("button"))
     ours = _normal_menu(menu_definition()["button"])
