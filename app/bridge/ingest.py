@@ -52,11 +52,15 @@ def error_body(code: str, message: str, fields: dict | None = None, dead_letter_
 
 
 def encode_raw(raw: bytes) -> str:
-    """Text to keep in ``raw_body``: the UTF-8 text, or ``base64:`` + the bytes when it is not UTF-8."""
+    """Text to keep in ``raw_body``: the UTF-8 text, or ``base64:`` + the bytes when it is not
+    UTF-8 or holds a NUL (PostgreSQL text cannot)."""
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
         return "base64:" + base64.b64encode(raw).decode()
+    return text
 
 
 def decode_raw(text: str) -> bytes:

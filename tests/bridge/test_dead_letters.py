@@ -3,6 +3,7 @@ import json
 
 from sqlalchemy import func, select
 
+from app.bridge.ingest import decode_raw
 from app.models import BridgeDeadLetter, Ticket, TicketState
 
 
@@ -36,6 +37,14 @@ def test_malformed_payloads_are_stored_raw_answered_and_none_lost(db, phone):
     fields = answers[2].get_json()["error"]["fields"]
     assert set(fields) >= {"type", "caller_phone", "description"}
     assert db.session.scalar(select(func.count()).select_from(Ticket)) == 0
+
+
+def test_a_body_with_a_nul_byte_is_kept_byte_for_byte(db, phone):
+    """PostgreSQL text cannot hold NUL: such a body is a 400 and kept as base64, not a 500."""
+    answer = phone.post("/tickets", b"\x00")
+    assert answer.status_code == 400
+    [letter] = _letters(db)
+    assert letter.raw_body.startswith("base64:") and decode_raw(letter.raw_body) == b"\x00"
 
 
 def test_unprocessable_event_is_a_422_dead_letter_with_the_reason(db, phone):
