@@ -22,12 +22,12 @@ from app.models import (
     Announcement, AnnouncementStatus, Audience, Bill, HeatingSeason, HouseholdBinding, Payment, PaymentState, Refund,
     RefundState, SubscribeConsent, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
 )
-from app.services import binding, billing, outages as outage_service, tickets, uploads
+from app.services import binding, billing, outages as outage_service, payments, tickets, uploads
 from app.services.actors import Actor
 from app.services.outages import outages_touching
 from app.services.receipts import receipt_number, receipt_token, receipt_url  # noqa: F401 (receipt_number: mobile_api.receipts)
 from mobile_api.auth import current_user, login_required
-from mobile_api.common import ApiBlueprint, PageArgs, ServiceUnavailableError, documented, paginate, paginate_list
+from mobile_api.common import ApiBlueprint, PageArgs, documented, paginate, paginate_list
 from mobile_api.schemas import (
     AnnouncementPageSchema, BillArgs, BillPageSchema, BindArgs, CancelArgs, ConsentArgs, ConsentListSchema,
     HouseholdPageSchema, HouseholdSchema, OutagePageSchema, PaymentArgs, PaymentCreatedSchema,
@@ -39,9 +39,6 @@ from wechat import templates as wechat_templates
 
 bp = ApiBlueprint("mobile_residents", __name__, url_prefix="/api/v1",
                   description="住户：绑定户号、账单、缴费、报修、停热、公告、订阅消息授权")
-
-ORDER_TTL = billing.ORDER_TTL     # time_expire of a WeChat Pay order (prepay_id lives 2 h)
-PLAN_ATTEMPTS = 4                 # re-plans when a concurrent request or a late payment moved things
 
 
 # --- access -------------------------------------------------------------------------------------
@@ -164,82 +161,14 @@ def create_payment(args):
     """
     user = current_user()
     household = _my_household(user, args["household_id"])
-    wanted = set(args["bill_ids"])
     if not user.mp_openid:
         raise ValidationError("请在小程序中登录后缴费", code="mini_program_login_required")
-    for _ in range(PLAN_ATTEMPTS):
-        bills = list(db.session.scalars(select(Bill).where(Bill.id.in_(wanted), Bill.household_id == household.id)))
-        if len(bills) != len(wanted):
-            raise NotFoundError("账单不存在", code="bill_not_found")
-        plan = billing.plan_order(user, bills)
-        if plan.reuse is not None:
-            payment = plan.reuse
-            prepay_id = payment.prepay_id or _prepay(payment, user, household)
-            payment.pay_params = wechat_pay.request_payment_params(prepay_id)
-            return payment, 200
-        if not _close_replaced(plan.replace):
-            continue                # an old order was paid meanwhile: its bills changed
-        try:
-            payment = billing.create_payment(user, plan.bills)
-            db.session.commit()
-        except billing.PendingOrderExists:
-            db.session.rollback()   # a concurrent request made the order: plan again (and reuse it)
-            continue
-        break
-    else:
-        raise ConflictError("账单正在下单，请稍后再试", code="pending_order_exists")
-    try:
-        prepay_id = _prepay(payment, user, household)
-    except (wechat_pay.PayUnavailable, wechat_pay.PayRejected) as exc:
-        current_app.logger.warning("prepay of %s failed: %s", payment.out_trade_no, exc)
-        billing.close_payment(payment.out_trade_no)
-        db.session.commit()
-        raise ServiceUnavailableError("微信支付暂时不可用，请稍后再试") from exc
-    payment.pay_params = wechat_pay.request_payment_params(prepay_id)
-    return payment
-
-
-def _prepay(payment: Payment, user, household) -> str:
-    """The order at WeChat Pay (the same parameters every time: a retry or a second request
-    for the same order gets a fresh prepay_id). Kept only while the order is still open: an
-    order closed meanwhile (replaced) is closed at WeChat Pay too, and the caller gets 409."""
-    prepay_id = wechat_pay.jsapi_prepay(
-        out_trade_no=payment.out_trade_no, description=payment.description, amount_fen=payment.amount_fen,
-        openid=user.mp_openid, time_expire=payment.created_at + ORDER_TTL, attach=f"household:{household.id}")
-    kept = db.session.execute(
-        update(Payment).where(Payment.id == payment.id, Payment.state == PaymentState.CREATED)
-        .values(prepay_id=prepay_id).execution_options(synchronize_session=False)).rowcount
-    db.session.commit()
-    if not kept:
-        try:
-            wechat_pay.close_order(payment.out_trade_no)
-        except (wechat_pay.PayUnavailable, wechat_pay.PayRejected) as exc:
-            current_app.logger.warning("closing replaced order %s failed: %s", payment.out_trade_no, exc)
-        raise ConflictError("订单已被新的缴费请求替换，请重新发起缴费", code="order_replaced")
-    db.session.refresh(payment)
-    return prepay_id
-
-
-def _close_replaced(orders: list[Payment]) -> bool:
-    """Close each pending order at WeChat Pay first, then here. False when one turned out to
-    be paid (it is credited now; the caller plans again with the bills as they are)."""
-    for order in orders:
-        try:
-            # Even without a prepay_id here: a request may be creating the order there right now.
-            outcome = wechat_pay.close_order(order.out_trade_no)
-            if outcome == "paid":
-                transaction = wechat_pay.query_order(order.out_trade_no)
-                if transaction is not None:
-                    wechat_pay.settle_transaction(transaction)
-                db.session.commit()
-                return False
-        except (wechat_pay.PayUnavailable, wechat_pay.PayRejected) as exc:
-            db.session.rollback()
-            current_app.logger.warning("closing %s before a new order failed: %s", order.out_trade_no, exc)
-            raise ServiceUnavailableError("微信支付暂时不可用，请稍后再试") from exc
-        billing.close_payment(order.out_trade_no)
-        db.session.commit()
-    return True
+    gateway = wechat_pay.JsapiGateway.mini_program()
+    ordered = payments.order_bills(user, household, args["bill_ids"], payer_openid=user.mp_openid,
+                                   gateway=gateway, unit=db.session)
+    payment = ordered.payment
+    payment.pay_params = gateway.pay_params(ordered.prepay_id)
+    return (payment, 201) if ordered.created else (payment, 200)
 
 
 @bp.route("/payments", methods=["GET"])
@@ -260,18 +189,9 @@ def list_payments(args):
 @documented(bp, 404)
 def get_payment(out_trade_no):
     """订单状态；未确认的订单向微信支付查询，已支付则入账（与支付通知只入账一次）"""
-    payment = _my_payment(current_user(), out_trade_no)
-    if payment.state == PaymentState.CREATED and payment.prepay_id:
-        try:
-            transaction = wechat_pay.query_order(out_trade_no)
-            if transaction is not None and wechat_pay.settle_transaction(transaction) is not None:
-                db.session.commit()
-                db.session.refresh(payment)
-        except (wechat_pay.PayUnavailable, wechat_pay.PayRejected) as exc:
-            # Uncertain: answer what we know; the notification or the next query settles it.
-            db.session.rollback()
-            current_app.logger.warning("query of %s failed: %s", out_trade_no, exc)
-    return payment
+    # Uncertain answers from WeChat Pay leave it as we know it; the notification settles it.
+    return payments.refresh_state(_my_payment(current_user(), out_trade_no), wechat_pay.JsapiGateway.mini_program(),
+                                  db.session)
 
 
 def _qr_data_url(text: str) -> str:

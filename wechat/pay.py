@@ -38,6 +38,7 @@ import re
 import secrets
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -52,6 +53,9 @@ from cryptography.x509 import load_pem_x509_certificate
 from flask import current_app
 from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.utils import aes_decrypt, build_authorization, load_private_key, load_public_key, rsa_verify
+
+from app.services.billing import ORDER_TTL
+from app.services.payments import GatewayUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -381,26 +385,78 @@ def rfc3339(moment: datetime) -> str:
 
 
 def jsapi_prepay(*, out_trade_no: str, description: str, amount_fen: int, openid: str,
-                 time_expire: datetime | None = None, attach: str | None = None) -> str:
-    """Create (or re-create with identical parameters) the JSAPI order; returns prepay_id."""
+                 time_expire: datetime | None = None, attach: str | None = None, appid: str | None = None) -> str:
+    """Create (or re-create with identical parameters) the JSAPI order; returns prepay_id.
+
+    ``appid``: the app the payer's ``openid`` belongs to (WeChat Pay refuses a mismatch) —
+    the mini-program's by default, the official account's for its web pages."""
     pay = client()
+    appid = appid or current_app.config["MINIAPP_APPID"]
+    pay_type = WeChatPayType.MINIPROG if appid == current_app.config["MINIAPP_APPID"] else WeChatPayType.JSAPI
     _, answer = _call(pay.pay, description=description, out_trade_no=out_trade_no,
                       amount={"total": amount_fen, "currency": "CNY"}, payer={"openid": openid},
                       time_expire=rfc3339(time_expire) if time_expire else None, attach=attach,
-                      notify_url=current_app.config["WECHATPAY_NOTIFY_URL"], pay_type=WeChatPayType.MINIPROG)
+                      notify_url=current_app.config["WECHATPAY_NOTIFY_URL"], appid=appid, pay_type=pay_type)
     return answer["prepay_id"]
 
 
-def request_payment_params(prepay_id: str) -> dict:
-    """What the mini-program passes to ``wx.requestPayment`` (appId is signed but not passed)."""
+def request_payment_params(prepay_id: str, appid: str | None = None) -> dict:
+    """What the page passes to ``wx.requestPayment`` (mini-program: appId is signed but not
+    passed) or ``WeixinJSBridge.invoke('getBrandWCPayRequest', …)`` (official account: all of it).
+    paySign: the merchant's RSA-SHA256 over ``appId\ntimeStamp\nnonceStr\npackage\n``."""
     pay = client()
+    appid = appid or current_app.config["MINIAPP_APPID"]
     timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
     package = f"prepay_id={prepay_id}"
     return {
-        "appId": current_app.config["MINIAPP_APPID"], "timeStamp": timestamp, "nonceStr": nonce,
-        "package": package, "signType": "RSA",
-        "paySign": pay.sign([current_app.config["MINIAPP_APPID"], timestamp, nonce, package]),
+        "appId": appid, "timeStamp": timestamp, "nonceStr": nonce, "package": package, "signType": "RSA",
+        "paySign": pay.sign([appid, timestamp, nonce, package]),
     }
+
+
+class JsapiGateway:
+    """WeChat Pay's JSAPI orders for one app (``app.services.payments.PayGateway``): the
+    mini-program (``JsapiGateway.mini_program()``) or the official account's pages
+    (``JsapiGateway.official_account()``). Every failure is ``payments.GatewayUnavailable``."""
+
+    def __init__(self, appid: str):
+        self.appid = appid
+
+    @classmethod
+    def mini_program(cls) -> "JsapiGateway":
+        return cls(current_app.config["MINIAPP_APPID"])
+
+    @classmethod
+    def official_account(cls) -> "JsapiGateway":
+        return cls(current_app.config["WECHAT_APPID"])
+
+    def prepay(self, payment, payer_openid: str, household) -> str:
+        with _unavailable():
+            return jsapi_prepay(out_trade_no=payment.out_trade_no, description=payment.description,
+                                amount_fen=payment.amount_fen, openid=payer_openid,
+                                time_expire=payment.created_at + ORDER_TTL, attach=f"household:{household.id}",
+                                appid=self.appid)
+
+    def close(self, out_trade_no: str) -> str:
+        with _unavailable():
+            return close_order(out_trade_no)
+
+    def settle_paid(self, out_trade_no: str) -> None:
+        with _unavailable():
+            transaction = query_order(out_trade_no)
+            if transaction is not None:
+                settle_transaction(transaction)
+
+    def pay_params(self, prepay_id: str) -> dict:
+        return request_payment_params(prepay_id, self.appid)
+
+
+@contextmanager
+def _unavailable():
+    try:
+        yield
+    except (PayUnavailable, PayRejected) as exc:
+        raise GatewayUnavailable(str(exc)) from exc
 
 
 def query_order(out_trade_no: str) -> dict | None:
@@ -634,8 +690,9 @@ def verify_notification(headers, body: bytes) -> dict:
     if decrypted.get("mchid") != cfg["WECHATPAY_MCHID"]:
         raise NotificationRejected("notification for another merchant")
     original_type = resource.get("original_type")
-    # A payment names our app; a refund resource has no appid at all (WECHAT.md §8).
-    if original_type != "refund" and decrypted.get("appid") != cfg["MINIAPP_APPID"]:
+    # A payment names one of our apps (the mini-program, or the official account for its
+    # pages); a refund resource has no appid at all (WECHAT.md §8).
+    if original_type != "refund" and decrypted.get("appid") not in (cfg["MINIAPP_APPID"], cfg["WECHAT_APPID"]):
         raise NotificationRejected("notification for another app")
     return {"id": event.get("id"), "event_type": event.get("event_type"), "original_type": original_type,
             "resource": decrypted}

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, jsonify
 
-from . import accounts, bills, faults, history, media, messages, oauth, page, pay, people, refunds, templates, tokens
+from . import (accounts, bills, faults, history, jsbridge, media, messages, oauth, page, pay, people, refunds, templates,
+               tokens)
 from .core import Sandbox
 from .errors import ControlError, WeChatError
 
@@ -27,7 +28,7 @@ def create_sandbox_blueprint(config: dict | None = None, name: str = "wechat_san
         return jsonify({"error": {"code": str(error.status), "message": error.message}}), error.status
 
     for module in (tokens, faults, people, templates, messages, oauth, media, accounts, pay, refunds, bills, history,
-                   page):
+                   jsbridge, page):
         module.register(bp, sb)
     return bp
 

@@ -321,8 +321,12 @@ def prepay(sb, mchid: str, data: dict) -> dict:
                 " trade_state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'NOTPAY', ?)",
                 (out_trade_no, mchid, appid, canonical, openid, amount["total"], notify_url, sb.now()),
             )
-    stamp = datetime.fromtimestamp(sb.now(), BEIJING).strftime("%d%H%M%S")
-    return {"prepay_id": f"wx{stamp}{secrets.token_hex(14)}"}
+        stamp = datetime.fromtimestamp(sb.now(), BEIJING).strftime("%d%H%M%S")
+        prepay_id = f"wx{stamp}{secrets.token_hex(14)}"
+        # Kept so the payer's WeChat can find the order the page's package names (jsbridge.py).
+        conn.execute("INSERT INTO prepays (prepay_id, out_trade_no, appid, created_at) VALUES (?, ?, ?, ?)",
+                     (prepay_id, out_trade_no, appid, sb.now()))
+    return {"prepay_id": prepay_id}
 
 
 def bound_appids(sb) -> list[str]:

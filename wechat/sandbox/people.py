@@ -249,7 +249,7 @@ def take_consent(sb, user: str, template_id: str, scene: str) -> bool:
 def reset(sb) -> None:
     with sb.store.tx() as conn:
         for table in ("users", "tokens", "codes", "web_tokens", "messages", "consents", "counters",
-                      "faults", "media", "qrcodes", "tags", "client_msgids", "orders", "notifications",
+                      "faults", "media", "qrcodes", "tags", "client_msgids", "orders", "prepays", "notifications",
                       "refunds", "refund_notifications", "bills", "bill_downloads"):
             conn.execute(f"DELETE FROM {table}")
         conn.execute("DELETE FROM kv WHERE key NOT LIKE 'pay_keys%'")

@@ -117,6 +117,12 @@ CREATE TABLE IF NOT EXISTS orders (
     notification TEXT,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS prepays (
+    prepay_id TEXT PRIMARY KEY,
+    out_trade_no TEXT NOT NULL,
+    appid TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS notifications (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     out_trade_no TEXT NOT NULL,
