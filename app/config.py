@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import re
+from datetime import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -85,6 +86,23 @@ def env_json(name: str):
         raise ConfigError(f"{name}: 无法读取文件 {source}（{exc.strerror or exc}） / cannot read {source}") from exc
     except ValueError as exc:
         raise ConfigError(f"{name}: 不是有效的 JSON（{exc}） / not valid JSON ({exc})") from exc
+
+
+def parse_hours(value: str | None, name: str) -> tuple[time, time] | None:
+    """A local period "HH:MM-HH:MM" (it may cross midnight), or None for "off"/"none"."""
+    if value is None or value.strip().lower() in ("", "off", "none"):
+        return None
+    start, sep, end = value.partition("-")
+    try:
+        if not sep:
+            raise ValueError(value)
+        period = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    except ValueError:
+        raise ConfigError(f"{name} 须为 HH:MM-HH:MM（如 22:00-07:00）或 off / must be HH:MM-HH:MM or off "
+                          f"(is {value!r})") from None
+    if period[0] == period[1]:
+        raise ConfigError(f"{name} 的开始与结束不能相同 / start and end must differ (is {value!r})")
+    return period
 
 
 class Config:
@@ -190,6 +208,10 @@ class Config:
         # Outage-aware service: after a restore, residents of linked reports may answer
         # "still cold" (还冷) for this many hours; then the rest are closed together.
         self.OUTAGE_STILL_COLD_HOURS = env_int("OUTAGE_STILL_COLD_HOURS", 6)
+        # Residents' quiet hours (local "HH:MM-HH:MM", may cross midnight; "off" for none):
+        # non-urgent pushes about their tickets are held and sent when the period ends;
+        # emergency tickets are never held.
+        self.QUIET_HOURS = parse_hours(env_str("QUIET_HOURS", "22:00-07:00"), "QUIET_HOURS")
         # An unknown outage: this many no-heat reports from one station or community within
         # the window, with no active outage there, alert the crew lead and the leader on duty.
         self.CLUSTER_THRESHOLD = env_int("CLUSTER_THRESHOLD", 10)

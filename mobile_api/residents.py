@@ -22,7 +22,7 @@ from app.models import (
     Announcement, AnnouncementStatus, Audience, Bill, HeatingSeason, HouseholdBinding, Payment, PaymentState, Refund,
     RefundState, SubscribeConsent, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
 )
-from app.services import binding, billing, outages as outage_service, payments, tickets, uploads
+from app.services import binding, billing, outages as outage_service, payments, ratings, tickets, uploads
 from app.services.actors import Actor
 from app.services.outages import outages_touching
 from app.services.receipts import receipt_number, receipt_token, receipt_url  # noqa: F401 (receipt_number: mobile_api.receipts)
@@ -327,7 +327,7 @@ def rate_repair(args, ticket_id):
     """评价（办结后，1–5分和评语，一次）"""
     user = current_user()
     ticket = _my_ticket(user, ticket_id, for_update=True)
-    tickets.rate_ticket(ticket, Actor.of_resident(user), args["rating"], args["comment"])
+    ratings.rate_ticket(ticket, args["rating"], args["comment"], source=ratings.RatingSource.API, by=user)
     db.session.commit()
     return ticket
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from app import phones
 from app.models import (
     Community, Crew, CrewArea, District, HeatingSeason, Household, Role, Staff, Station, WechatUser,
 )
@@ -45,7 +46,8 @@ def make_household(db, make_area):
             district_id=community.district_id, community_id=community.id,
             station_id=(station.id if station else community.station_id),
             building=building, unit=unit, room=room or f"{n % 30 + 101}",
-            area_m2=Decimal(area_m2), owner_name=owner_name, owner_phone=owner_phone, **kw,
+            area_m2=Decimal(area_m2), owner_name=owner_name,
+            owner_phone=phones.normalise(owner_phone) if owner_phone else None, **kw,  # stored as E.164
         )
         db.session.add(h)
         db.session.flush()
@@ -74,7 +76,7 @@ def make_staff(db):
     def make(role=Role.AGENT, crew=None, name=None, password=None, **kw):
         n = next(_seq)
         s = Staff(username=kw.pop("username", f"user{n}"), name=name or f"员工{n}", role=role,
-                  crew_id=crew.id if crew else None, phone=kw.pop("phone", f"139{n:08d}"), **kw)
+                  crew_id=crew.id if crew else None, phone=phones.normalise(kw.pop("phone", f"139{n:08d}")), **kw)
         if password:
             s.set_password(password)
         db.session.add(s)

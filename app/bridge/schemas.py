@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates
 
+from app.fields import CleanString, PhoneField
 from app.models import CallStatus, Priority, TicketCategory, TicketState, TicketType
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -41,24 +42,10 @@ def _one_of(choices) -> validate.OneOf:
     return validate.OneOf(list(choices), error="取值不正确，可选：{choices}")
 
 
-_PHONE_RE = re.compile(r"^\+?\d{3,20}$")
-
-
-def normalise_phone(value: str) -> str:
-    """Digits only; a Chinese country prefix (+86 / 0086 / 86) before an 11-digit mobile is dropped."""
-    digits = re.sub(r"[\s\-()]", "", value or "")
-    if not _PHONE_RE.match(digits):
-        raise ValidationError("电话号码格式不正确")
-    digits = digits.lstrip("+")
-    for prefix in ("0086", "86"):
-        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
-            return digits[len(prefix):]
-    return digits
-
-
-class PhoneField(fields.String):
-    def _deserialize(self, value, attr, data, **kwargs):
-        return normalise_phone(super()._deserialize(value, attr, data, **kwargs))
+def phone_args(data: dict) -> None:
+    """``caller_phone`` (an ``app.phones.Phone``) as stored: E.164 and its extension apart."""
+    phone = data["caller_phone"]
+    data["caller_phone"], data["caller_phone_ext"] = phone.e164, phone.extension
 
 
 def _time(**kw):
@@ -93,23 +80,25 @@ class TicketEventArgs(BridgeArgs):
     type = fields.String(required=True, error_messages=REQUIRED, validate=_one_of(TYPE_ALIASES),
                          metadata={"description": "repair|complaint|inquiry|suggestion|report|help or 报修/投诉/咨询/建议/举报/求助"})
     caller_phone = PhoneField(required=True, error_messages=REQUIRED)
-    description = fields.String(required=True, error_messages=REQUIRED, validate=validate.Length(1, 2000))
+    description = CleanString(required=True, error_messages=REQUIRED, multiline=True,
+                              validate=validate.Length(1, 2000))
     occurred_at = _time(metadata={"description": "when this event happened at the phone system; the newest wins "
                                                  "(default: created_at, else the time we receive it)"})
-    account_no = fields.String(validate=validate.Length(1, 20), allow_none=True)
-    address = fields.String(validate=validate.Length(1, 200), allow_none=True)
-    caller_name = fields.String(validate=validate.Length(1, 40), allow_none=True)
+    account_no = CleanString(validate=validate.Length(1, 20), allow_none=True)
+    address = CleanString(validate=validate.Length(1, 200), allow_none=True)
+    caller_name = CleanString(validate=validate.Length(1, 40), allow_none=True)
     category = fields.String(validate=_one_of(CATEGORY_ALIASES), allow_none=True)
     priority = fields.String(validate=_one_of(PRIORITY_ALIASES), allow_none=True)
     recording_url = fields.Url(validate=validate.Length(max=500), allow_none=True)
-    agent = fields.String(validate=validate.Length(1, 40), allow_none=True,
-                          metadata={"description": "the call-center agent's name (shown in the timeline)"})
-    assignee = fields.String(validate=validate.Length(1, 40), allow_none=True,
-                             metadata={"description": "staff username or phone; overrides automatic routing"})
+    agent = CleanString(validate=validate.Length(1, 40), allow_none=True,
+                        metadata={"description": "the call-center agent's name (shown in the timeline)"})
+    assignee = CleanString(validate=validate.Length(1, 40), allow_none=True,
+                           metadata={"description": "staff username or phone; overrides automatic routing"})
     created_at = _time(allow_none=True)
 
     @post_load
     def _normalise(self, data, **kwargs):
+        phone_args(data)
         data["type"] = TYPE_ALIASES[data["type"]]
         if data.get("priority"):
             data["priority"] = PRIORITY_ALIASES[data["priority"]]
@@ -133,13 +122,18 @@ class CallEventArgs(BridgeArgs):
                           metadata={"description": "ringing | answered | hangup | missed"})
     caller_phone = PhoneField(required=True, error_messages=REQUIRED)
     occurred_at = _time(metadata={"description": "when it happened (default: when we receive it)"})
-    agent = fields.String(validate=validate.Length(1, 40), allow_none=True)
+    agent = CleanString(validate=validate.Length(1, 40), allow_none=True)
     duration_s = fields.Integer(validate=validate.Range(0, 24 * 3600), allow_none=True,
                                 metadata={"description": "talk time in seconds (with hangup)"})
     recording_url = fields.Url(validate=validate.Length(max=500), allow_none=True)
     external_id = fields.String(validate=validate.Length(1, 64), allow_none=True,
                                 metadata={"description": "the phone system's ticket number, when the call is about one"})
-    account_no = fields.String(validate=validate.Length(1, 20), allow_none=True)
+    account_no = CleanString(validate=validate.Length(1, 20), allow_none=True)
+
+    @post_load
+    def _phone(self, data, **kwargs):
+        phone_args(data)
+        return data
 
 
 # --- answers --------------------------------------------------------------------------------

@@ -10,11 +10,11 @@ import logging
 from functools import wraps
 
 from flask import current_app, jsonify, request
-from marshmallow import ValidationError as SchemaValidationError
 
+from app import phones
 from app.bridge import ingest, signing
 from app.bridge.schemas import (
-    CallAnswerSchema, CallerSchema, CallEventArgs, BridgeErrorSchema, TicketAnswerSchema, TicketEventArgs, normalise_phone,
+    CallAnswerSchema, CallerSchema, CallEventArgs, BridgeErrorSchema, TicketAnswerSchema, TicketEventArgs,
 )
 from app.http_errors import error_response
 from app.http_limits import limit_blueprint
@@ -109,7 +109,7 @@ def get_caller(phone: str):
     (with the query string, if any), so a signature opens one phone number only.
     """
     try:
-        number = normalise_phone(phone)
-    except SchemaValidationError:
-        return error_response(400, "invalid_input", "电话号码格式不正确", {"phone": ["电话号码格式不正确"]})
+        number = phones.normalise(phone)
+    except phones.PhoneError as exc:
+        return error_response(400, "invalid_input", exc.message, {"phone": [exc.message]})
     return bridge_service.caller_profile(number)

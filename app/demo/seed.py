@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from app import phones
 from app.demo import data
 from app.extensions import db
 from app.models import (
@@ -144,7 +145,7 @@ class _Builder:
             number = self.rng.choice(data.MOBILE_PREFIXES) + f"{self.rng.randrange(10 ** 8):08d}"
             if number not in self.used_phones:
                 self.used_phones.add(number)
-                return number
+                return phones.normalise(number)  # stored as E.164, as every channel stores it
 
     def openid(self, prefix: str) -> str:
         # Real openids of one account share a short prefix; 28 characters in all.
@@ -192,7 +193,8 @@ class _Builder:
     def build_staff(self) -> None:
         password_hash = None
         self.staff: list[Staff] = []
-        self.crews = [Crew(name=name, phone=phone) for name, phone in zip(data.CREWS, data.CREW_PHONES)]
+        self.crews = [Crew(name=name, phone=phones.normalise(phone))
+                      for name, phone in zip(data.CREWS, data.CREW_PHONES)]
         for crew, station in zip(self.crews, self.stations):
             crew.areas.append(CrewArea(station_id=station.id))
         self.session.add_all(self.crews)

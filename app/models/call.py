@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -28,7 +28,10 @@ class CallLog(db.Model):
     """
 
     __tablename__ = "call_log"
-    __table_args__ = (Index("ix_call_log_status_started_at", "status", "started_at"),)
+    __table_args__ = (
+        Index("ix_call_log_status_started_at", "status", "started_at"),
+        CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="call_rating_range"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     call_id: Mapped[str] = mapped_column(String(64), unique=True)
     caller_phone: Mapped[str] = mapped_column(String(20), index=True)
@@ -43,6 +46,11 @@ class CallLog(db.Model):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"), index=True)
     # Time of the newest event applied to ``status`` (events may arrive out of order).
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The caller's post-call IVR rating (1–5, POST /bridge/v1/ratings); once per call.
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # True when that rating also became the (closed, unrated) ticket's rating: reports count it once.
+    rating_on_ticket: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     household: Mapped[Household | None] = relationship()

@@ -31,7 +31,8 @@ class Household(db.Model):
     station_id: Mapped[int | None] = mapped_column(ForeignKey("station.id"), index=True)
     area_m2: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     owner_name: Mapped[str] = mapped_column(String(40))
-    owner_phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    owner_phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164 (app.phones)
+    owner_phone_ext: Mapped[str | None] = mapped_column(String(10))          # 分机 of owner_phone
     status: Mapped[str] = mapped_column(String(16), default=HouseholdStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -49,7 +49,8 @@ class Staff(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(40))
-    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164 (app.phones)
+    phone_ext: Mapped[str | None] = mapped_column(String(10))          # 分机
     role: Mapped[str] = mapped_column(String(20), index=True)
     crew_id: Mapped[int | None] = mapped_column(ForeignKey("crew.id"), index=True)
     password_hash: Mapped[str | None] = mapped_column(String(256))

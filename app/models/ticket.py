@@ -18,8 +18,10 @@ class TicketSource:
     OFFICIAL_ACCOUNT = "official_account"
     MINI_PROGRAM = "mini_program"
     STAFF = "staff"
-    ALL = (PHONE, OFFICIAL_ACCOUNT, MINI_PROGRAM, STAFF)
-    LABELS = {PHONE: "电话", OFFICIAL_ACCOUNT: "公众号", MINI_PROGRAM: "小程序", STAFF: "客服录入"}
+    WALK_IN = "walk_in"        # a resident at the service desk (营业厅来访), logged by an agent
+    ALL = (PHONE, OFFICIAL_ACCOUNT, MINI_PROGRAM, STAFF, WALK_IN)
+    LABELS = {PHONE: "电话", OFFICIAL_ACCOUNT: "公众号", MINI_PROGRAM: "小程序", STAFF: "客服录入", WALK_IN: "来访"}
+    DESK = (PHONE, WALK_IN)    # what an agent logs in the console's 新建工单
 
 
 class TicketType:
@@ -97,7 +99,8 @@ class Ticket(db.Model):
 
     household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id"), index=True)
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("wechat_user.id"), index=True)
-    caller_phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    caller_phone: Mapped[str | None] = mapped_column(String(20), index=True)  # E.164 (app.phones)
+    caller_phone_ext: Mapped[str | None] = mapped_column(String(10))          # 分机
     caller_name: Mapped[str | None] = mapped_column(String(40))
     address: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)

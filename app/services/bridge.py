@@ -15,6 +15,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
+from app import phones
 from app.dbutil import insert_or_skip
 from app.errors import ValidationError
 from app.extensions import db
@@ -27,6 +28,7 @@ from app.services.actors import Actor
 from app.services.billing import household_arrears
 from app.services import outages
 from app.services.outages import outages_touching
+from app.text import clean_text
 
 # Within one instant, a later stage of a call wins over an earlier one.
 _CALL_RANK = {CallStatus.RINGING: 0, CallStatus.ANSWERED: 1, CallStatus.HANGUP: 2, CallStatus.MISSED: 2}
@@ -43,11 +45,14 @@ def _tz() -> ZoneInfo:
 # --- matching -------------------------------------------------------------------------------
 
 def match_household(account_no: str | None, phone: str | None) -> Household | None:
-    """By account number; else the one household registered with this phone (several: none)."""
+    """By account number; else the one household registered with this phone (several: none).
+
+    ``phone`` in any accepted form (stored numbers are E.164, ``app.phones``)."""
     if account_no:
-        household = db.session.scalar(select(Household).where(Household.account_no == account_no.strip()))
+        household = db.session.scalar(select(Household).where(Household.account_no == clean_text(account_no)))
         if household is not None:
             return household
+    phone = phones.try_normalise(phone) if phone else None
     if phone:
         found = list(db.session.scalars(select(Household).where(Household.owner_phone == phone).limit(2)))
         if len(found) == 1:
@@ -57,10 +62,11 @@ def match_household(account_no: str | None, phone: str | None) -> Household | No
 
 def find_staff(ref: str) -> Staff:
     """A staff member named by username or phone (the phone system's ``assignee``)."""
-    ref = ref.strip()
+    ref = clean_text(ref)
     staff = db.session.scalar(select(Staff).where(Staff.username == ref))
-    if staff is None:
-        staff = db.session.scalar(select(Staff).where(Staff.phone == ref).order_by(Staff.active.desc(), Staff.id))
+    phone = phones.try_normalise(ref) if staff is None else None
+    if phone is not None:
+        staff = db.session.scalar(select(Staff).where(Staff.phone == phone).order_by(Staff.active.desc(), Staff.id))
     if staff is None:
         raise ValidationError("指定的处理人不存在", fields={"assignee": [f"找不到用户名或电话为 {ref} 的员工"]})
     return staff
@@ -102,6 +108,7 @@ def apply_ticket_event(data: dict, *, received_at: datetime | None = None) -> Ti
             address=data.get("address"), recording_url=data.get("recording_url"),
             external_id=data["external_id"], now=created_at, assign_to=assignee,
         )
+        ticket.caller_phone_ext = data.get("caller_phone_ext")
         ticket.external_updated_at = occurred_at
         return TicketOutcome("created", ticket, occurred_at)
 
@@ -118,6 +125,9 @@ def apply_ticket_event(data: dict, *, received_at: datetime | None = None) -> Ti
     ) is not None
     if assignee is not None and ticket.assignee_id != assignee.id:
         tickets.assign_ticket(ticket, actor, staff=assignee, note="呼叫中心指定处理人")
+        changed = True
+    if ticket.caller_phone_ext != data.get("caller_phone_ext"):
+        ticket.caller_phone_ext = data.get("caller_phone_ext")
         changed = True
     ticket.external_updated_at = occurred_at
     return TicketOutcome("updated" if changed else "unchanged", ticket, occurred_at)
@@ -221,7 +231,7 @@ def calls_today(now: datetime | None = None) -> dict[str, int]:
 # --- the screen pop -------------------------------------------------------------------------
 
 def caller_profile(phone: str, *, today: date | None = None) -> dict:
-    """Everything an agent wants on screen when this phone rings."""
+    """Everything an agent wants on screen when this phone rings (``phone`` as stored: E.164)."""
     today = today or utcnow().astimezone(_tz()).date()
     households = list(db.session.scalars(
         select(Household).where(Household.owner_phone == phone)

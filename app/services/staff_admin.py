@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import ValidationError as SchemaValidationError
 from sqlalchemy import func, select
 
-from app.bridge.schemas import normalise_phone
+from app import phones
 from app.errors import PermissionDeniedError, ValidationError
 from app.extensions import db
-from app.models import Crew, Role, Staff, WechatUser
+from app.models import Crew, Role, Staff, WechatUser, utcnow
 from app.services import sessions, staff_auth
 from app.services.actors import Actor
+from app.text import clean_text
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,39}$")
 NAME_MAX = 40
@@ -50,20 +50,19 @@ def _fail(errors: dict[str, str]) -> None:
 def _profile(errors: dict, *, name: str | None, phone: str | None, role: str | None,
              crew_id: int | str | None) -> dict:
     """Checked name, phone, role and crew (errors go into ``errors``)."""
-    name = (name or "").strip()
+    name = clean_text(name)
     if not name:
         errors["name"] = "请填写姓名"
     elif len(name) > NAME_MAX:
         errors["name"] = f"姓名最多{NAME_MAX}个字"
-    phone = (phone or "").strip() or None
+    phone, phone_ext = clean_text(phone) or None, None
     if phone:
         try:
-            phone = normalise_phone(phone)
-        except SchemaValidationError:
-            errors["phone"] = "手机号格式不正确"
+            parsed = phones.parse(phone)
+        except phones.PhoneError:
+            errors["phone"] = "手机号格式不正确" + phones.HINT
         else:
-            if len(phone) > 20:
-                errors["phone"] = "手机号格式不正确"
+            phone, phone_ext = parsed.e164, parsed.extension
     if role not in Role.ALL:
         errors["role"] = "请选择角色"
     crew = None
@@ -76,7 +75,8 @@ def _profile(errors: dict, *, name: str | None, phone: str | None, role: str | N
             errors["crew_id"] = "班组不存在"
     elif role in CREW_ROLES:
         errors["crew_id"] = f"{Role.LABELS[role]}须选择所属班组"
-    return {"name": name, "phone": phone, "role": role, "crew_id": crew.id if crew else None}
+    return {"name": name, "phone": phone, "phone_ext": phone_ext, "role": role,
+            "crew_id": crew.id if crew else None}
 
 
 def _password_error(password: str | None) -> str | None:
@@ -96,7 +96,7 @@ def create_staff(actor: Actor, *, username: str | None, name: str | None, phone:
                  role: str | None, crew_id: int | str | None = None, password: str | None) -> Staff:
     _require_admin(actor)
     errors: dict[str, str] = {}
-    username = (username or "").strip()
+    username = clean_text(username)
     if not USERNAME_RE.match(username):
         errors["username"] = "用户名为3–40位字母、数字或 . _ -，以字母或数字开头"
     elif db.session.scalar(select(Staff.id).where(func.lower(Staff.username) == username.lower())):
@@ -174,3 +174,12 @@ def locked_ids(staff: list[Staff], *, redis) -> set[int]:
     """Ids of those of ``staff`` whose sign-in is locked now."""
     locked = staff_auth.locked_usernames([s.username for s in staff], redis=redis)
     return {s.id for s in staff if s.username in locked}
+
+
+def record_location(staff: Staff, latitude: float, longitude: float, label: str | None = None) -> Staff:
+    """Where a crew member is now (the dashboard's crew map): from the mini-program, the crew
+    pages (browser geolocation or typed in) or a location sent in chat. The caller commits."""
+    staff.last_latitude, staff.last_longitude = float(latitude), float(longitude)
+    staff.last_location_label = (label or "").strip()[:200] or None
+    staff.last_located_at = utcnow()
+    return staff

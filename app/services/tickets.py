@@ -28,7 +28,7 @@ from app.models import (
     Crew, EvidenceRule, Household, HouseholdBinding, Outage, Priority, Role, Staff, Ticket, TicketCategory,
     TicketCounter, TicketEvent, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
 )
-from app.services import clusters, outages, outbox
+from app.services import clusters, outages, outbox, resident_notices
 from app.services.actors import Actor, ActorKind
 from app.services.routing import Route, pick_assignee, route_ticket
 from app.services.sla import apply_deadlines, deadlines_for
@@ -47,7 +47,7 @@ EVENT_LABELS = {
     "created": "创建工单", "assigned": "派单", "accepted": "接单", "started": "开始处理",
     "progress_note": "记录进展", "photo_added": "补充照片", "replied": "维修回复", "closed": "办结",
     "forwarded": "转办", "reopened": "重新打开", "cancelled": "撤销", "defect_order_opened": "开具消缺单",
-    "rated": "用户评价", "visited": "回访", "priority_changed": "调整优先级", "details_updated": "更新信息",
+    "rated": "用户评价", "call_rated": "来电评价", "visited": "回访", "priority_changed": "调整优先级", "details_updated": "更新信息",
     "linked_to_outage": "关联停热", "outage_restored": "恢复供热", "still_cold": "反馈仍不热",
 }
 
@@ -163,6 +163,13 @@ def _record_event(ticket: Ticket, actor: Actor, action: str, *, to_state: str | 
     return event
 
 
+def note_event(ticket: Ticket, actor: Actor, action: str, *, note: str | None = None, data: dict | None = None,
+               at: datetime | None = None) -> TicketEvent:
+    """A timeline entry without a state change (a rating, a call's rating, …)."""
+    return _record_event(ticket, actor, action, from_state=ticket.state, to_state=ticket.state, note=note,
+                         data=data, at=at)
+
+
 def _move(ticket: Ticket, actor: Actor, action: str, to_state: str, **kw) -> TicketEvent:
     """Change the state and record the change."""
     from_state = ticket.state
@@ -198,13 +205,8 @@ def _notify_assignee(ticket: Ticket, event: TicketEvent) -> None:
 
 
 def _notify_reporter(ticket: Ticket, event: TicketEvent) -> None:
-    if ticket.reporter_id is None:
-        return
-    outbox.record(
-        "notify.ticket_updated",
-        {"ticket_id": ticket.id, "wechat_user_id": ticket.reporter_id, "state": ticket.state, "event_id": event.id},
-        dedupe_key=f"ticket_updated:{ticket.id}:{event.id}",
-    )
+    """The resident hears of this change (once per timeline event; app/services/resident_notices.py)."""
+    resident_notices.record_ticket_change(ticket, event)
 
 
 def _alert_emergency(ticket: Ticket, event: TicketEvent) -> None:
@@ -245,6 +247,7 @@ def _hand_over(ticket: Ticket, actor: Actor, action: str, crew: Crew | None, ass
     event = _move(ticket, actor, action, S.ASSIGNED, note=note,
                   data={"from": before, "to": after, **(data or {})})
     _notify_assignee(ticket, event)
+    _notify_reporter(ticket, event)
     if ticket.priority == Priority.EMERGENCY and ticket.crew_id is not None and ticket.crew_id != before["crew_id"]:
         _alert_emergency(ticket, event)
     return event
@@ -471,7 +474,9 @@ def accept_ticket(ticket: Ticket, actor: Actor) -> TicketEvent:
         ticket.assignee_id = actor.staff_id
     if ticket.accepted_at is None:
         ticket.accepted_at = utcnow()
-    return _move(ticket, actor, "accepted", S.ACCEPTED)
+    event = _move(ticket, actor, "accepted", S.ACCEPTED)
+    _notify_reporter(ticket, event)
+    return event
 
 
 def start_progress(ticket: Ticket, actor: Actor, note: str | None = None) -> TicketEvent:
@@ -594,7 +599,9 @@ def reopen_ticket(ticket: Ticket, actor: Actor, reason: str) -> TicketEvent:
             )
     ticket.closed_at = None
     if ticket.crew_id is None:  # answered directly by an agent: back to the agents' queue
-        return _move(ticket, actor, "reopened", S.NEW, note=text)
+        event = _move(ticket, actor, "reopened", S.NEW, note=text)
+        _notify_reporter(ticket, event)
+        return event
     assignee = ticket.assignee
     if assignee is None or not assignee.active or assignee.crew_id != ticket.crew_id:
         assignee = pick_assignee(ticket.crew)
@@ -632,22 +639,6 @@ def open_defect_order(parent: Ticket, actor: Actor, description: str, *,
     _record_event(parent, actor, "defect_order_opened", from_state=parent.state, to_state=parent.state,
                   note=child.description, data={"child_id": child.id, "child_number": child.number})
     return child
-
-
-def rate_ticket(ticket: Ticket, actor: Actor, rating: int, comment: str | None = None) -> TicketEvent:
-    """The reporting resident rates a closed ticket once (1–5 and a comment)."""
-    if not _is_reporter(ticket, actor):
-        raise _deny("rate")
-    _require_state(ticket, (S.CLOSED,), "rate")
-    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
-        raise ValidationError("评分应为1到5分", fields={"rating": ["评分应为1到5分"]})
-    if ticket.rating is not None:
-        raise ConflictError("该工单已评价过", code="already_rated")
-    ticket.rating = rating
-    ticket.rating_comment = (comment or "").strip() or None
-    ticket.rated_at = utcnow()
-    return _record_event(ticket, actor, "rated", from_state=ticket.state, to_state=ticket.state,
-                         note=ticket.rating_comment, data={"rating": rating})
 
 
 def record_visit(ticket: Ticket, actor: Actor, result: str, *, satisfied: bool | None = None) -> TicketEvent:

@@ -25,7 +25,7 @@ from app.models import (
     Community, Crew, District, Household, Priority, Role, Staff, Ticket, TicketCategory, TicketPhoto,
     TicketSource, TicketState, TicketType, utcnow,
 )
-from app.services import staff_auth
+from app.services import ratings, staff_auth
 from app.services import tickets as ticket_service
 from app.services.actors import Actor
 from app.web import auth
@@ -232,7 +232,7 @@ def ticket_close(ticket_id: int):
 def ticket_visit(ticket_id: int):
     ticket = _ticket_or_404(ticket_id, for_update=True)
     satisfied = {"yes": True, "no": False}.get(request.form.get("satisfied", ""))
-    ticket_service.record_visit(ticket, actor(), request.form.get("result", ""), satisfied=satisfied)
+    ratings.record_visit(ticket, actor(), request.form.get("result", ""), satisfied=satisfied)
     return done("回访结果已记录", "console.ticket_detail", ticket_id=ticket_id)
 
 

@@ -21,8 +21,9 @@ from app.services.actors import Actor
 from app.services.tickets import (
     REOPEN_WINDOW, PhotoInput, accept_ticket, add_progress_note, assign_ticket, cancel_ticket,
     change_priority, close_ticket, create_ticket, forward_ticket, get_ticket, next_ticket_number,
-    open_defect_order, rate_ticket, record_visit, reopen_ticket, reply_ticket, start_progress,
+    open_defect_order, record_visit, reopen_ticket, reply_ticket, start_progress,
 )
+from app.services.ratings import rate_ticket
 
 S = TicketState
 
@@ -152,7 +153,7 @@ ACTIONS = {
     "defect": Action(S.IN_PROGRESS, (S.ACCEPTED, S.IN_PROGRESS, S.REPLIED), None,
                      lambda w, t, a: open_defect_order(t, a, "楼道立管锈蚀，需更换"), frozenset({"member", "lead"})),
     "rate": Action(S.CLOSED, (S.CLOSED,), None,
-                   lambda w, t, a: rate_ticket(t, a, 5, "师傅很专业"), frozenset({"resident"})),
+                   lambda w, t, a: rate_ticket(t, 5, "师傅很专业", source="api", by=a.user), frozenset({"resident"})),
     "visit": Action(S.CLOSED, (S.CLOSED,), None,
                     lambda w, t, a: record_visit(t, a, "住户表示满意", satisfied=True), frozenset({"agent", "admin"})),
     "priority": Action(S.ASSIGNED, S.OPEN, None,
@@ -586,11 +587,11 @@ def test_defect_order_is_a_child_repair_for_the_same_crew(db, world):
 def test_resident_rates_a_closed_ticket_once(db, world):
     t = ticket_in(world, S.CLOSED)
 
-    rate_ticket(t, world.actor("resident"), 4, " 来得快 ")
+    rate_ticket(t, 4, " 来得快 ", source="api", by=world.actor("resident").user)
 
     assert (t.rating, t.rating_comment) == (4, "来得快") and t.rated_at is not None
     with pytest.raises(ConflictError):
-        rate_ticket(t, world.actor("resident"), 5)
+        rate_ticket(t, 5, None, source="api", by=world.actor("resident").user)
     assert t.rating == 4
 
 
@@ -598,7 +599,7 @@ def test_resident_rates_a_closed_ticket_once(db, world):
 def test_rating_is_a_whole_number_from_1_to_5(db, world, rating):
     t = ticket_in(world, S.CLOSED)
     with pytest.raises(ValidationError):
-        rate_ticket(t, world.actor("resident"), rating)
+        rate_ticket(t, rating, None, source="api", by=world.actor("resident").user)
     assert t.rating is None
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from app.models import OutboxMessage, OutboxStatus, Role, Ticket, TicketState, utcnow
 from app.queue import QUEUES, get_queue
-from app.services import tickets
+from app.services import ratings, tickets
 from app.services.actors import Actor
 from jobs.outbox import deliver_outbox_message, sweep_outbox
 
@@ -151,7 +151,7 @@ def test_the_residents_rating_is_posted_with_its_score(db, receiver, worker, mak
     ticket = tickets.create_ticket(resident, type=TicketType.INQUIRY, source=TicketSource.OFFICIAL_ACCOUNT,
                                    description="采暖费怎么交", external_id="CC-RATE-1")
     tickets.close_ticket(ticket, Actor.of_staff(make_staff(Role.AGENT)), "可在公众号缴费")
-    tickets.rate_ticket(ticket, resident, 5, "很满意")
+    ratings.rate_ticket(ticket, 5, "很满意", source="api", by=resident.user)
     db.session.commit()
     worker()
     last = receiver.accepted()[-1]
