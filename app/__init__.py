@@ -67,10 +67,12 @@ def create_app(config: Config | str | None = None, **overrides) -> Flask:
     from app.bridge import register as register_bridge
     from mobile_api import register as register_mobile_api
     from app.web import register as register_web
+    from app.web.h5 import register as register_h5
 
     register_bridge(app)
     register_mobile_api(app)
     register_web(app)
+    register_h5(app)   # the official account's pages (微信营业厅)
     if app.config["WECHAT_SANDBOX"]:
         _mount_sandbox(app)
 

@@ -105,6 +105,20 @@ def parse_hours(value: str | None, name: str) -> tuple[time, time] | None:
     return period
 
 
+_MP_VERIFY = re.compile(r"(?:MP_verify_)?([A-Za-z0-9]{1,64})(?:\.txt)?")
+
+
+def _mp_verify_code(value: str | None) -> str | None:
+    """The code of WECHAT_MP_VERIFY_FILE (``MP_verify_<code>.txt`` or ``<code>``)."""
+    if not value:
+        return None
+    match = _MP_VERIFY.fullmatch(value.strip())
+    if match is None:
+        raise ConfigError(f"WECHAT_MP_VERIFY_FILE 须为 MP_verify_<字母数字>.txt 或其中的字母数字 / must be "
+                          f"MP_verify_<letters and digits>.txt or the code (is {value!r})")
+    return match.group(1)
+
+
 class Config:
     ENV_NAME = "development"
     TESTING = False
@@ -174,6 +188,11 @@ class Config:
         self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", self.ENV_NAME == "production")
         self.SESSION_COOKIE_HTTPONLY = env_bool("SESSION_COOKIE_HTTPONLY", True)
         self.SESSION_COOKIE_SAMESITE = (env_str("SESSION_COOKIE_SAMESITE", "Lax") or "").capitalize() or None
+        # WeChat's domain-verification file for the web-authorisation and JS-SDK domains
+        # (MP_verify_<code>.txt, served at the site's root; its content is the code): the file
+        # name WeChat offers or just its code. Unset: no such file is served.
+        self.WECHAT_MP_VERIFY_FILE = env_str("WECHAT_MP_VERIFY_FILE")
+        self.WECHAT_MP_VERIFY_CODE = _mp_verify_code(self.WECHAT_MP_VERIFY_FILE)
         if self.WECHAT_SANDBOX:
             # Mounted sandbox: unless told otherwise, every WeChat call goes to /sandbox here.
             sandbox_base = f"{self.PUBLIC_BASE_URL}/sandbox"

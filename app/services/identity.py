@@ -61,6 +61,19 @@ def attach_unionid(user: WechatUser, unionid: str | None) -> WechatUser:
     return merge(other, user)
 
 
+def oa_user(openid: str) -> WechatUser:
+    """The person behind an official-account openid (web sign-in): their row, or a new one.
+
+    A merged person's row holds the openid, so this finds the survivor. Flushes; the caller
+    commits (and, should two first visits race, retries after the unique openid refused one)."""
+    user = db.session.scalar(select(WechatUser).where(WechatUser.oa_openid == openid))
+    if user is None:
+        user = WechatUser(oa_openid=openid)
+        db.session.add(user)
+        db.session.flush()
+    return user
+
+
 def merge(a: WechatUser, b: WechatUser) -> WechatUser:
     """Fold two rows of one person into the older; every reference moves to the survivor."""
     if a.id == b.id:

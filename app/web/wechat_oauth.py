@@ -23,7 +23,12 @@ REAL_AUTHORIZE_BASE = "https://open.weixin.qq.com/"
 
 
 class OAuthError(RuntimeError):
-    pass
+    """The code exchange failed: ``errcode`` is WeChat's (40029 invalid or expired code, 40163
+    code already used …), None when WeChat could not be reached."""
+
+    def __init__(self, message: str, errcode: int | None = None):
+        super().__init__(message)
+        self.errcode = errcode
 
 
 def _api_base() -> str:
@@ -64,5 +69,5 @@ def openid_for_code(code: str) -> str:
     except (requests.RequestException, ValueError) as exc:
         raise OAuthError(f"微信授权服务暂时不可用：{exc}") from exc
     if body.get("errcode") or not body.get("openid"):
-        raise OAuthError(f"微信授权失败（{body.get('errcode')}：{body.get('errmsg', '')}）")
+        raise OAuthError(f"微信授权失败（{body.get('errcode')}：{body.get('errmsg', '')}）", body.get("errcode"))
     return body["openid"]

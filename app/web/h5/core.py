@@ -1,0 +1,159 @@
+"""What every official-account page shares: the blueprint factory, the WeChat sign-in
+session, the login decorator, error pages in the pages' layout.
+
+A sign-in (``sign_in_wechat``) opens a login family (``app.services.sessions``, the same
+revocable rows the mini-program's tokens name) and keeps its id in Flask's signed session
+cookie (``SESSION_COOKIE_*`` settings). Every request looks the family up, so a revoked family
+(staff deactivated, WeChat unbound) signs the page out at once, and a merge of two WeChat
+identities keeps the sign-in for the surviving person.
+"""
+from __future__ import annotations
+
+import functools
+
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException
+
+from app.errors import DomainError, UnauthorizedError
+from app.extensions import db
+from app.http_limits import BodyTooLarge, limit_blueprint
+from app.models import Staff, WechatUser
+from app.services import access, sessions, staff_auth
+from app.web import WEB_BODY_BYTES, auth
+from app.web.pages import MESSAGES
+from app.web.wechat_oauth import is_real_wechat
+
+SESSION_KEY = "h5_sid"          # the login family's id, in the signed cookie
+HOME_ENDPOINT = "h5_me.me"      # where a sign-in without a `next` lands
+
+# Bottom navigation: (label, path, the endpoints' blueprint prefix that lights it up).
+NAV = (("缴费", "/pay", "h5_pay"), ("报修", "/report", "h5_report"), ("工单", "/t", "h5_tickets"),
+       ("我的", "/me", "h5_me"))
+
+
+def h5_blueprint(name: str, import_name: str, **kw) -> Blueprint:
+    """A blueprint for official-account pages: CSRF on every POST, the pages' error layout,
+    the template globals (``me``, ``csrf_field``, ``nav``, ``sandbox``), forms-sized bodies
+    (a view taking photos sets its own ``@body_limit``)."""
+    bp = Blueprint(name, import_name, **kw)
+    limit_blueprint(bp, WEB_BODY_BYTES)
+    bp.before_request(_check_csrf)
+    bp.context_processor(template_globals)
+    install_h5_errors(bp)
+    return bp
+
+
+def _check_csrf():
+    auth.check_csrf(request)
+
+
+def template_globals() -> dict:
+    return {
+        "me": current_wechat_user(),
+        "csrf_field": auth.csrf_field,
+        "csrf_token": auth.csrf_token,
+        "nav": NAV,
+        "sandbox": not is_real_wechat(),
+    }
+
+
+# --- who is asking --------------------------------------------------------------------------------
+
+def current_wechat_user() -> WechatUser | None:
+    """The signed-in WeChat user of this request (looked up once), or None."""
+    if "h5_user" not in g:
+        g.h5_user = None
+        family_id = session.get(SESSION_KEY)
+        if isinstance(family_id, int):
+            try:
+                _, g.h5_user = sessions.api_session_user(family_id)
+            except UnauthorizedError:
+                session.pop(SESSION_KEY, None)
+    return g.h5_user
+
+
+def current_crew_staff() -> Staff | None:
+    """The active crew member (or crew lead) behind the signed-in WeChat, or None."""
+    user = current_wechat_user()
+    staff = user.staff if user is not None else None
+    return staff if access.is_crew(staff) else None
+
+
+def sign_in_wechat(user: WechatUser) -> None:
+    """Open a fresh sign-in for ``user`` (committed); a sign-in the cookie held is ended."""
+    old = session.get(SESSION_KEY)
+    if isinstance(old, int):
+        try:
+            family, _ = sessions.api_session_user(old)
+            sessions.revoke_api_session(family, "replaced")
+        except UnauthorizedError:
+            pass
+    family = sessions.open_api_session(user)
+    db.session.commit()
+    session[SESSION_KEY] = family.id
+    session[auth.SESSION_CSRF] = staff_auth.new_csrf_token()
+    g.pop("h5_user", None)
+
+
+def sign_out_wechat() -> None:
+    family_id = session.pop(SESSION_KEY, None)
+    if isinstance(family_id, int):
+        try:
+            family, _ = sessions.api_session_user(family_id)
+            sessions.revoke_api_session(family, "logout")
+            db.session.commit()
+        except UnauthorizedError:
+            pass
+    g.pop("h5_user", None)
+
+
+def login_url(next_path: str | None = None) -> str:
+    """Where to start WeChat's web authorisation, coming back to ``next_path`` (this page)."""
+    if next_path is None:
+        next_path = request.full_path if request.query_string else request.path
+    return url_for("h5.login", next=next_path)
+
+
+def h5_login_required(view):
+    """Pages for signed-in WeChat users: without a sign-in, a GET goes through WeChat's
+    authorisation and comes back; a POST (its sign-in ended meanwhile) gets a page asking to
+    open it again (its form is not replayed)."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_wechat_user() is None:
+            if request.method in ("GET", "HEAD"):
+                return redirect(login_url())
+            return h5_error(401, "登录已过期，请重新打开页面后再操作", again=login_url(request.path))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+# --- error pages ----------------------------------------------------------------------------------
+
+def h5_error(status: int, message: str, *, fields: dict | None = None, again: str | None = None,
+             title: str | None = None):
+    """A Chinese error page in the pages' layout (never JSON)."""
+    return render_template("h5/error.html", status=status, message=message, fields=fields, again=again,
+                           title=title), status
+
+
+def install_h5_errors(bp: Blueprint) -> None:
+    @bp.errorhandler(DomainError)
+    def _domain(exc: DomainError):
+        db.session.rollback()
+        return h5_error(exc.status, exc.message, fields=exc.fields)
+
+    @bp.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        db.session.rollback()
+        status = exc.code or 500
+        message = MESSAGES.get(status, "请求失败")
+        if isinstance(exc, BodyTooLarge):
+            message = exc.message
+        elif status == 413:
+            message = "上传的内容太大，请减少照片数量或压缩后再试"
+        elif status == 400 and exc.description == "csrf":
+            message = "页面已过期或来源不明（安全校验失败），请返回刷新页面后重试"
+        return h5_error(status, message)

@@ -1,0 +1,73 @@
+"""WeChat web sign-in for the official account's pages, and WeChat's domain-verification file.
+
+``/h5/login?next=<page>`` starts WeChat's silent authorisation (snsapi_base; in the sandbox,
+``&sandbox_openid=`` consents at once as that user, without it the sandbox asks whom to act
+as); WeChat sends the browser back to ``/h5/oauth?code=&state=``, where the code becomes the
+openid, the openid the person (``identity.oa_user``: the same row the official account's chat
+and, once joined, the mini-program use), and the browser goes on to ``next`` (a same-site path,
+``app.web.redirects.safe_next``). A forged, used or expired code shows a page and signs nobody in.
+"""
+from __future__ import annotations
+
+from flask import abort, current_app, redirect, request, session, url_for
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.services import identity, staff_auth
+from app.web.h5.core import HOME_ENDPOINT, h5_blueprint, h5_error, sign_in_wechat, sign_out_wechat
+from app.web.redirects import safe_next
+from app.web.wechat_oauth import OAuthError, authorize_url, new_state, openid_for_code, public_url
+
+bp = h5_blueprint("h5", __name__)
+
+STATE_KEY = "h5_oauth_state"
+NEXT_KEY = "h5_oauth_next"
+BAD_CODE = (40029, 40163, 41008)   # invalid or expired, already used, missing
+
+
+@bp.route("/h5/login")
+def login():
+    state = new_state()
+    session[STATE_KEY] = state
+    session[NEXT_KEY] = safe_next(request.args.get("next"))
+    return redirect(authorize_url(public_url("h5.oauth_callback"), state,
+                                  sandbox_openid=request.args.get("sandbox_openid")))
+
+
+@bp.route("/h5/oauth")
+def oauth_callback():
+    state, code = request.args.get("state"), request.args.get("code")
+    expected = session.pop(STATE_KEY, None)
+    next_url = safe_next(session.pop(NEXT_KEY, None)) or url_for(HOME_ENDPOINT)
+    again = url_for("h5.login", next=next_url)
+    if not code or not staff_auth.csrf_matches(expected, state):
+        return h5_error(400, "授权已失效，请重新打开页面", again=again, title="授权失效")
+    try:
+        openid = openid_for_code(code)
+    except OAuthError as exc:
+        if exc.errcode in BAD_CODE:
+            return h5_error(400, "授权码无效或已过期，请重新打开页面", again=again, title="授权失效")
+        current_app.logger.warning("web sign-in: code exchange failed: %s", exc)
+        return h5_error(502, "微信授权服务暂时不可用，请稍后再试", again=again)
+    try:
+        user = identity.oa_user(openid)
+        sign_in_wechat(user)
+    except IntegrityError:   # the same person's first visit twice at once: the other one made the row
+        db.session.rollback()
+        sign_in_wechat(identity.oa_user(openid))
+    return redirect(next_url)
+
+
+@bp.route("/h5/logout", methods=["POST"])
+def logout():
+    sign_out_wechat()
+    return h5_error(200, "已退出登录", title="已退出")
+
+
+@bp.route("/MP_verify_<code>.txt")
+def mp_verify(code: str):
+    """WeChat's domain-verification file (WECHAT_MP_VERIFY_FILE); any other name is a 404."""
+    expected = current_app.config.get("WECHAT_MP_VERIFY_CODE")
+    if not expected or code != expected:
+        abort(404)
+    return expected, 200, {"Content-Type": "text/plain; charset=utf-8"}
