@@ -12,7 +12,7 @@ from app.errors import NotFoundError, ValidationError
 from app.extensions import db
 from app.models import Crew, Role, Staff, Ticket, TicketState, utcnow
 from app.http_limits import body_limit
-from app.services import tickets, uploads
+from app.services import staff_admin, tickets, uploads
 from app.services.actors import Actor
 from mobile_api.auth import current_staff, staff_required
 from mobile_api.common import ApiBlueprint, documented, paginate
@@ -177,9 +177,6 @@ def open_defect(args, ticket_id):
 @documented(bp, 400, 403)
 def update_location(args):
     """上报当前位置"""
-    staff = current_staff()
-    staff.last_latitude, staff.last_longitude = args["latitude"], args["longitude"]
-    staff.last_location_label = args["label"]
-    staff.last_located_at = utcnow()
+    staff = staff_admin.record_location(current_staff(), args["latitude"], args["longitude"], args["label"])
     db.session.commit()
     return staff

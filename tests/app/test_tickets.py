@@ -439,8 +439,10 @@ def test_reply_and_close_tell_the_resident(db, world):
 
     assert t.reply == "已排气" and t.replied_at is not None and t.closed_at is not None
     assert [p.media_id for p in reply.photos] == ["AFTER1"]
-    assert [(m.payload["event_id"], m.payload["wechat_user_id"]) for m in outbox(db, "notify.ticket_updated")] == [
-        (reply.id, world["resident"].id), (close.id, world["resident"].id)]
+    pushed = [(m.payload["event_id"], m.payload["wechat_user_id"]) for m in outbox(db, "notify.ticket_change")]
+    assert pushed[-2:] == [(reply.id, world["resident"].id), (close.id, world["resident"].id)]
+    # every change the resident is told of (assigned, accepted, …) once, in order
+    assert [e for e, _ in pushed] == [e.id for e in t.events if e.action in ("assigned", "accepted", "replied", "closed")]
 
 
 def test_reply_and_final_answer_are_required(db, world):

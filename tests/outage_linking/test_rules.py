@@ -66,7 +66,7 @@ def test_still_cold_after_the_window_is_refused_and_the_ticket_closes(app, db, m
     assert outages.close_unconfirmed() == 1
     assert ticket.state == TicketState.CLOSED and ticket.closed_at is not None
     # a system close does not message the resident again (the restoration notice said so)
-    assert outbox_rows(db, "notify.ticket_updated") == []
+    assert outbox_rows(db, "notify.ticket_change") == []
 
 
 def test_the_window_is_configurable(app, db, make_town, monkeypatch):

@@ -1,0 +1,131 @@
+"""Crew pages inside WeChat (/mp/task, /mp/tasks) over real HTTP: the work-order QR URL signs a
+crew member in through WeChat's web authorisation and opens their task; the actions are the
+crew API's (same services and rules); residents and other crews get a polite refusal."""
+from __future__ import annotations
+
+import io
+
+import pytest
+import requests
+from PIL import Image
+from sqlalchemy import select
+
+from app.models import Role, Staff, Station, Ticket, TicketPhoto, TicketSource, TicketState, TicketType
+from app.services import tickets
+from app.services.actors import Actor
+from app.web.console import task_url
+from tests.web.conftest import csrf_from
+from tests.web.h5_support import is_page, open_as, resident_in_arrears, wechat_person
+
+
+def jpeg(color=(30, 120, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), color).save(out, "JPEG")
+    return out.getvalue()
+
+
+class CrewWorld:
+    pass
+
+
+@pytest.fixture()
+def crew_world(db, h5, make_area, make_household, make_season, make_crew, make_staff):
+    w = CrewWorld()
+    w.resident = resident_in_arrears(db, h5, make_area, make_household, make_season)
+    household = w.resident.household
+    w.crew = make_crew(name="和平维修二班", stations=[db.session.get(Station, household.station_id)])
+    w.other_crew = make_crew(name="河西维修一班")
+    w.member = make_staff(role=Role.CREW_MEMBER, crew=w.crew, name="张志强")
+    w.lead = make_staff(role=Role.CREW_LEAD, crew=w.crew, name="王班长")
+    w.stranger = make_staff(role=Role.CREW_MEMBER, crew=w.other_crew, name="赵师傅")
+    db.session.commit()
+    w.ticket = tickets.create_ticket(Actor.of_resident(w.resident.user), type=TicketType.REPAIR,
+                                     source=TicketSource.OFFICIAL_ACCOUNT, description="暖气片不热，卧室很冷",
+                                     category="no_heat", household=household)
+    if w.ticket.assignee_id != w.member.id:     # routing may already have given it to him
+        tickets.assign_ticket(w.ticket, Actor.system(), crew=w.crew, staff=w.member)
+    db.session.commit()
+    w.member_person, _ = wechat_person(db, h5, nickname="crew2_m1", staff=w.member)
+    w.lead_person, _ = wechat_person(db, h5, nickname="crew2_lead", staff=w.lead)
+    w.stranger_person, _ = wechat_person(db, h5, nickname="crew5_m1", staff=w.stranger)
+    return w
+
+
+def test_the_work_order_qr_opens_the_task_and_the_crew_member_works_it(app, db, live_app, h5, crew_world):
+    w = crew_world
+    url = task_url(w.ticket)
+    assert url.startswith(live_app.url + "/mp/task?id=")
+    s = requests.Session()
+    res = open_as(s, url, w.member_person["openid"])
+    assert res.status_code == 200 and is_page(res) and res.url == url
+    assert w.ticket.number in res.text and "暖气片不热" in res.text and 'data-testid="accept"' in res.text
+    csrf = csrf_from(res.text)
+
+    res = s.post(f"{live_app.url}/mp/tasks/{w.ticket.id}/accept", data={"csrf_token": csrf}, timeout=30)
+    assert res.status_code == 200 and "已接单" in res.text
+    again = s.post(f"{live_app.url}/mp/tasks/{w.ticket.id}/accept", data={"csrf_token": csrf}, timeout=30)
+    assert again.status_code == 409 and is_page(again)          # the service's rule, once only
+
+    res = s.post(f"{live_app.url}/mp/tasks/{w.ticket.id}/reply", data={"csrf_token": csrf, "reply": "已更换阀门"},
+                 files=[("photos", ("fixed.jpg", jpeg(), "image/jpeg"))], timeout=30)
+    assert res.status_code == 200 and "处理结果已提交" in res.text
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, w.ticket.id)
+    assert ticket.state == TicketState.REPLIED and ticket.reply == "已更换阀门"
+    photos = db.session.scalars(select(TicketPhoto).where(TicketPhoto.ticket_id == ticket.id)).all()
+    assert len(photos) == 1 and photos[0].path and photos[0].uploaded_by_kind == "staff"
+
+    # The crew lead sees the crew's task too; the inbox lists only open tasks.
+    lead = requests.Session()
+    assert open_as(lead, url, w.lead_person["openid"]).status_code == 200
+    assert w.ticket.number not in open_as(lead, f"{live_app.url}/mp/tasks", w.lead_person["openid"]).text
+
+
+def test_residents_and_other_crews_get_a_polite_refusal(db, live_app, h5, crew_world):
+    w = crew_world
+    url = task_url(w.ticket)
+    res = open_as(requests.Session(), url, w.resident.person["openid"])
+    assert res.status_code == 403 and is_page(res) and "仅供负责的维修人员查看" in res.text
+    assert "暖气片不热" not in res.text
+    stranger = requests.Session()
+    res = open_as(stranger, url, w.stranger_person["openid"])
+    assert res.status_code == 404 and is_page(res) and "没有派给您或您的班组" in res.text
+    assert "暖气片不热" not in res.text
+    # Acting on it by posting straight to the action is refused the same way, nothing changes.
+    csrf = csrf_from(open_as(stranger, f"{live_app.url}/mp/tasks", w.stranger_person["openid"]).text)
+    res = stranger.post(f"{live_app.url}/mp/tasks/{w.ticket.id}/accept", data={"csrf_token": csrf}, timeout=30)
+    assert res.status_code == 404
+    # A link whose number does not match the id (edited by hand) opens nothing either.
+    res = open_as(requests.Session(), url.replace(w.ticket.number, "GD00000000-000000"), w.member_person["openid"])
+    assert res.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Ticket, w.ticket.id).state == TicketState.ASSIGNED
+
+
+def test_forward_needs_a_reason_and_location_is_recorded(db, live_app, h5, crew_world):
+    w = crew_world
+    s = requests.Session()
+    page = open_as(s, task_url(w.ticket), w.member_person["openid"]).text
+    csrf = csrf_from(page)
+    res = s.post(f"{live_app.url}/mp/tasks/{w.ticket.id}/forward", data={"csrf_token": csrf,
+                                                                          "crew_id": w.other_crew.id}, timeout=30)
+    assert res.status_code == 400 and is_page(res) and "填写有误" in res.text
+    db.session.expire_all()
+    assert db.session.get(Ticket, w.ticket.id).crew_id == w.crew.id
+
+    res = s.post(f"{live_app.url}/mp/location", data={"csrf_token": csrf, "latitude": "39.1201",
+                                                       "longitude": "117.2002", "label": "和平区南京路",
+                                                       "back": w.ticket.id}, timeout=30)
+    assert res.status_code == 200 and "位置已上报" in res.text
+    db.session.expire_all()
+    member = db.session.get(Staff, w.member.id)
+    assert (member.last_latitude, member.last_longitude, member.last_location_label) == (39.1201, 117.2002, "和平区南京路")
+    res = s.post(f"{live_app.url}/mp/location", data={"csrf_token": csrf, "latitude": "91", "longitude": "0"},
+                 timeout=30)
+    assert res.status_code == 400
+
+    res = s.post(f"{live_app.url}/mp/tasks/{w.ticket.id}/forward", data={
+        "csrf_token": csrf, "crew_id": w.other_crew.id, "reason": "不属于本班组片区"}, timeout=30)
+    assert res.status_code == 200 and "已转办" in res.text
+    db.session.expire_all()
+    assert db.session.get(Ticket, w.ticket.id).crew_id == w.other_crew.id
