@@ -29,12 +29,3 @@ def register(app: Flask) -> None:
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(console_bp)
     filters.install(app)
-
-
-@assets.route("/mp/task")
-def task_link():
-    """Where a work order's QR code points. Inside WeChat the mini-program's "scan ordinary
-    link" rule opens pages/task/detail instead; anywhere else this hint is shown."""
-    from flask import render_template, request
-
-    return render_template("common/task_link.html", number=request.args.get("no", ""))

@@ -641,7 +641,7 @@ def test_change_event_and_outbox_rows_commit_or_roll_back_together(app, db, worl
 
     forward_ticket(t, world.actor("member"), reason="不属于本班组", crew=world.other_crew)
     assert len(events_of(db, t)) == events_before + 1
-    assert len(outbox(db)) == outbox_before + 1
+    assert len(outbox(db)) == outbox_before + 2  # the new assignee and the resident
 
     db.session.rollback()
 
