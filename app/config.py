@@ -11,6 +11,7 @@ import json
 import os
 import re
 from datetime import time
+from datetime import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -117,6 +118,23 @@ def _mp_verify_code(value: str | None) -> str | None:
         raise ConfigError(f"WECHAT_MP_VERIFY_FILE 须为 MP_verify_<字母数字>.txt 或其中的字母数字 / must be "
                           f"MP_verify_<letters and digits>.txt or the code (is {value!r})")
     return match.group(1)
+
+
+def parse_hours(value: str | None, name: str) -> tuple[time, time] | None:
+    """A local period "HH:MM-HH:MM" (it may cross midnight), or None for "off"/"none"."""
+    if value is None or value.strip().lower() in ("", "off", "none"):
+        return None
+    start, sep, end = value.partition("-")
+    try:
+        if not sep:
+            raise ValueError(value)
+        period = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    except ValueError:
+        raise ConfigError(f"{name} 须为 HH:MM-HH:MM（如 22:00-07:00）或 off / must be HH:MM-HH:MM or off "
+                          f"(is {value!r})") from None
+    if period[0] == period[1]:
+        raise ConfigError(f"{name} 的开始与结束不能相同 / start and end must differ (is {value!r})")
+    return period
 
 
 class Config:
@@ -227,6 +245,10 @@ class Config:
         # Outage-aware service: after a restore, residents of linked reports may answer
         # "still cold" (还冷) for this many hours; then the rest are closed together.
         self.OUTAGE_STILL_COLD_HOURS = env_int("OUTAGE_STILL_COLD_HOURS", 6)
+        # Residents' quiet hours (local "HH:MM-HH:MM", may cross midnight; "off" for none):
+        # non-urgent pushes about their tickets are held and sent when the period ends;
+        # emergency tickets are never held.
+        self.QUIET_HOURS = parse_hours(env_str("QUIET_HOURS", "22:00-07:00"), "QUIET_HOURS")
         # Residents' quiet hours (local "HH:MM-HH:MM", may cross midnight; "off" for none):
         # non-urgent pushes about their tickets are held and sent when the period ends;
         # emergency tickets are never held.
@@ -408,6 +430,9 @@ class TestConfig(Config):
     def __init__(self) -> None:
         super().__init__()
         self.SECRET_KEY = "test-secret-key-0123456789"
+        # No quiet hours unless a test is about them (it sets them and moves the clock): a
+        # resident's push must not depend on the hour the suite runs.
+        self.QUIET_HOURS = None
         # Without TEST_DATABASE_URL / TEST_REDIS_URL the test suite passes its own
         # throw-away SQLite file and embedded Redis socket (tests/conftest.py).
         self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(
