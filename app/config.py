@@ -257,6 +257,10 @@ class Config:
         # the window, with no active outage there, alert the crew lead and the leader on duty.
         self.CLUSTER_THRESHOLD = env_int("CLUSTER_THRESHOLD", 10)
         self.CLUSTER_WINDOW_MINUTES = env_int("CLUSTER_WINDOW_MINUTES", 30)
+        # Leader dashboard: a complaint is a repeat (重复投诉) when the same household complained
+        # within this many days before; the wall screen's panels take turns every N seconds.
+        self.REPEAT_COMPLAINT_DAYS = env_int("REPEAT_COMPLAINT_DAYS", 30)
+        self.DASHBOARD_WALL_ROTATE_SECONDS = env_int("DASHBOARD_WALL_ROTATE_SECONDS", 15)
         # Message templates (wechat/templates.py, README "Message templates"): per kind of
         # message, the template id from the WeChat admin console and which of its keys shows
         # which field. JSON, inline or "@/path/file.json"; kinds left out keep the demo's

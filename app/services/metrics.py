@@ -22,15 +22,20 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Integer, and_, case, func, literal_column, or_, select
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.models import (
-    Bill, BillStatus, Crew, District, HeatingSeason, Household, Outage, OutageStatus, Payment, PaymentState,
-    Priority, ReconciliationMismatch, ReconciliationRun, Role, Staff, Ticket, TicketCategory, TicketSource,
-    TicketState, TicketType, utcnow,
+    Bill, BillStatus, CallLog, CallStatus, Conversation, ConversationStatus, Crew, District, HeatingSeason, Household, Outage, OutageCluster,
+    OutageStatus, Payment, PaymentItem, PaymentState, Priority, ReconciliationMismatch, ReconciliationRun, Role,
+    Staff, Ticket, TicketCategory, TicketSource, TicketState, TicketType, utcnow,
 )
+from app.phones import masked
+from app.services import chat as chat_service
+from app.services import clusters as cluster_service
 from app.services.outages import LIVE, count_affected
+from app.services.reconciliation import open_mismatch_count
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +70,22 @@ def _repair_end():
     return func.coalesce(Ticket.replied_at, Ticket.closed_at)
 
 
-# --- the bridge's call log ------------------------------------------------------------------
-
-def _call_log_model():
-    """The phone bridge's call log model (app.models.CallLog), None before the bridge has one."""
-    import app.models as models
-
-    return getattr(models, "CallLog", None)
+def local_offset_hours() -> int:
+    """The app time zone's offset from UTC in whole hours (Asia/Shanghai: +8, no DST)."""
+    offset = datetime.now(_tz()).utcoffset() or timedelta(0)
+    return int(offset.total_seconds() // 3600)
 
 
-def calls_today(now: datetime) -> dict | None:
-    """Today's calls by status plus ``total``, from the bridge's service; None without a call log."""
-    try:
-        from app.services.bridge import calls_today as bridge_calls_today
-    except ImportError:
-        return None
-    return bridge_calls_today(now)
+def _local_hour(column):
+    """SQL: the local hour (0–23) of a stored UTC timestamp (fixed-offset time zone)."""
+    hours = local_offset_hours()
+    if db.engine.dialect.name == "postgresql":
+        return func.extract("hour", column + literal_column(f"interval '{hours} hours'"))
+    return func.cast(func.strftime("%H", column, f"{hours:+d} hours"), Integer)
+
+
+def repeat_complaint_days() -> int:
+    return int(current_app.config["REPEAT_COMPLAINT_DAYS"]) if has_app_context() else 30
 
 
 # --- the summary ----------------------------------------------------------------------------
@@ -97,40 +102,75 @@ def current_season(today: date) -> HeatingSeason | None:
 
 def _ticket_counts(now: datetime, day_start: datetime) -> dict:
     today = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.created_at >= day_start)) or 0
-    open_, overdue, emergency = db.session.execute(
+    # One pass over the open backlog (ix_ticket_backlog leads with state). 待派单: open, no crew,
+    # not waiting on an outage (those are held on purpose, not forgotten).
+    not_responded = Ticket.state.in_((TicketState.NEW, TicketState.ASSIGNED))
+    open_, overdue, overdue_unfinished, emergency, unassigned, response_late = db.session.execute(
         select(
             func.count(Ticket.id),
-            func.coalesce(func.sum(case((Ticket.finish_by < now, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((Ticket.priority == Priority.EMERGENCY, 1), else_=0)), 0),
+            _count_if(Ticket.finish_by < now),
+            _count_if(and_(Ticket.finish_by < now, Ticket.state != TicketState.REPLIED)),
+            _count_if(Ticket.priority == Priority.EMERGENCY),
+            _count_if(and_(Ticket.crew_id.is_(None), Ticket.outage_id.is_(None))),
+            _count_if(and_(not_responded, Ticket.respond_by < now)),
         ).where(Ticket.state.in_(OPEN))
     ).one()
     # Filtered by state in the CASE, not the WHERE: a WHERE on state would tempt the planner
     # into the state index, where "closed" is nearly the whole history.
     closed_today = db.session.scalar(
-        select(func.coalesce(func.sum(case((Ticket.state == TicketState.CLOSED, 1), else_=0)), 0))
-        .where(Ticket.closed_at >= day_start)
+        select(_count_if(Ticket.state == TicketState.CLOSED)).where(Ticket.closed_at >= day_start)
     ) or 0
     return {"today": today, "open": open_, "overdue": int(overdue), "emergency_open": int(emergency),
-            "closed_today": closed_today}
+            "unassigned": int(unassigned), "response_late": int(response_late), "closed_today": int(closed_today),
+            "overdue_unfinished": int(overdue_unfinished)}
 
 
-def _times(since: datetime) -> dict:
+def _count_if(condition):
+    """SQL: how many rows meet ``condition`` (0, never NULL)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _times(now: datetime, since: datetime, late: dict) -> dict:
+    """Mean response and repair times over the window, and how many were on time.
+
+    响应及时率: tickets first responded to in the window, on time when accepted by
+    ``respond_by``; tickets still waiting for a response past it count as late.
+    办结及时率: tickets finished in the window (crew's answer, or closed directly; cancelled
+    ones left out), on time when finished by ``finish_by``; tickets still unfinished past it
+    (open, not yet answered by the crew) count as late.
+    A ticket without a deadline (clock held on an outage) is on time.
+    """
     response = _seconds_between(Ticket.accepted_at, Ticket.created_at)
-    avg_response, n_response = db.session.execute(
-        select(func.avg(response), func.count(Ticket.id)).where(Ticket.accepted_at >= since)
+    avg_response, n_response, response_on_time = db.session.execute(
+        select(func.avg(response), func.count(Ticket.id),
+               _count_if(or_(Ticket.respond_by.is_(None), Ticket.accepted_at <= Ticket.respond_by)))
+        .where(Ticket.accepted_at >= since)
     ).one()
     end = _repair_end()
     repair = _seconds_between(end, Ticket.created_at)
     # Tickets finished in the window: answered by a crew, or closed directly by an agent.
     finished = or_(Ticket.replied_at >= since, and_(Ticket.replied_at.is_(None), Ticket.closed_at >= since))
-    avg_repair, n_repair = db.session.execute(
-        select(func.avg(repair), func.count(Ticket.id)).where(finished)
+    done = Ticket.state != TicketState.CANCELLED
+    avg_repair, n_repair, n_done, finish_on_time = db.session.execute(
+        select(func.avg(repair), func.count(Ticket.id), _count_if(done),
+               _count_if(and_(done, or_(Ticket.finish_by.is_(None), end <= Ticket.finish_by))))
+        .where(finished)
     ).one()
+    response_whole = n_response + late["response_late"]
+    finish_whole = int(n_done) + late["overdue_unfinished"]  # replied ones are among the finished
     return {
         "first_response_minutes": round(float(avg_response) / 60, 1) if avg_response is not None else None,
         "response_count": n_response,
         "repair_hours": round(float(avg_repair) / 3600, 1) if avg_repair is not None else None,
         "repair_count": n_repair,
+        "response_on_time": int(response_on_time), "response_judged": response_whole,
+        "response_on_time_rate": _rate(int(response_on_time), response_whole),
+        "finish_on_time": int(finish_on_time), "finish_judged": finish_whole,
+        "finish_on_time_rate": _rate(int(finish_on_time), finish_whole),
     }
 
 
@@ -224,6 +264,187 @@ def _fees(now: datetime, day_start: datetime) -> dict:
     return result
 
 
+QUEUE_LOOKBACK = timedelta(hours=1)   # a call still "ringing" after this lost its hangup event
+
+
+def _calls(now: datetime, day_start: datetime) -> dict:
+    """Today's calls from the bridge's call events, and the queue right now.
+
+    接通: answered (``answered_at`` set); 未接: missed, or hung up before anyone answered;
+    排队: ringing now (started in the last hour); 接通率 = 接通 ÷ (接通 + 未接).
+    """
+    answered = CallLog.answered_at.is_not(None)
+    lost = and_(CallLog.answered_at.is_(None), CallLog.status.in_((CallStatus.MISSED, CallStatus.HANGUP)))
+    total, n_answered, n_lost, ringing, avg_wait = db.session.execute(
+        select(func.count(CallLog.id), _count_if(answered), _count_if(lost),
+               _count_if(CallLog.status == CallStatus.RINGING),
+               func.avg(case((answered, _seconds_between(CallLog.answered_at, CallLog.started_at)))))
+        .where(CallLog.started_at >= day_start)
+    ).one()
+    queue, oldest = db.session.execute(
+        select(func.count(CallLog.id), func.min(CallLog.started_at))
+        .where(CallLog.status == CallStatus.RINGING, CallLog.started_at >= now - QUEUE_LOOKBACK)
+    ).one()
+    return {
+        "total": total, "answered": int(n_answered), "missed": int(n_lost), "ringing_today": int(ringing),
+        "answer_rate": _rate(int(n_answered), int(n_answered) + int(n_lost)),
+        "avg_wait_seconds": round(float(avg_wait)) if avg_wait is not None else None,
+        "queue": queue, "longest_wait_seconds": int((now - oldest).total_seconds()) if oldest else None,
+    }
+
+
+def _money_by_district(now: datetime, day_start: datetime) -> list[dict]:
+    """Arrears (outstanding principal of bills past their season's due date) and today's
+    collection (principal and late fees of payments credited today) for each district."""
+    today = now.astimezone(_tz()).date()
+    arrears = {d: (int(fen), n) for d, fen, n in db.session.execute(
+        select(Household.district_id, func.sum(Bill.amount_fen - Bill.paid_fen), func.count(func.distinct(Bill.household_id)))
+        .select_from(Bill).join(HeatingSeason, HeatingSeason.id == Bill.season_id)
+        .join(Household, Household.id == Bill.household_id)
+        .where(Bill.status.in_(BillStatus.OPEN), HeatingSeason.due_on < today)
+        .group_by(Household.district_id)
+    ).all()}
+    collected = {d: (int(fen), n) for d, fen, n in db.session.execute(
+        select(Household.district_id, func.sum(PaymentItem.principal_fen + PaymentItem.late_fee_fen),
+               func.count(func.distinct(Payment.id)))
+        .select_from(Payment).join(PaymentItem, PaymentItem.payment_id == Payment.id)
+        .join(Bill, Bill.id == PaymentItem.bill_id).join(Household, Household.id == Bill.household_id)
+        .where(Payment.paid_at >= day_start, Payment.state == PaymentState.PAID)
+        .group_by(Household.district_id)
+    ).all()}
+    names = dict(db.session.execute(select(District.id, District.name)).all())
+    rows = []
+    for district_id, name in sorted(names.items(), key=lambda kv: kv[1]):
+        owed, owing = arrears.get(district_id, (0, 0))
+        paid, payments = collected.get(district_id, (0, 0))
+        rows.append({"key": str(district_id), "label": name, "arrears_fen": owed, "arrears_households": owing,
+                     "collected_fen": paid, "payments": payments})
+    rows.sort(key=lambda r: (-r["arrears_fen"], r["label"]))
+    return rows
+
+
+def previous_season(season: HeatingSeason) -> HeatingSeason | None:
+    return db.session.scalar(select(HeatingSeason).where(HeatingSeason.starts_on < season.starts_on)
+                             .order_by(HeatingSeason.starts_on.desc()).limit(1))
+
+
+def same_day_last_season(today: date) -> date:
+    """The same day of the previous heating season (as many days after its start as today is
+    after this season's start); without two seasons, the same date a year earlier."""
+    season = current_season(today)
+    before = previous_season(season) if season is not None else None
+    if season is not None and before is not None:
+        return before.starts_on + (today - season.starts_on)
+    try:
+        return today.replace(year=today.year - 1)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - 1, day=28)
+
+
+def _so_far(now: datetime, day_start: datetime, day: date) -> tuple[datetime, datetime]:
+    """``day`` from its midnight up to the time of day ``now`` is at (to compare like with like)."""
+    start = datetime.combine(day, time(0), tzinfo=_tz())
+    return start, start + (now - day_start)
+
+
+def _trend(now: datetime, day_start: datetime) -> dict:
+    """Today so far against yesterday and the same day last season up to the same time."""
+    today = day_start.date()
+    days = {"today": today, "yesterday": today - timedelta(days=1), "last_season": same_day_last_season(today)}
+    result: dict = {"last_season_date": days["last_season"].isoformat(), "tickets": {}, "calls": {},
+                    "collected_fen": {}}
+    for name, day in days.items():
+        start, end = _so_far(now, day_start, day)
+        result["tickets"][name] = db.session.scalar(
+            select(func.count(Ticket.id)).where(Ticket.created_at >= start, Ticket.created_at < end)) or 0
+        result["calls"][name] = db.session.scalar(
+            select(func.count(CallLog.id)).where(CallLog.started_at >= start, CallLog.started_at < end)) or 0
+        result["collected_fen"][name] = int(db.session.scalar(
+            select(func.coalesce(func.sum(Payment.amount_fen), 0))
+            .where(Payment.paid_at >= start, Payment.paid_at < end, Payment.state == PaymentState.PAID)) or 0)
+    return result
+
+
+def _intake_by_hour(day_start: datetime) -> dict:
+    """Tickets created in each local hour of today and of yesterday."""
+    hour = _local_hour(Ticket.created_at)
+    is_today = case((Ticket.created_at >= day_start, 1), else_=0)
+    today, yesterday = [0] * 24, [0] * 24
+    for today_row, h, n in db.session.execute(
+        select(is_today, hour, func.count(Ticket.id))
+        .where(Ticket.created_at >= day_start - timedelta(days=1)).group_by(is_today, hour)
+    ).all():
+        (today if today_row else yesterday)[int(h)] += n
+    return {"today": today, "yesterday": yesterday}
+
+
+def _complaints(now: datetime, day_start: datetime, since: datetime) -> dict:
+    """Complaints in the window and today; 重复投诉: a complaint from a household that had
+    another complaint in the ``REPEAT_COMPLAINT_DAYS`` before it."""
+    recent, repeat_ids, days = _complaints_since(since)
+    return {"window": len(recent), "today": sum(1 for _, _, at in recent if at >= day_start),
+            "repeat": len(repeat_ids), "repeat_days": days}
+
+
+def repeat_complaint_ids(since: datetime) -> list[int]:
+    return _complaints_since(since)[1]
+
+
+def _complaints_since(since: datetime) -> tuple[list, list[int], int]:
+    """(complaints since ``since`` as (id, household, created_at), ids of the repeats, N days)."""
+    days = repeat_complaint_days()
+    complaint = _unindexed(Ticket.type) == TicketType.COMPLAINT  # see _unindexed: keep the time index
+    recent = db.session.execute(
+        select(Ticket.id, Ticket.household_id, Ticket.created_at).where(Ticket.created_at >= since, complaint)
+    ).all()
+    households = {h for _, h, _ in recent if h is not None}
+    earlier: dict[int, list[tuple[datetime, int]]] = {}
+    if households:
+        for tid, h, at in db.session.execute(
+            select(Ticket.id, Ticket.household_id, Ticket.created_at)
+            .where(Ticket.household_id.in_(households), complaint,
+                   Ticket.created_at >= since - timedelta(days=days))
+        ).all():
+            earlier.setdefault(h, []).append((at, tid))
+    repeat_ids = [tid for tid, h, at in recent if h is not None and any(
+        other != tid and at - timedelta(days=days) <= when <= at for when, other in earlier.get(h, []))]
+    return recent, repeat_ids, days
+
+
+def _visits(since: datetime) -> dict:
+    """回访率: tickets closed in the window that customer service has called back (回访)."""
+    closed, visited = db.session.execute(
+        select(_count_if(Ticket.state == TicketState.CLOSED),
+               _count_if(and_(Ticket.state == TicketState.CLOSED, Ticket.visited_at.is_not(None))))
+        .where(Ticket.closed_at >= since)
+    ).one()
+    return {"closed": int(closed), "visited": int(visited), "rate": _rate(int(visited), int(closed))}
+
+
+def _chat(now: datetime, day_start: datetime) -> dict:
+    """Live chat (会话): open conversations now and today's waiting times (``chat.chat_metrics``)."""
+    today = chat_service.chat_metrics(day_start, now + timedelta(seconds=1))
+    active = db.session.scalar(
+        select(func.count(Conversation.id)).where(Conversation.status == ConversationStatus.ACTIVE)) or 0
+    oldest_waiting = db.session.scalar(
+        select(func.min(Conversation.opened_at)).where(Conversation.status == ConversationStatus.WAITING))
+    return {
+        "open": int(active) + today.waiting_now, "waiting": today.waiting_now, "active": int(active),
+        "opened_today": today.opened, "answered_today": today.answered,
+        "avg_wait_seconds": round(today.avg_wait_s) if today.avg_wait_s is not None else None,
+        "avg_first_response_seconds": round(today.avg_first_response_s)
+        if today.avg_first_response_s is not None else None,
+        "longest_wait_seconds": int((now - oldest_waiting).total_seconds()) if oldest_waiting else None,
+    }
+
+
+def _suspected_outages() -> list[dict]:
+    """Open clusters of no-heat reports with no outage recorded (疑似停热), for the alert."""
+    return [{"id": c.id, "place": cluster_service.place_name(c), "reports": c.report_count,
+             "first_report_at": _iso(c.first_report_at), "last_report_at": _iso(c.last_report_at)}
+            for c in cluster_service.open_clusters()]
+
+
 def _crews(now: datetime) -> list[dict]:
     crew = func.coalesce(Ticket.crew_id, 0)  # an expression: see _unindexed
     load = {crew_id: (n, int(late)) for crew_id, n, late in db.session.execute(
@@ -251,6 +472,21 @@ def _crews(now: datetime) -> list[dict]:
     return crews
 
 
+def ticket_deadlines(t: Ticket, now: datetime | None = None) -> dict:
+    """Whether the ticket met (or is missing) its response and finish deadlines."""
+    now = now or utcnow()
+    end = t.replied_at or (t.closed_at if t.state == TicketState.CLOSED else None)
+
+    def judged(by: datetime | None, done: datetime | None) -> str | None:
+        if by is None:
+            return None
+        if done is not None:
+            return "on_time" if done <= by else "late"
+        return "late" if by < now and t.state in OPEN else "pending"
+
+    return {"response": judged(t.respond_by, t.accepted_at), "finish": judged(t.finish_by, end)}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -260,17 +496,27 @@ def dashboard_summary(now: datetime | None = None) -> dict:
     now = now or utcnow()
     day_start = local_day_start(now)
     since = now - timedelta(days=WINDOW_DAYS)
+    tickets = _ticket_counts(now, day_start)
     return {
         "generated_at": now.isoformat(),
         "window_days": WINDOW_DAYS,
-        "calls_today": calls_today(now),
-        "tickets": _ticket_counts(now, day_start),
-        "times": _times(since),
+        "calls_today": _calls(now, day_start),
+        "tickets": tickets,
+        "times": _times(now, since, tickets),
         "satisfaction": _satisfaction(since),
         "by_type": _by_type(since),
         "by_district": _by_district(since),
+        "today_by_type": _by_type(day_start),
+        "today_by_district": _by_district(day_start),
+        "intake_by_hour": _intake_by_hour(day_start),
+        "trend": _trend(now, day_start),
+        "complaints": _complaints(now, day_start, since),
+        "visits": _visits(since),
         "outages": _outages(),
+        "suspected_outages": _suspected_outages(),
+        "chat": _chat(now, day_start),
         "fees": _fees(now, day_start),
+        "money_by_district": _money_by_district(now, day_start),
         "reconciliation": _reconciliation(),
         "crews": _crews(now),
     }
@@ -278,8 +524,6 @@ def dashboard_summary(now: datetime | None = None) -> dict:
 
 def _reconciliation() -> dict:
     """Open differences between WeChat Pay's trade bills and our records (console 对账)."""
-    from app.services.reconciliation import open_mismatch_count
-
     last = db.session.scalar(select(func.max(ReconciliationRun.bill_date)))
     return {"open_mismatches": open_mismatch_count(), "last_date": last.isoformat() if last else None}
 
@@ -299,11 +543,19 @@ def summary_stamp(now: datetime | None = None) -> str:
         db.session.scalar(select(func.max(Staff.last_located_at))),
         db.session.scalar(select(func.max(ReconciliationRun.ran_at))),
         db.session.scalar(select(func.max(ReconciliationMismatch.resolved_at))),
+        # Calls: a new call moves the max; answering or missing one empties the queue (both
+        # read through the (status, started_at) and started_at indexes).
+        db.session.scalar(select(func.max(CallLog.id))),
+        db.session.scalar(select(func.max(CallLog.started_at))),
+        db.session.scalar(select(func.count(CallLog.id)).where(
+            CallLog.status == CallStatus.RINGING, CallLog.started_at >= now - QUEUE_LOOKBACK)),
+        db.session.scalar(select(func.max(OutageCluster.last_report_at))),
+        db.session.scalar(select(func.max(Conversation.id))),
+        *db.session.execute(select(Conversation.status, func.count(Conversation.id))
+                            .where(Conversation.status.in_(ConversationStatus.OPEN))
+                            .group_by(Conversation.status).order_by(Conversation.status)).all(),
         int(now.timestamp() // 60),
     ]
-    model = _call_log_model()
-    if model is not None:
-        parts.append(db.session.scalar(select(func.max(model.id))))
     raw = "|".join(str(p) for p in parts)
     return hashlib.sha1(raw.encode()).hexdigest()[:16]
 
@@ -349,6 +601,11 @@ TICKET_FIGURES = {
     "responded": f"近{WINDOW_DAYS}天已接单工单（首次响应）",
     "repaired": f"近{WINDOW_DAYS}天已处理完成工单",
     "rated": f"近{WINDOW_DAYS}天评价",
+    "unassigned": "待派单工单（未派给班组）",
+    "response_late": "响应超时工单（过响应时限未接单）",
+    "complaints": f"近{WINDOW_DAYS}天投诉",
+    "repeat_complaints": "重复投诉",
+    "visited": f"近{WINDOW_DAYS}天办结工单的回访",
 }
 
 
@@ -389,6 +646,33 @@ def _ticket_condition(figure: str, key: str | None, now: datetime):
             cond = Ticket.household_id.in_(select(Household.id).where(Household.district_id == district.id))
             label = district.name
         return and_(Ticket.created_at >= since, cond), f"近{WINDOW_DAYS}天{label}工单", Ticket.created_at.desc()
+    if figure == "unassigned":
+        return (and_(Ticket.state.in_(OPEN), Ticket.crew_id.is_(None), Ticket.outage_id.is_(None)),
+                TICKET_FIGURES[figure], Ticket.created_at.asc())
+    if figure == "response_late":
+        return (and_(Ticket.state.in_((TicketState.NEW, TicketState.ASSIGNED)), Ticket.respond_by < now),
+                TICKET_FIGURES[figure], Ticket.respond_by.asc())
+    if figure == "complaints":
+        return (and_(Ticket.created_at >= since, _unindexed(Ticket.type) == TicketType.COMPLAINT),
+                TICKET_FIGURES[figure], Ticket.created_at.desc())
+    if figure == "repeat_complaints":
+        return (Ticket.id.in_(repeat_complaint_ids(since)), TICKET_FIGURES[figure], Ticket.created_at.desc())
+    if figure == "visited":
+        return (and_(Ticket.closed_at >= since, Ticket.state == TicketState.CLOSED), TICKET_FIGURES[figure],
+                Ticket.closed_at.desc())
+    if figure in ("today_type", "today_district"):
+        found = _ticket_condition(figure.removeprefix("today_"), key, now)
+        if found is None:
+            return None
+        cond, title, order = found
+        return and_(cond, Ticket.created_at >= day_start), title.replace(f"近{WINDOW_DAYS}天", "今日"), order
+    if figure == "suspected" and key:
+        cluster = db.session.get(OutageCluster, _int(key))
+        if cluster is None:
+            return None
+        ids = [t.id for t in cluster_service.cluster_reports(cluster, open_only=False)]
+        return (Ticket.id.in_(ids), f"疑似停热：{cluster_service.place_name(cluster)}的不热报修",
+                Ticket.created_at.desc())
     if figure == "crew" and key:
         crew = db.session.get(Crew, _int(key))
         if crew is None:
@@ -437,18 +721,31 @@ def drill(figure: str, key: str | None = None, page: int = 1, now: datetime | No
         rows = [{"out_trade_no": p.out_trade_no, "amount_fen": p.amount_fen, "paid_at": p.paid_at,
                  "description": p.description or ""} for p in payments]
         return DrillList("今日缴费", "payments", rows, total, page, _pages(total))
+    if figure == "suspected" and key is None:
+        rows = _suspected_outages()
+        return DrillList("疑似停热（集中报不热、尚未登记停热）", "suspected", rows, len(rows))
+    if figure == "arrears":
+        rows = _money_by_district(now, local_day_start(now))
+        return DrillList("各区欠费与今日收费", "money", rows, len(rows),
+                         note="欠费：已过缴费截止日仍未缴清的本金；今日收费：今日到账的本金与滞纳金")
+    if figure == "queue":
+        calls = db.session.scalars(
+            select(CallLog).where(CallLog.status == CallStatus.RINGING, CallLog.started_at >= now - QUEUE_LOOKBACK)
+            .order_by(CallLog.started_at)).all()
+        rows = [{"caller_phone": masked(c.caller_phone), "status": c.status, "agent": c.agent, "started_at": c.started_at,
+                 "duration_s": int((now - c.started_at).total_seconds()), "recording_url": None,
+                 "ticket_id": c.ticket_id} for c in calls]
+        return DrillList("排队中的来电", "calls", rows, len(rows), note="时长为已等待时间")
     if figure == "crews":
         rows = _crews(now)
         return DrillList("班组负荷与位置", "crew", rows, len(rows))
     if figure == "calls":
-        model = _call_log_model()
-        if model is None:
-            return DrillList("今日来电", "calls", [], 0, note="话务系统尚未接入通话记录")
+        model = CallLog
         cond = model.started_at >= local_day_start(now)
         total = db.session.scalar(select(func.count(model.id)).where(cond)) or 0
         calls = db.session.scalars(select(model).where(cond).order_by(model.started_at.desc())
                                    .limit(LIST_PAGE_SIZE).offset((page - 1) * LIST_PAGE_SIZE)).all()
-        rows = [{"caller_phone": c.caller_phone, "status": c.status, "agent": c.agent, "started_at": c.started_at,
+        rows = [{"caller_phone": masked(c.caller_phone), "status": c.status, "agent": c.agent, "started_at": c.started_at,
                  "duration_s": c.duration_s, "recording_url": c.recording_url, "ticket_id": c.ticket_id}
                 for c in calls]
         return DrillList("今日来电", "calls", rows, total, page, _pages(total))

@@ -22,7 +22,10 @@ from flask import (
 )
 
 from app.extensions import db
+from app.models import Priority, Ticket, TicketCategory, TicketSource, TicketState, TicketType
+from app.phones import masked
 from app.services import metrics, staff_auth
+from app.services import tickets as ticket_service
 from app.web import auth
 from app.web.pages import install_html_errors
 from app.web.redirects import safe_next
@@ -52,7 +55,8 @@ def _guard():
 
 @bp.context_processor
 def _globals():
-    return auth.template_globals()
+    return {**auth.template_globals(), "TicketState": TicketState, "TicketType": TicketType,
+            "TicketCategory": TicketCategory, "TicketSource": TicketSource, "Priority": Priority}
 
 
 @bp.route("/login")
@@ -99,8 +103,29 @@ def logout():
 
 @bp.route("/")
 def index():
+    if request.args.get("mode") == "wall":
+        return redirect(url_for("dashboard.wall"))
     stamp, summary = metrics.cached_summary(current_app.extensions["redis"])
-    return render_template("dashboard/index.html", summary=summary, stamp=stamp)
+    return render_template("dashboard/index.html", summary=summary, stamp=stamp, mode="normal")
+
+
+@bp.route("/wall")
+def wall():
+    """The control-room mode: 1920×1080, big figures, panels that take turns, live."""
+    stamp, summary = metrics.cached_summary(current_app.extensions["redis"])
+    return render_template("dashboard/wall.html", summary=summary, stamp=stamp, mode="wall",
+                           rotate_seconds=current_app.config["DASHBOARD_WALL_ROTATE_SECONDS"])
+
+
+@bp.route("/tickets/<int:ticket_id>")
+def ticket(ticket_id: int):
+    """One ticket with its whole timeline, as a leader reads it on a phone."""
+    t = db.session.get(Ticket, ticket_id)
+    if t is None:
+        abort(404)
+    caller = masked(t.caller_phone) or "—"   # leaders read the case, not the person
+    return render_template("dashboard/ticket.html", t=t, deadlines=metrics.ticket_deadlines(t), caller=caller,
+                           event_labels=ticket_service.EVENT_LABELS, back=request.referrer)
 
 
 @bp.route("/summary.json")
