@@ -37,6 +37,8 @@ HANDLERS: dict[str, str] = {
     "notify.payment_paid": "jobs.pay_notices.payment_paid",
     "notify.refund": "jobs.pay_notices.refund_result",
     "notify.resend": "jobs.notify.resend_notice",
+    "chat.send": "jobs.chat.send_chat_message",
+    "notify.chat_invite": "jobs.chat.chat_invite",
     "notify.ticket_change": "jobs.resident_pushes.push_ticket_change",
     "notify.low_rating": "jobs.resident_pushes.low_rating_alert",
     "notify.ticket_change": "jobs.resident_pushes.push_ticket_change",

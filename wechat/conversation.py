@@ -27,9 +27,9 @@ from app.models import (
 )
 from app.models import OutboundMessage
 from app.queue import enqueue
-from app.services import binding, billing, identity, knowledge, outages, tickets
+from app.services import binding, billing, chat, identity, knowledge, outages, tickets
 from app.services.actors import Actor
-from wechat import crew_chat
+from wechat import crew_chat, live_chat
 from wechat.inbound import SUBSCRIBE_MSG_EVENTS
 from wechat.notify import CUSTOM_WINDOW, record_template_result, window_key
 
@@ -94,6 +94,7 @@ class Caller:
         # None when not read; the full path asks the database in any case.
         self.in_roster: bool | None = None
         self.roster_loaded: bool | None = None
+        self.in_chat = False  # may be in a live chat with an agent (wechat/live_chat.py)
 
     @property
     def user(self) -> WechatUser:
@@ -149,7 +150,9 @@ def prepare(msg) -> Caller | None:
     crew_chat.queue_roster_reads(pipe, caller.openid)
     # Once a day per follower: ask WeChat who they are (unionid), to join their mini-program self.
     pipe.set(identity.unionid_asked_key(caller.openid), 1, ex=identity.UNIONID_ASK_INTERVAL, nx=True)
-    _, raw_state, caller.faq_version, in_roster, roster_loaded, ask = pipe.execute()
+    pipe.exists(chat.route_key(caller.openid))
+    _, raw_state, caller.faq_version, in_roster, roster_loaded, ask, in_chat = pipe.execute()
+    caller.in_chat = bool(in_chat)
     if ask:
         _after_commit("jobs.identity.learn_unionid", caller.openid)
     caller.in_roster, caller.roster_loaded = bool(in_roster), bool(roster_loaded)
@@ -169,7 +172,7 @@ def faq_only(msg, caller: Caller | None) -> str | None:
     """The question, when this message is answered from the FAQ alone — no pending step,
     no command, nothing to change — so the callback can skip the rest of the machinery."""
     text = _text_of(msg) if caller is not None else None
-    if not text or caller.state is not None or text in COMMANDS or BIND_COMMAND.match(text):
+    if not text or caller.state is not None or caller.in_chat or text in COMMANDS or BIND_COMMAND.match(text):
         return None
     if text in STILL_COLD_WORDS or REPAIR_COMMAND.match(text) or _is_heat_complaint(text):
         return None  # may open or move a ticket: the full path
@@ -191,6 +194,9 @@ def handle(msg, caller: Caller | None) -> str | None:
     if caller.state is not None:
         _redis().delete(_state_key(caller.openid))  # a pending step is answered once
     text = _text_of(msg)
+    handled, reply = live_chat.intercept(msg, text, _after_commit)  # an open conversation: the agent's
+    if handled:
+        return reply
     if text is not None:
         return _handle_text(caller, text)
     if kind == "image":
@@ -360,7 +366,7 @@ def _handle_text(caller: Caller, text: str) -> str:
     if text in PROGRESS_WORDS:
         return _progress(caller.user)
     if text in HUMAN_WORDS:
-        return _to_human(caller.user, "用户请求人工客服")
+        return _to_human(caller.user)
     if text in HELP_WORDS:
         return WELCOME
     if text in LINK_WORDS:
@@ -507,12 +513,9 @@ def _progress(user: WechatUser) -> str:
         f"{t.number} {TicketType.LABELS.get(t.type, t.type)}：{TicketState.LABELS[t.state]}" for t in rows)
 
 
-def _to_human(user: WechatUser, description: str) -> str:
-    homes = binding.bound_households(user)
-    ticket = tickets.create_ticket(Actor.of_resident(user), type=TicketType.INQUIRY,
-                                   source=TicketSource.OFFICIAL_ACCOUNT, description=description,
-                                   household=homes[0] if homes else None)
-    return f"已为您转人工客服（工单号 {ticket.number}），客服将尽快在这里答复您。"
+def _to_human(user: WechatUser, text: str | None = None, msgid: str | None = None) -> str:
+    """人工: the person's one live-chat conversation with an agent (wechat/live_chat.py), not a ticket."""
+    return live_chat.start(user, text, msgid=msgid)
 
 
 def _faq(text: str, faq_version: bytes | None) -> str:

@@ -467,6 +467,35 @@ def _try_custom(user: WechatUser, notice: Notice, now: datetime, mark) -> Outcom
     return Outcome("sent", "custom")
 
 
+def send_custom_message(openid: str, *, text: str | None = None, media_id: str | None = None) -> Outcome:
+    """One customer-service message (text, or an image already uploaded) — live chat (会话).
+
+    No other channel is tried: an agent's reply outside WeChat's window is not turned into a
+    template message. 45015/45047/43004 are ``skipped`` with the reason, other refusals
+    ``failed``; raises ``TemporaryFailure`` (``maybe_sent`` when the answer was lost) or
+    ``Deferred`` (45011/45009), as the other senders do."""
+    oa = wechat_client.official_account()
+    _ready(oa)
+    try:
+        if media_id:
+            _call("custom", lambda: oa.message.send_image(openid, media_id))
+        else:
+            _call("custom", lambda: oa.message.send_text(openid, text))
+    except WeChatClientException as exc:
+        if exc.errcode in (WINDOW_CLOSED, OUT_OF_COUNT, NOT_FOLLOWING):
+            return Outcome("skipped", "custom", exc.errcode, REASONS[exc.errcode])
+        return Outcome("failed", "custom", exc.errcode, f"客服消息发送失败（{exc.errcode}）：{_errmsg(exc)}"[:300])
+    return Outcome("sent", "custom")
+
+
+def upload_image(data: bytes, filename: str, content_type: str) -> str:
+    """Upload an image as temporary media (3 days) for a customer-service message: its media_id."""
+    oa = wechat_client.official_account()
+    _ready(oa)
+    result = _call("media_upload", lambda: oa.media.upload("image", (filename, data, content_type)))
+    return result["media_id"]
+
+
 def send_notice(user: WechatUser, notice: Notice, *, now: datetime | None = None) -> Outcome:
     """Send ``notice`` to ``user`` through the best channel, at most once per ``notice.key``.
 

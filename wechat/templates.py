@@ -340,6 +340,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
         ("account_no", "户号"), ("amount", "退款金额"), ("status", "退款状态"), ("at", "处理时间"),
         ("received", "退回账户"), ("out_trade_no", "原订单号"), ("reason", "退款原因")),
         "jobs.pay_notices.refund_result"),
+    Kind("chat_invite", "客服回复提醒", "resident", (
+        ("question", "咨询内容"), ("reply", "回复内容"), ("replied_at", "回复时间")), "jobs.chat.chat_invite"),
 )}
 
 
@@ -424,6 +426,8 @@ DEFAULT_OA: dict[str, Template] = {
                        ("amount2", "amount"), ("thing3", "item"), ("time4", "paid_at"), ("thing5", "tip")),
     "refund_result": _t("TPL_REFUND_RESULT", "退款通知", ("character_string1", "out_trade_no"),
                         ("amount2", "amount"), ("phrase3", "status"), ("time4", "at"), ("thing5", "reason")),
+    "chat_invite": _t("TPL_CHAT_REPLY", "客服回复提醒", ("thing1", "question"), ("thing2", "reply"),
+                      ("time3", "replied_at")),
 }
 
 # Mini-program subscribe messages (one-time consent per send), for what residents hear.
@@ -517,6 +521,7 @@ FIELD_EXAMPLES = {
     "arrears_reminder.tip": "已过缴费期限，逾期将加收滞纳金", "payment_paid.tip": "点击查看电子收据",
     "payment_paid.item": "2026-2027供暖季供热费", "refund_result.reason": "重复缴费退款",
     "outage_notice.period": (_AT, _AT.replace(hour=10)),
+    "question": "暖气片不热，阀门已打开", "reply": "客服已回复您的咨询，请进入公众号查看", "replied_at": _AT,
 }
 
 

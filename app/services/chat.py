@@ -79,6 +79,28 @@ def hotline() -> str:
     return current_app.config.get("HOTLINE_NUMBER") or ""
 
 
+# --- routing hint: the callback's fast path sends FAQ questions to the bot unless this says
+#     the person is in a conversation (or may be rating one); the database decides the rest.
+
+def route_key(openid: str) -> str:
+    return f"chat:route:{openid}"
+
+
+def note_route(redis, conv: Conversation, now: datetime | None = None) -> None:
+    """Keep the hint in step with ``conv`` (call when it opens or closes)."""
+    openid = conv.user.oa_openid if conv.user else None
+    if not openid:
+        return
+    if conv.is_open:
+        redis.set(route_key(openid), "open", ex=int(CUSTOM_WINDOW.total_seconds()) * 4)
+    elif conv.agent_id is not None and conv.rating is None and conv.closed_at is not None:
+        left = RATING_WINDOW - ((now or utcnow()) - conv.closed_at)
+        if left.total_seconds() > 1:
+            redis.set(route_key(openid), "rate", ex=int(left.total_seconds()))
+    else:
+        redis.delete(route_key(openid))
+
+
 # --- opening, and the resident's side -------------------------------------------------------------
 
 def active_conversation(wechat_user: WechatUser) -> Conversation | None:

@@ -308,3 +308,4 @@ from app.web import console_ops  # noqa: E402,F401  (announcements, outages, FAQ
 from app.web import console_staff  # noqa: E402,F401  (staff administration, admins only)
 from app.web import console_pay  # noqa: E402,F401  (refunds and reconciliation)
 from app.web import console_templates  # noqa: E402,F401  (message templates, read-only)
+from app.web import console_chat  # noqa: E402,F401  (会话: live chat with residents)

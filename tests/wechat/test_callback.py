@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from wechatpy.crypto import WeChatCrypto
 
-from app.models import InboundMessage, Ticket
+from app.models import Conversation, InboundMessage, Ticket
 
 TOKEN = "demo-callback-token"
 
@@ -74,7 +74,9 @@ def test_the_same_message_three_times_has_one_effect(client, db):
         assert res.status_code == 200
         assert "人工客服" in res.data.decode()  # the retry gets the same answer
     assert _inbound_count(db) == 1
-    assert db.session.scalar(select(func.count()).select_from(Ticket)) == 1
+    # 人工 opens one live-chat conversation (not a ticket), whatever the retries
+    assert db.session.scalar(select(func.count()).select_from(Conversation)) == 1
+    assert db.session.scalar(select(func.count()).select_from(Ticket)) == 0
 
 
 def test_safe_mode_message_is_decrypted_and_the_reply_encrypted(app, client, db, monkeypatch):

@@ -82,13 +82,15 @@ def test_unanswerable_question_offers_a_person(db, wechat, faq):
     assert "人工" in wechat.say(person["openid"], "明天股市会涨吗")
 
 
-def test_asking_for_a_person_opens_an_inquiry_ticket(db, wechat):
+def test_asking_for_a_person_opens_a_conversation_not_a_ticket(db, wechat):
+    from app.models import Conversation
+
     person = wechat.create_user()
     reply = wechat.say(person["openid"], "人工")
+    assert "人工客服" in reply
     db.session.expire_all()
-    ticket = db.session.scalar(select(Ticket))
-    assert ticket.type == TicketType.INQUIRY and ticket.source == TicketSource.OFFICIAL_ACCOUNT
-    assert ticket.number in reply
+    assert db.session.scalar(select(Ticket)) is None
+    assert db.session.scalar(select(Conversation)).status == "waiting"  # tests/wechat/test_live_chat.py
 
 
 def test_bill_command_answers_with_the_arrears_and_a_pay_link(db, wechat, make_household, make_season, clock):

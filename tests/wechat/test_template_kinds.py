@@ -56,6 +56,8 @@ VALUES = {
     "refund_result": {"account_no": "10100001", "amount": Fen(123400), "status": "退款成功", "at": LATER,
                       "received": "招商银行储蓄卡(1234)", "out_trade_no": "HP20261202143000123456",
                       "reason": "重复缴费退款"},
+    "chat_invite": {"question": "卧室暖气片上热下凉，阀门都开着，\n已经排过气了还是不热", "reply": "客服已回复您的咨询，请进入公众号查看",
+                    "replied_at": AT},
 }
 
 
