@@ -198,11 +198,6 @@ class Config:
         self.SERVICE_HOURS = env_str("SERVICE_HOURS", self.BRIDGE_WORKING_HOURS)
         # The 24-hour customer-service hotline residents are told to call.
         self.HOTLINE_NUMBER = env_str("HOTLINE_NUMBER", "8123 4567")
-        # Local hours when agents answer live chat (会话); outside them 人工 gets an automatic
-        # answer with these hours and the hotline, and a call-back flag for staff.
-        self.SERVICE_HOURS = env_str("SERVICE_HOURS", self.BRIDGE_WORKING_HOURS)
-        # The 24-hour customer-service hotline residents are told to call.
-        self.HOTLINE_NUMBER = env_str("HOTLINE_NUMBER", "8123 4567")
         self.WECHAT_SANDBOX = env_bool("WECHAT_SANDBOX", False)
         # Public base URL of this backend (links in messages, callback/notify URLs in the demo).
         self.PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", DEV_PUBLIC_BASE_URL).rstrip("/")

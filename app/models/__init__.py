@@ -5,7 +5,6 @@ from app.models.billing import Bill, BillStatus, HeatingSeason, Payment, Payment
 from app.models.bridge import BridgeDeadLetter, BridgeEvent
 from app.models.call import CallbackState, CallbackTask, CallLog, CallStatus
 from app.models.chat import ChatSendStatus, Conversation, ConversationMessage, ConversationStatus, MessageDirection
-from app.models.chat import ChatSendStatus, Conversation, ConversationMessage, ConversationStatus, MessageDirection
 from app.models.dashboard import DASHBOARD_INDEXES  # noqa: F401  (dashboard indexes, 0006)
 from app.models.faq import FaqEntry
 from app.models.follow_up import FollowUpReason, FollowUpState, FollowUpTask
