@@ -14,6 +14,7 @@ from app.models.jobs_state import ArrearsReminder, OutageNotice, ReminderLevel, 
 from app.models.messages import InboundMessage, OutboundMessage
 from app.models.outage import ClusterStatus, Outage, OutageArea, OutageCluster, OutageKind, OutageStatus
 from app.models.outbox import OutboxMessage, OutboxStatus
+from app.models.privacy import AccessAction, PersonalDataAccess
 from app.models.reconciliation import MismatchKind, ReconciliationMismatch, ReconciliationRun
 from app.models.refund import Refund, RefundState, surplus_refund_no
 from app.models.session import ApiSession, StaffSession
