@@ -3,7 +3,10 @@
 The company keeps the same daily volume (``--per-day`` tickets a day); what grows is the
 history. So the run builds the recent 10,000 tickets (the last days: open backlog, today's
 work, recent ratings), measures the summary, then bulk-inserts older, finished history up to
-1,000,000 tickets (Core ``INSERT`` in batches, no ORM) and measures again. Printed: the
+1,000,000 tickets (Core ``INSERT`` in batches, no ORM) and measures again. Every ticket comes
+with a phone call (the bridge's call log grows with the tickets: answered, missed, a few
+ringing now), and the city has two seasons of bills with payments (arrears by district,
+today's collection), so every tile of the dashboard is measured. Printed: the
 median cost of ``metrics.dashboard_summary`` (uncached) and of ``metrics.summary_stamp`` (what
 each live dashboard polls), and the ratio big/small (target ≤ 3).
 
@@ -32,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 TYPES = ["repair"] * 6 + ["complaint", "inquiry", "inquiry", "suggestion", "report", "help"]
 CATEGORIES = ["no_heat", "low_temperature", "leak", "noise", "valve", "radiator", "billing", "other"]
 BATCH = 10_000
+CALL_STATUSES = ["hangup"] * 8 + ["missed"]      # most calls end answered and hung up
 
 
 def build_app(tmp: str):
@@ -50,6 +54,14 @@ def build_app(tmp: str):
     cfg.REDIS_URL = os.environ.get("BENCH_REDIS_URL") or ensure_embedded_redis(f"{tmp}/redis.sock")
     cfg.OUTBOX_DISPATCH_ON_COMMIT = False
     return create_app(cfg)
+
+
+def stop_redis(tmp: str) -> None:
+    """Stop the embedded Redis this run started (none when BENCH_REDIS_URL was given)."""
+    from app.embedded_redis import stop_embedded_redis
+
+    if not os.environ.get("BENCH_REDIS_URL"):
+        stop_embedded_redis(f"{tmp}/redis.sock")
 
 
 def reset_schema() -> None:
@@ -99,7 +111,10 @@ def seed_city(rng: random.Random, households: int) -> dict:
     season = HeatingSeason(code="2026-2027", starts_on=(now - timedelta(days=9)).date(),
                            ends_on=(now + timedelta(days=110)).date(), due_on=(now + timedelta(days=7)).date(),
                            unit_price_fen=2400)
-    db.session.add(season)
+    past = HeatingSeason(code="2025-2026", starts_on=(now - timedelta(days=374)).date(),
+                         ends_on=(now - timedelta(days=255)).date(), due_on=(now - timedelta(days=358)).date(),
+                         unit_price_fen=2300)
+    db.session.add_all([season, past])
     db.session.flush()
     rows = []
     for i in range(households):
@@ -110,14 +125,58 @@ def seed_city(rng: random.Random, households: int) -> dict:
                      "owner_phone": None, "status": "active", "created_at": now})
     db.session.execute(Household.__table__.insert(), rows)
     ids = [r[0] for r in db.session.execute(db.select(Household.id))]
-    bills = [{"household_id": h, "season_id": season.id, "area_m2": Decimal("88.00"), "unit_price_fen": 2400,
-              "discount_fen": 0, "amount_fen": 211200, "paid_fen": 211200 if rng.random() < 0.8 else 0,
-              "late_fee_paid_fen": 0, "status": "paid" if rng.random() < 0.8 else "unpaid", "created_at": now}
-             for h in ids]
+    bills = []
+    for h in ids:
+        for s, paid_share in ((season, 0.8), (past, 0.9)):
+            paid = rng.random() < paid_share
+            bills.append({"household_id": h, "season_id": s.id, "area_m2": Decimal("88.00"),
+                          "unit_price_fen": s.unit_price_fen, "discount_fen": 0, "amount_fen": 88 * s.unit_price_fen,
+                          "paid_fen": 88 * s.unit_price_fen if paid else 0, "late_fee_paid_fen": 0,
+                          "status": "paid" if paid else "unpaid", "created_at": now})
     db.session.execute(Bill.__table__.insert(), bills)
+    seed_payments(rng, now, past, season)
     db.session.commit()
     return {"households": ids, "crews": [c.id for c in crews],
             "staff": {c.id: [s.id for s in staff if s.crew_id == c.id] for c in crews}}
+
+
+def seed_payments(rng: random.Random, now, past, season) -> None:
+    """One WeChat Pay payment per paid bill: last season's spread over its sales period, this
+    season's over the last 60 days (a few hundred of them today)."""
+    from app.extensions import db
+    from app.models import Bill, Payment, PaymentItem
+
+    paid = db.session.execute(db.select(Bill.id, Bill.season_id, Bill.amount_fen).where(Bill.status == "paid")).all()
+    payments, items = [], []
+    for n, (bill_id, season_id, amount) in enumerate(paid, start=1):
+        back = timedelta(days=rng.uniform(358, 420)) if season_id == past.id else timedelta(hours=rng.uniform(0.1, 60 * 24))
+        payments.append({"id": n, "out_trade_no": f"BP{n:012d}", "amount_fen": amount, "state": "paid",
+                         "paid_at": now - back, "created_at": now - back - timedelta(minutes=1)})
+        items.append({"payment_id": n, "bill_id": bill_id, "principal_fen": amount, "late_fee_fen": 0})
+    for lo in range(0, len(payments), BATCH):
+        db.session.execute(Payment.__table__.insert(), payments[lo:lo + BATCH])
+        db.session.execute(PaymentItem.__table__.insert(), items[lo:lo + BATCH])
+
+
+def call_rows(tickets: list[dict], rng: random.Random, now, ringing: int = 0) -> list[dict]:
+    """The phone call behind each ticket (the call log grows with the tickets), plus ``ringing``
+    calls waiting in the queue now."""
+    rows = []
+    for t in tickets:
+        status = rng.choice(CALL_STATUSES)
+        started = t["created_at"] - timedelta(seconds=rng.randint(60, 400))
+        answered = started + timedelta(seconds=rng.randint(3, 60)) if status == "hangup" else None
+        ended = (answered or started) + timedelta(seconds=rng.randint(20, 400))
+        rows.append({"call_id": f"C{t['number']}", "caller_phone": f"+86139{rng.randrange(10 ** 8):08d}",
+                     "agent": "王芳" if answered else None, "status": status, "started_at": started,
+                     "answered_at": answered, "ended_at": ended, "last_event_at": ended,
+                     "duration_s": int((ended - answered).total_seconds()) if answered else None, "created_at": started})
+    for k in range(ringing):
+        started = now - timedelta(seconds=rng.randint(5, 240))
+        rows.append({"call_id": f"RING{k}", "caller_phone": f"+86138{k:08d}", "agent": None, "status": "ringing",
+                     "started_at": started, "answered_at": None, "ended_at": None, "last_event_at": started,
+                     "duration_s": None, "created_at": started})
+    return rows
 
 
 def ticket_rows(rng: random.Random, city: dict, start: int, count: int, newest_age: timedelta,
@@ -160,12 +219,17 @@ def ticket_rows(rng: random.Random, city: dict, start: int, count: int, newest_a
     return rows
 
 
-def insert_tickets(rows: list[dict]) -> None:
+def insert_tickets(rows: list[dict], rng: random.Random, now, ringing: int = 0) -> None:
+    """The tickets and their calls (Core INSERTs in batches)."""
     from app.extensions import db
-    from app.models import Ticket
+    from app.models import CallLog, Ticket
 
     for lo in range(0, len(rows), BATCH):
         db.session.execute(Ticket.__table__.insert(), rows[lo:lo + BATCH])
+        db.session.execute(CallLog.__table__.insert(), call_rows(rows[lo:lo + BATCH], rng, now))
+        db.session.commit()
+    if ringing:
+        db.session.execute(CallLog.__table__.insert(), call_rows([], rng, now, ringing))
         db.session.commit()
 
 
@@ -192,7 +256,10 @@ def measure(rounds: int, now) -> dict:
         metrics.summary_stamp(now)
         stamp_times.append(time.perf_counter() - started)
     return {"summary": statistics.median(summary_times), "stamp": statistics.median(stamp_times),
-            "open": summary["tickets"]["open"], "today": summary["tickets"]["today"]}
+            "open": summary["tickets"]["open"], "today": summary["tickets"]["today"],
+            "calls": summary["calls_today"]["total"], "queue": summary["calls_today"]["queue"],
+            "collected": summary["fees"]["payments_today_fen"],
+            "arrears": sum(r["arrears_fen"] for r in summary["money_by_district"])}
 
 
 def main() -> None:
@@ -206,6 +273,13 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="bench-dashboard-")
     app = build_app(tmp)
+    try:
+        run(app, args)
+    finally:
+        stop_redis(tmp)
+
+
+def run(app, args) -> None:
     rng = random.Random(7)
     with app.app_context():
         from app.extensions import db
@@ -217,7 +291,8 @@ def main() -> None:
         city = seed_city(rng, args.households)
         now = utcnow()
         started = time.perf_counter()
-        insert_tickets(ticket_rows(rng, city, 0, args.small, timedelta(seconds=30), args.per_day, True, now))
+        insert_tickets(ticket_rows(rng, city, 0, args.small, timedelta(seconds=30), args.per_day, True, now), rng, now,
+                       ringing=4)
         analyze()
         print(f"inserted {args.small:,} recent tickets in {time.perf_counter() - started:.1f}s", flush=True)
         measure(3, now)  # warm up
@@ -229,7 +304,7 @@ def main() -> None:
         while remaining > 0:
             n = min(100_000, remaining)
             insert_tickets(ticket_rows(rng, city, offset, n, oldest + timedelta(days=1) / args.per_day * (offset - args.small),
-                                       args.per_day, False, now))
+                                       args.per_day, False, now), rng, now)
             offset += n
             remaining -= n
             print(f"  … {offset:,} tickets ({time.perf_counter() - started:.0f}s)", flush=True)
@@ -238,9 +313,11 @@ def main() -> None:
         big = measure(args.rounds, now)
 
     print()
-    print(f"{'tickets':>10} {'summary ms':>11} {'stamp ms':>9} {'open':>6} {'today':>6}")
+    print(f"{'tickets':>10} {'calls':>10} {'summary ms':>11} {'stamp ms':>9} {'open':>6} {'today':>6} "
+          f"{'calls today':>11} {'queue':>6} {'collected today':>16} {'arrears':>14}")
     for n, m in ((args.small, small), (args.big, big)):
-        print(f"{n:>10,} {m['summary'] * 1000:>11.2f} {m['stamp'] * 1000:>9.3f} {m['open']:>6} {m['today']:>6}")
+        print(f"{n:>10,} {n:>10,} {m['summary'] * 1000:>11.2f} {m['stamp'] * 1000:>9.3f} {m['open']:>6} {m['today']:>6} "
+              f"{m['calls']:>11} {m['queue']:>6} {m['collected'] / 100:>16,.2f} {m['arrears'] / 100:>14,.2f}")
     ratio = big["summary"] / small["summary"]
     stamp_ratio = big["stamp"] / small["stamp"]
     print(f"\nsummary cost ratio {args.big:,}/{args.small:,} tickets: {ratio:.2f}  (target ≤ 3) "
