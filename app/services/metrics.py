@@ -174,16 +174,28 @@ def _times(now: datetime, since: datetime, late: dict) -> dict:
     }
 
 
+IVR_RATING_LAG = timedelta(days=1)   # an IVR rating comes right after its call
+
+
 def _satisfaction(since: datetime) -> dict:
+    """Ratings given in the window: residents' ticket ratings and the phone system's post-call
+    IVR ratings (a call rating that also became its ticket's rating counts once)."""
     avg, n, good = db.session.execute(
-        select(func.avg(Ticket.rating), func.count(Ticket.id),
-               func.coalesce(func.sum(case((Ticket.rating >= 4, 1), else_=0)), 0))
+        select(func.avg(Ticket.rating), func.count(Ticket.id), _count_if(Ticket.rating >= 4))
         .where(Ticket.rated_at >= since, Ticket.rating.is_not(None))
     ).one()
+    # Bounded by the started_at index: ratings arrive within a day of the call.
+    call_sum, call_n, call_good = db.session.execute(
+        select(func.coalesce(func.sum(CallLog.rating), 0), func.count(CallLog.id), _count_if(CallLog.rating >= 4))
+        .where(CallLog.started_at >= since - IVR_RATING_LAG, CallLog.rated_at >= since,
+               CallLog.rating.is_not(None), CallLog.rating_on_ticket.is_(False))
+    ).one()
+    total = n + call_n
+    ticket_sum = float(avg) * n if avg is not None else 0.0
     return {
-        "average": round(float(avg), 2) if avg is not None else None,
-        "count": n,
-        "satisfied_rate": round(int(good) / n, 3) if n else None,
+        "average": round((ticket_sum + int(call_sum)) / total, 2) if total else None,
+        "count": total, "ticket_ratings": n, "call_ratings": call_n,
+        "satisfied_rate": round((int(good) + int(call_good)) / total, 3) if total else None,
     }
 
 

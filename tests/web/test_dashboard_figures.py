@@ -274,3 +274,23 @@ def test_a_new_call_or_conversation_moves_the_change_stamp(db, make_wechat_user,
 def test_emergency_priority_still_counted(db, ticket, now):
     ticket(priority=Priority.EMERGENCY, state=TicketState.ASSIGNED)
     assert metrics.dashboard_summary(now)["tickets"]["emergency_open"] == 1
+
+
+def test_satisfaction_counts_ivr_call_ratings_once(db, ticket, now):
+    rated = ticket(state=TicketState.CLOSED, rating=5, rated_at=now - timedelta(hours=1))
+    ticket(state=TicketState.CLOSED, rating=2, rated_at=now - timedelta(hours=2))
+
+    def call(cid, rating, on_ticket=False, ticket_id=None):
+        db.session.add(CallLog(call_id=cid, caller_phone="+8613800000001", status="hangup",
+                               started_at=now - timedelta(hours=3), answered_at=now - timedelta(hours=3),
+                               last_event_at=now, rating=rating, rated_at=now - timedelta(hours=2, minutes=50),
+                               rating_on_ticket=on_ticket, ticket_id=ticket_id))
+
+    call("r1", 4)
+    call("r2", 5, on_ticket=True, ticket_id=rated.id)   # the same rating as the ticket's: once
+    call("r3", 1)
+    db.session.flush()
+    sat = metrics.dashboard_summary(now)["satisfaction"]
+    assert (sat["count"], sat["ticket_ratings"], sat["call_ratings"]) == (4, 2, 2)
+    assert sat["average"] == 3.0              # (5 + 2 + 4 + 1) / 4
+    assert sat["satisfied_rate"] == 0.5       # 5 and 4
