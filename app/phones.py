@@ -25,6 +25,7 @@ Shown: ``display`` gives ``139 4051 2234`` / ``024-2345 6789`` (``转8001``); ``
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -207,6 +208,11 @@ def _parse_main(text: str) -> Phone | None:
     digits = _SEPARATORS.sub("", text)
     if not digits or not digits.lstrip("+").isdigit():
         return None
+    mobile = _MOBILE.fullmatch(digits)
+    if mobile:  # the common case, ~100x faster than phonenumbers.parse (imports of 100k rows)
+        phone = _domestic_mobile(mobile["number"])
+        if phone is not None:
+            return phone
     candidates = [digits]
     for prefix in IP_PREFIXES:
         if digits.startswith(prefix) and len(digits) > len(prefix) + 6:
@@ -216,6 +222,30 @@ def _parse_main(text: str) -> Phone | None:
         if phone is not None:
             return phone
     return None
+
+
+# An 11-digit mobile, maybe behind +86 / 0086 / 86.
+_MOBILE = re.compile(r"(?:\+86|0086|86)?(?P<number>1\d{10})")
+
+
+def _domestic_mobile(number: str) -> Phone | None:
+    """A CN mobile by its 7-digit block (libphonenumber's CN mobile ranges are decided by at
+    most the first 7 digits), or None to take the general path."""
+    kind = _mobile_block_kind(number[:7])
+    if kind is None:
+        return None
+    e164 = "+86" + number
+    return Phone(e164, None, kind, phonenumbers.PhoneNumber(country_code=COUNTRY_CODE, national_number=int(number)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _mobile_block_kind(block: str) -> str | None:
+    """The kind of every number of this 7-digit block when the whole block is valid, else None."""
+    kinds = set()
+    for tail in ("0000", "5555", "9999"):
+        phone = _valid(block + tail)
+        kinds.add(phone.kind if phone is not None else None)
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def _valid(digits: str) -> Phone | None:

@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from app.errors import ValidationError
 from app.extensions import db
 from app.imports.households import (
-    ImportMode, ImportResult, RowError, import_households, write_report, write_template,
+    ImportMode, ImportResult, RowError, export_households, import_households, write_report, write_template,
 )
 
 MAX_PRINTED_ERRORS = 200  # the full list goes to --report
@@ -30,14 +30,14 @@ MAX_PRINTED_ERRORS = 200  # the full list goes to --report
 @with_appcontext
 def import_households_command(file: Path | None, all_or_nothing: bool, update_existing: bool, dry_run: bool,
                               report_path: Path | None, template_path: Path | None) -> None:
-    """Import households (户) from an .xlsx file; see docs/import-households.md."""
+    """Import households (户) from an .xlsx or .csv (UTF-8/GBK) file; see docs/import-households.md."""
     try:
         if template_path is not None:
             write_template(template_path)
             click.echo(f"已生成导入模板：{template_path}")
             return
         if file is None:
-            raise click.UsageError("请指定要导入的 .xlsx 文件（或用 --template 生成模板）")
+            raise click.UsageError("请指定要导入的 .xlsx 或 .csv 文件（或用 --template 生成模板）")
         if report_path is not None and report_path.suffix.lower() not in (".xlsx", ".csv"):
             raise click.UsageError(f"报告文件只支持 .xlsx 或 .csv：{report_path.name}")
         mode = ImportMode.ALL_OR_NOTHING if all_or_nothing else ImportMode.SKIP_INVALID
@@ -104,3 +104,15 @@ def _pad(text: str, width: int) -> str:
 
 def _clip(text: str, limit: int = 24) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+@click.command("export-households")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def export_households_command(file: Path) -> None:
+    """Export every household to .xlsx or .csv in the import template (imports back unchanged)."""
+    try:
+        count = export_households(file)
+    except ValidationError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"已导出 {count} 户：{file}")

@@ -1,9 +1,16 @@
-"""Import households (户) from an .xlsx sheet: validate every row, then write in one go.
+"""Import households (户) from an .xlsx or .csv sheet: validate every row, then write in one go.
+
+Sheets come as heating companies keep them (docs/import-households.md lists every accepted
+header and format): many header aliases (住户编号, 用户姓名, 采暖面积, 楼栋名称, 热站名称, 手机号码 …),
+merged cells (a community merged down over its buildings: filled down), one 地址 column
+instead of 小区/楼号/单元/室, full-width characters (NFKC, ``app.text.clean_text``), phone
+numbers in any form people write them (``app.phones``, stored as E.164, extension apart),
+CSV in UTF-8 (with or without BOM) or GBK/GB18030.
 
 The work is done in two passes so that nothing is written before the whole file is known:
 
-1. read: stream the sheet (openpyxl read_only), check every cell, collect a report of
-   problems as (Excel row, column header, value, Chinese message);
+1. read: stream the sheet (openpyxl read_only; merged ranges read from the sheet's XML), check
+   every cell, collect a report of problems as (row, column header, value, Chinese message);
 2. write: create the missing districts, stations and communities, then bulk insert new
    households and bulk update changed ones, in chunks, inside the caller's transaction.
 
@@ -24,12 +31,16 @@ from typing import Any
 from zipfile import BadZipFile
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import insert, select, update
+from sqlalchemy.orm import selectinload
 
+from app import phones
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Community, District, Household, HouseholdStatus, Station
+from app.text import clean_text
 
 
 class ImportMode:
@@ -39,20 +50,26 @@ class ImportMode:
 
 
 # field -> accepted header texts (after _normalise_header); the first one is the canonical header.
+# When a sheet has two aliases of one field (建筑面积 and 计费面积), the one listed first is used.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "account_no": ("户号", "用户号", "用户编号", "缴费户号"),
-    "district": ("区", "区县", "区/县", "行政区"),
-    "community": ("小区", "小区名称"),
-    "building": ("楼号", "楼栋", "楼栋号"),
-    "unit": ("单元", "单元号"),
-    "room": ("室", "房号", "室号", "门牌号"),
-    "station": ("换热站", "换热站名称", "换热站编号", "热力站"),
-    "area": ("供热面积", "面积", "建筑面积"),
-    "owner": ("户主姓名", "户主", "姓名", "业主姓名"),
-    "phone": ("联系电话", "电话", "手机", "手机号", "联系方式"),
-    "status": ("状态", "用户状态", "供热状态"),
+    "account_no": ("户号", "用户号", "用户编号", "住户编号", "住户号", "户编号", "缴费户号", "缴费号", "客户编号", "客户号",
+                   "用户代码", "用户编码", "热用户编号"),
+    "district": ("区", "区县", "区/县", "行政区", "所属区", "所属区县", "行政区域", "区域"),
+    "community": ("小区", "小区名称", "小区名", "所属小区", "住宅小区", "社区", "楼盘", "楼盘名称"),
+    "building": ("楼号", "楼栋", "楼栋号", "楼栋名称", "楼号名称", "栋号", "幢号", "楼座", "栋", "幢"),
+    "unit": ("单元", "单元号", "单元名称"),
+    "room": ("室", "房号", "室号", "门牌号", "房间号", "户室号", "房间", "门牌"),
+    "station": ("换热站", "换热站名称", "换热站编号", "热力站", "热力站名称", "热站", "热站名称", "所属换热站", "所属热站"),
+    "area": ("供热面积", "计费面积", "收费面积", "采暖面积", "供暖面积", "面积", "建筑面积", "使用面积"),
+    "owner": ("户主姓名", "户主", "用户姓名", "用户名称", "姓名", "业主姓名", "业主", "客户姓名", "户名"),
+    "phone": ("联系电话", "手机号码", "手机号", "手机", "电话", "电话号码", "联系手机", "移动电话", "联系方式", "固定电话",
+              "联系人电话"),
+    "status": ("状态", "用户状态", "供热状态", "供暖状态"),
+    "address": ("地址", "住址", "房屋地址", "用户地址", "详细地址", "房屋坐落", "坐落"),
 }
 REQUIRED = ("account_no", "district", "community", "building", "unit", "room", "area", "owner")
+# What one 地址 column can stand in for (district only when it names one: 和平区幸福小区3-2-501).
+ADDRESS_PARTS = ("district", "community", "building", "unit", "room")
 LABELS = {name: aliases[0] for name, aliases in COLUMNS.items()}
 # Column widths of the model, so a too-long value is a row error rather than a database error.
 MAX_LENGTH = {"account_no": 20, "district": 40, "community": 60, "building": 20, "unit": 10, "room": 10,
@@ -67,15 +84,24 @@ CHUNK = 1000
 HEADER_SEARCH_ROWS = 10  # the header may sit below a title row or two
 
 _ACCOUNT_RE = re.compile(r"[A-Za-z0-9-]+")
-_MOBILE_RE = re.compile(r"1\d{10}")
-_LANDLINE_RE = re.compile(r"(0\d{2,3}-?)?[2-9]\d{6,7}(-\d{1,6})?")
 _STATION_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 # Unit suffixes people type although the address adds them (地址 = …3号楼2单元101室).
-_SUFFIXES = {"building": ("号楼",), "unit": ("单元",), "room": ("室",)}
+_SUFFIXES = {"building": ("号楼", "栋", "幢", "号", "楼", "座"), "unit": ("单元",), "room": ("室", "号")}
+
+# One address: [city] [district] community building unit room, as utilities write it:
+# 幸福小区3号楼2单元501, 幸福小区3栋2单元501室, 幸福小区 3-2-501, 和平区幸福小区3号楼2单元501室.
+_BUILDING = r"(?P<building>[0-9A-Za-z]+)\s*(?:号楼|号|栋|幢|楼|座)"
+_UNIT = r"(?P<unit>[0-9A-Za-z]+)\s*单元"
+_ROOM = r"(?P<room>[0-9A-Za-z]+)\s*(?:室|号)?"
+_PLACE = r"^(?:[^\s区县市]{1,10}市\s*)?(?:(?P<district>[^\s区县市]{1,10}(?:区|县|旗))\s*)??(?P<community>.+?)\s*"
+_ADDRESS_FORMS = (
+    re.compile(_PLACE + _BUILDING + r"\s*" + _UNIT + r"\s*" + _ROOM + "$"),
+    re.compile(_PLACE + r"(?P<building>\d+)\s*[-－—]\s*(?P<unit>\d+)\s*[-－—]\s*(?P<room>\d+)\s*(?:室|号)?$"),
+)
 
 # The fields an update may change, in Household column names.
 _COMPARED = ("district_id", "community_id", "building", "unit", "room", "station_id", "area_m2",
-             "owner_name", "owner_phone", "status")
+             "owner_name", "owner_phone", "owner_phone_ext", "status")
 
 
 @dataclass(frozen=True)
@@ -149,75 +175,156 @@ class _Row:
     station: str | None   # None: not given (new household takes the community's station)
     area: Decimal
     owner: str
-    phone: str | None     # None: not given (kept on update)
+    phone: str | None     # E.164; None: not given (kept on update)
+    phone_ext: str | None
     status: str | None    # None: not given (正常 for new, kept on update)
 
 
 def _read_rows(path: Path, existing: dict, update_existing: bool, result: ImportResult,
                progress: ProgressFactory | None) -> list[_Row]:
-    wb = _open_workbook(path)
-    try:
-        ws = wb.active
-        rows_iter = ws.iter_rows(values_only=True)
-        header_row, columns = _find_header(rows_iter)
-        total = max((ws.max_row or 0) - header_row, 0)
+    with _open_sheet(path) as sheet:
+        header_row, columns = _find_header(sheet.rows)
+        total = max(sheet.max_row - header_row, 0)
         seen: dict[str, int] = {}
         good: list[_Row] = []
         with _bar(progress, total, "校验") as bar:
-            for row_no, values in enumerate(rows_iter, start=header_row + 1):
+            for row_no, values in enumerate(sheet.rows, start=header_row + 1):
                 bar.update(1)
-                cells = {name: (values[i] if i < len(values) else None) for name, (i, _) in columns.items()}
                 if all(_text(v) == "" for v in values):
                     continue  # blank lines (often at the end of a sheet) are not rows
+                cells = {name: (values[i] if i < len(values) else None) for name, (i, _) in columns.items()}
                 result.total += 1
                 parsed = _check_row(row_no, cells, columns, seen, existing, update_existing, result.errors)
                 if parsed is not None:
                     good.append(parsed)
         return good
-    finally:
-        wb.close()
 
 
-def _open_workbook(path: Path):
+class _Sheet:
+    """Rows of the first sheet as lists of values, whatever the file: .xlsx (merged cells filled
+    with their top-left value) or .csv (UTF-8 with or without BOM, GBK/GB18030)."""
+
+    def __init__(self, rows: Iterable[list], max_row: int, close: Callable[[], None] = lambda: None):
+        self.rows = iter(rows)
+        self.max_row = max_row
+        self._close = close
+
+    def __enter__(self) -> _Sheet:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close()
+
+
+def _open_sheet(path: Path) -> _Sheet:
     if not path.is_file():
         raise ValidationError(f"文件不存在：{path}")
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
-        raise ValidationError(f"只支持 .xlsx 格式的 Excel 文件（请在 Excel 中“另存为 .xlsx”）：{path.name}")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return _csv_sheet(path)
+    if suffix not in (".xlsx", ".xlsm"):
+        raise ValidationError(f"只支持 .xlsx 或 .csv 文件（.xls 请在 Excel 中“另存为 .xlsx”）：{path.name}")
     try:
-        return load_workbook(path, read_only=True, data_only=True)
+        wb = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, BadZipFile, KeyError, OSError) as exc:
         raise ValidationError(f"无法读取文件，不是有效的 .xlsx 表格：{path.name}") from exc
+    ws = wb.active
+    merged = _merged_ranges(wb, ws)
+    rows = ws.iter_rows(values_only=True)
+    return _Sheet(_fill_merged(rows, merged) if merged else (list(r) for r in rows), ws.max_row or 0, wb.close)
+
+
+def _merged_ranges(wb, ws) -> list[tuple[int, int, int, int]]:
+    """(min_col, min_row, max_col, max_row) of each merged range of a read-only sheet.
+
+    openpyxl's read-only mode streams cells and skips <mergeCells> (they follow the cell data
+    in the sheet's XML), so they are read from the XML here: one extra scan of the part,
+    much cheaper than opening the workbook in full mode."""
+    try:
+        with wb._archive.open(ws._worksheet_path) as part:
+            xml = part.read()
+    except (AttributeError, KeyError):  # not a read-only sheet as we know it: no merges seen
+        return []
+    found = _MERGE_CELL.findall(xml, xml.rfind(b"</sheetData>") if b"</sheetData>" in xml else 0)
+    return [range_boundaries(ref.decode()) for ref in found]
+
+
+_MERGE_CELL = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"')
+
+
+def _fill_merged(rows: Iterable[tuple], merged: list[tuple[int, int, int, int]]) -> Iterable[list]:
+    """Each cell of a merged range takes the range's top-left value, as Excel shows it."""
+    starts: dict[int, list] = {}
+    for rng in merged:
+        starts.setdefault(rng[1], []).append(rng)
+    active: list[tuple[tuple[int, int, int, int], Any]] = []
+    for row_no, values in enumerate(rows, start=1):
+        values = list(values)
+        active = [(rng, value) for rng, value in active if rng[3] >= row_no]
+        for rng in starts.get(row_no, ()):
+            active.append((rng, values[rng[0] - 1] if rng[0] - 1 < len(values) else None))
+        for (min_col, _, max_col, _), value in active:
+            if len(values) < max_col:
+                values.extend([None] * (max_col - len(values)))
+            for col in range(min_col - 1, max_col):
+                values[col] = value
+        yield values
+
+
+def _csv_sheet(path: Path) -> _Sheet:
+    data = path.read_bytes()
+    text = None
+    for encoding in ("utf-8-sig", "gb18030"):  # GB18030 reads GBK and GB2312 too
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        raise ValidationError(f"无法识别 CSV 文件的编码（应为 UTF-8 或 GBK）：{path.name}")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
+    except csv.Error:
+        dialect = csv.excel
+    lines = text.splitlines()
+    return _Sheet(csv.reader(lines, dialect), len(lines))
 
 
 def _find_header(rows_iter) -> tuple[int, dict[str, tuple[int, str]]]:
-    """Returns the header's row number and field -> (column index, header text as written)."""
+    """Returns the header's row number and field -> (column index, header text as written).
+
+    Of two aliases of one field, the one listed first in COLUMNS is used (the other column is
+    ignored); the same header twice is refused."""
     for row_no in range(1, HEADER_SEARCH_ROWS + 1):
         values = next(rows_iter, None)
         if values is None:
             break
-        columns: dict[str, tuple[int, str]] = {}
-        duplicated: list[str] = []
+        found: dict[str, list[tuple[int, int, str]]] = {}  # field -> [(alias rank, index, text)]
         for i, value in enumerate(values):
-            name = _field_for_header(value)
-            if name is None:
-                continue
-            if name in columns:
-                duplicated.append(_text(value))
-            columns[name] = columns.get(name, (i, _text(value)))
-        if "account_no" not in columns:
+            header = _normalise_header(value)
+            name = _HEADER_FIELDS.get(header)
+            if name is not None:
+                found.setdefault(name, []).append((COLUMNS[name].index(header), i, _text(value)))
+        if "account_no" not in found:
             continue
+        duplicated = [text for hits in found.values() for (rank, _, text) in hits
+                      if sum(1 for other in hits if other[0] == rank) > 1]
         if duplicated:
-            raise ValidationError(f"第{row_no}行表头有重复的列：{'、'.join(duplicated)}")
-        missing = [LABELS[name] for name in REQUIRED if name not in columns]
+            raise ValidationError(f"第{row_no}行表头有重复的列：{'、'.join(dict.fromkeys(duplicated))}")
+        columns = {name: min(hits)[1:] for name, hits in found.items()}
+        missing = [LABELS[name] for name in REQUIRED if name not in columns
+                   and not ("address" in columns and name in ADDRESS_PARTS)]
         if missing:
-            raise ValidationError(f"表头缺少必填列：{'、'.join(missing)}")
+            raise ValidationError(f"表头缺少必填列：{'、'.join(missing)}（也可用一列“地址”代替小区、楼号、单元、室）"
+                                  if set(missing) & set(LABELS[n] for n in ADDRESS_PARTS)
+                                  else f"表头缺少必填列：{'、'.join(missing)}")
         return row_no, columns
-    raise ValidationError(f"前{HEADER_SEARCH_ROWS}行中找不到表头（需要包含“户号”列）")
+    raise ValidationError(f"前{HEADER_SEARCH_ROWS}行中找不到表头（需要包含“户号”列或其别名，如“用户编号”“住户编号”）")
 
 
 def _normalise_header(value: Any) -> str:
     text = re.sub(r"[（(][^）)]*[）)]", "", _text(value))  # drop units: 供热面积(㎡)
-    return re.sub(r"[\s*＊]", "", text)
+    return re.sub(r"[\s*＊:：]", "", text)
 
 
 _HEADER_FIELDS = {alias: name for name, aliases in COLUMNS.items() for alias in aliases}
@@ -225,6 +332,21 @@ _HEADER_FIELDS = {alias: name for name, aliases in COLUMNS.items() for alias in 
 
 def _field_for_header(value: Any) -> str | None:
     return _HEADER_FIELDS.get(_normalise_header(value))
+
+
+def parse_address(text: str) -> dict[str, str] | None:
+    """Split one address into district (when written), community, building, unit and room, or
+    None when it is not one of the accepted forms (docs/import-households.md)."""
+    text = clean_text(text)
+    for form in _ADDRESS_FORMS:
+        match = form.match(text)
+        if match and match["community"].strip():
+            parts = {k: v.strip() for k, v in match.groupdict().items() if v}
+            return parts
+    return None
+
+
+ADDRESS_MESSAGE = "地址无法拆分为小区、楼号、单元、室（可写作“幸福小区3号楼2单元501室”或“幸福小区 3-2-501”，或分列填写）"
 
 
 def _check_row(row_no: int, cells: dict[str, Any], columns: dict[str, tuple[int, str]],
@@ -235,20 +357,32 @@ def _check_row(row_no: int, cells: dict[str, Any], columns: dict[str, tuple[int,
     def fail(name: str, message: str) -> None:
         problems.append(RowError(row_no, columns[name][1], _text(cells.get(name)), message))
 
+    from_address: dict[str, str] = {}
+    if "address" in columns and any(name not in columns or not _text(cells[name]) for name in ADDRESS_PARTS):
+        address = _text(cells["address"])
+        if address:
+            from_address = parse_address(address) or {}
+            if not from_address:
+                fail("address", ADDRESS_MESSAGE)
+
     values: dict[str, Any] = {}
     for name in ("account_no", "district", "community", "building", "unit", "room", "owner", "station"):
-        if name not in columns:
-            values[name] = None
-            continue
-        text = _text(cells[name])
+        text = _text(cells[name]) if name in columns else ""
+        if not text and name in from_address:
+            text = from_address[name]
         for suffix in _SUFFIXES.get(name, ()):
-            text = text.removesuffix(suffix).strip() if text != suffix else text
+            if text != suffix and text.endswith(suffix):
+                text = text.removesuffix(suffix).strip()
+                break
         if not text:
-            if name in REQUIRED:
-                fail(name, f"{LABELS[name]}不能为空")
+            if name in REQUIRED and not (problems and name in ADDRESS_PARTS and "address" in columns):
+                if name in columns:
+                    fail(name, f"{LABELS[name]}不能为空")
+                elif "address" in columns:
+                    fail("address", f"地址中没有{LABELS[name]}" + ("，且表中没有“区”列" if name == "district" else ""))
             values[name] = None
         elif len(text) > MAX_LENGTH[name]:
-            fail(name, f"{LABELS[name]}不能超过{MAX_LENGTH[name]}个字符")
+            fail(name if name in columns else "address", f"{LABELS[name]}不能超过{MAX_LENGTH[name]}个字符")
         else:
             values[name] = text
 
@@ -269,9 +403,10 @@ def _check_row(row_no: int, cells: dict[str, Any], columns: dict[str, tuple[int,
 
     phone = None
     if "phone" in columns and _text(cells["phone"]):
-        phone = _parse_phone(cells["phone"])
-        if phone is None:
-            fail("phone", "联系电话格式不正确（应为以1开头的11位手机号或固定电话）")
+        try:
+            phone = phones.parse(cells["phone"])
+        except phones.PhoneError:
+            fail("phone", PHONE_MESSAGE)
 
     status = None
     if "status" in columns and _text(cells["status"]):
@@ -284,7 +419,11 @@ def _check_row(row_no: int, cells: dict[str, Any], columns: dict[str, tuple[int,
         return None
     return _Row(row=row_no, account_no=account_no, district=values["district"], community=values["community"],
                 building=values["building"], unit=values["unit"], room=values["room"], station=values["station"],
-                area=area, owner=values["owner"], phone=phone, status=status)
+                area=area, owner=values["owner"], phone=phone.e164 if phone else None,
+                phone_ext=phone.extension if phone else None, status=status)
+
+
+PHONE_MESSAGE = "联系电话格式不正确" + phones.HINT
 
 
 def _parse_area(value: Any) -> tuple[Decimal | None, str | None]:
@@ -314,26 +453,14 @@ def _parse_area(value: Any) -> tuple[Decimal | None, str | None]:
     return area.quantize(Decimal("0.01")), None
 
 
-def _parse_phone(value: Any) -> str | None:
-    text = re.sub(r"[\s()（）]", "", _text(value))
-    if text.startswith("+86"):
-        text = text[3:]
-    if _MOBILE_RE.fullmatch(text):
-        return text
-    if _LANDLINE_RE.fullmatch(text):
-        return text
-    if re.fullmatch(r"1\d{2}-\d{4}-\d{4}", text):  # 138-0013-8000
-        return text.replace("-", "")
-    return None
-
-
 def _text(value: Any) -> str:
-    """A cell as text: numbers without a spurious '.0', whitespace (also full-width) trimmed."""
+    """A cell as text: NFKC (full-width ５０１ is 501), numbers without a spurious '.0',
+    whitespace trimmed and collapsed."""
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).replace("\u3000", " ").strip()
+    if isinstance(value, str) and value.isascii():
+        return " ".join(value.split())  # the common case, without NFKC's cost
+    return clean_text(value)
 
 
 # --- pass 2: plan and write ------------------------------------------------------------------
@@ -421,12 +548,13 @@ class _Writer:
             if row.station is not None:
                 values["station_id"] = self._station(row.station)
             if row.phone is not None:
-                values["owner_phone"] = row.phone
+                values["owner_phone"], values["owner_phone_ext"] = row.phone, row.phone_ext
             if row.status is not None:
                 values["status"] = row.status
             if current is None:
                 values.setdefault("station_id", community[1])
                 values.setdefault("owner_phone", None)
+                values.setdefault("owner_phone_ext", None)
                 values.setdefault("status", HouseholdStatus.ACTIVE)
                 inserts.append({"account_no": row.account_no, **values})
             elif any(current[name] != value for name, value in values.items()):
@@ -559,3 +687,45 @@ def write_template(path: str | Path) -> None:
         for row in range(2, 1001):
             ws[f"{letter}{row}"].number_format = "@"
     wb.save(path)
+
+
+# --- export ----------------------------------------------------------------------------------
+
+EXPORT_STATUS = {value: label for label, value in STATUS_VALUES.items() if label != value}
+
+
+def export_rows() -> Iterable[tuple]:
+    """Every household as a row of the import template (same header, same order), by 户号."""
+    query = (select(Household).options(selectinload(Household.district), selectinload(Household.community),
+                                       selectinload(Household.station))
+             .order_by(Household.account_no).execution_options(yield_per=CHUNK))
+    for h in db.session.scalars(query):
+        yield (h.account_no, h.district.name, h.community.name, h.building, h.unit, h.room,
+               h.station.name if h.station else None, float(h.area_m2), h.owner_name,
+               phones.display(h.owner_phone, h.owner_phone_ext) or None, EXPORT_STATUS.get(h.status, h.status))
+
+
+def export_households(path: str | Path) -> int:
+    """Write every household to .xlsx or .csv (UTF-8 with BOM) in the import template; the file
+    imports back unchanged. Returns the number of households written."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise ValidationError(f"导出文件只支持 .xlsx 或 .csv：{path.name}")
+    count = 0
+    if suffix == ".csv":
+        with path.open("w", newline="", encoding="utf-8-sig") as f:
+            writer = csv.writer(f)
+            writer.writerow(TEMPLATE_HEADER)
+            for row in export_rows():
+                writer.writerow(row)
+                count += 1
+        return count
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("用户导入")
+    ws.append(TEMPLATE_HEADER)
+    for row in export_rows():
+        ws.append(row)
+        count += 1
+    wb.save(path)
+    return count

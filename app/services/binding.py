@@ -18,6 +18,7 @@ from app.extensions import db
 from app.models import Household, HouseholdBinding, HouseholdStatus, Staff, StaffBindCode, WechatUser, utcnow
 from app.services import sessions
 from app.services.attempts import AttemptPolicy, Attempts
+from app.text import clean_text
 
 MAX_FAILURES = 5              # per WeChat user within the window (then 429)
 FAILURE_WINDOW = 3600         # seconds
@@ -46,20 +47,22 @@ def _normalise_name(name: str) -> str:
 def _proof_matches(household: Household, owner_name: str | None, phone_last4: str | None) -> str | None:
     if owner_name and _normalise_name(owner_name) == _normalise_name(household.owner_name):
         return "owner_name"
-    if phone_last4 and household.owner_phone and household.owner_phone.strip()[-4:] == phone_last4.strip():
+    if phone_last4 and household.owner_phone and household.owner_phone[-4:] == phone_last4:
         return "phone_last4"
     return None
 
 
 def bind_household(user: WechatUser, account_no: str, *, owner_name: str | None = None,
                    phone_last4: str | None = None, attempts: Attempts) -> HouseholdBinding:
-    account_no = (account_no or "").strip().upper()
+    # Typed in chat or the mini-program: full-width ３９４０ and stray spaces are folded (NFKC).
+    account_no = clean_text(account_no).upper()
+    owner_name, phone_last4 = clean_text(owner_name) or None, clean_text(phone_last4) or None
     if not account_no:
         raise ValidationError("请输入户号", fields={"account_no": ["必填"]})
-    if not (owner_name and owner_name.strip()) and not (phone_last4 and phone_last4.strip()):
+    if not owner_name and not phone_last4:
         raise ValidationError("请输入户主姓名或预留手机号后四位",
                               fields={"owner_name": ["户主姓名与手机号后四位至少填一项"]})
-    if phone_last4 and not (len(phone_last4.strip()) == 4 and phone_last4.strip().isdigit()):
+    if phone_last4 and not (len(phone_last4) == 4 and phone_last4.isascii() and phone_last4.isdigit()):
         raise ValidationError("手机号后四位应为4位数字", fields={"phone_last4": ["应为4位数字"]})
 
     with attempts.attempt(requester=f"user:{user.id}", target=account_no) as attempt:

@@ -14,6 +14,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from sqlalchemy import func, or_, select
 from wechatpy.exceptions import WeChatException
 
+from app import phones
 from app.errors import DomainError, ValidationError
 from app.extensions import db
 from app.models import Crew, Role, Staff, WechatUser
@@ -21,6 +22,7 @@ from app.services import binding
 from app.services import staff_admin
 from app.services.actors import Actor
 from app.web import auth
+from app.text import clean_text
 from app.web.console import bp, qr_svg
 from wechat import qr as wechat_qr
 from wechat.client import TokenRefreshBusy
@@ -68,10 +70,12 @@ def _bound_wechat(staff: Staff) -> WechatUser | None:
 @admin_only
 def staff_list():
     conds = []
-    q = (request.args.get("q") or "").strip()
+    q = clean_text(request.args.get("q"))
     if q:
         like = f"%{q}%"
-        conds.append(or_(Staff.username.ilike(like), Staff.name.ilike(like), Staff.phone.ilike(like)))
+        fragment = phones.search_fragment(q)  # 024-8123 finds +862481234001
+        conds.append(or_(Staff.username.ilike(like), Staff.name.ilike(like), Staff.phone.ilike(like),
+                         *([Staff.phone.contains(fragment, autoescape=True)] if fragment else [])))
     role = request.args.get("role")
     if role in Role.ALL:
         conds.append(Staff.role == role)

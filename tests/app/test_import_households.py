@@ -65,7 +65,7 @@ BAD_FILE_ERRORS = [
     RowError(3, "户号", "", "户号不能为空"),
     RowError(4, "供热面积", "abc", "供热面积必须是数字"),
     RowError(5, "供热面积", "-5", "供热面积必须大于0"),
-    RowError(6, "联系电话", "1380013800", "联系电话格式不正确（应为以1开头的11位手机号或固定电话）"),
+    RowError(6, "联系电话", "1380013800", "联系电话格式不正确（手机号为11位；固定电话需带区号，如 024-23456789）"),
     RowError(7, "户号", "20010001", "户号与第2行重复"),
     RowError(8, "状态", "停用", "状态只能是：正常、报停、销户"),
 ]
@@ -82,7 +82,7 @@ def test_clean_file_creates_households_and_missing_districts_communities_station
     h1, h2, h3 = (household(db, n) for n in ("10010001", "10010002", "10010003"))
     assert h1.address == "和平区幸福家园1号楼1单元101室"
     assert h1.station.name == "幸福换热站" and h1.community.station_id == h1.station_id
-    assert (h2.area_m2, h2.owner_phone, h2.status) == (Decimal("120.25"), "022-23456789", HouseholdStatus.SUSPENDED)
+    assert (h2.area_m2, h2.owner_phone, h2.status) == (Decimal("120.25"), "+862223456789", HouseholdStatus.SUSPENDED)
     assert (h3.owner_phone, h3.status) == (None, HouseholdStatus.ACTIVE)
     assert h3.station.code == "HR-007" and h3.community.name == "阳光里" and h3.district.name == "河西区"
     assert h1.created_at is not None
@@ -161,7 +161,7 @@ def test_blank_optional_cells_keep_the_current_values_on_update(db, tmp_path, cl
 
     assert result.unchanged == 1
     h2 = household(db, "10010002")
-    assert (h2.owner_phone, h2.status, h2.station.name) == ("022-23456789", HouseholdStatus.SUSPENDED, "幸福换热站")
+    assert (h2.owner_phone, h2.status, h2.station.name) == ("+862223456789", HouseholdStatus.SUSPENDED, "幸福换热站")
 
 
 def test_no_update_rejects_existing_account_numbers(db, tmp_path, make_household):
@@ -267,7 +267,7 @@ def test_cli_dry_run_writes_nothing(db, runner, clean_file):
     assert count(db, Household) == 0
 
 
-@pytest.mark.parametrize("name, content", [("missing.xlsx", None), ("households.csv", "户号\n1\n"),
+@pytest.mark.parametrize("name, content", [("missing.xlsx", None), ("households.xls", "not excel"),
                                            ("broken.xlsx", "not a zip")])
 def test_cli_missing_or_non_xlsx_file_is_a_clear_error(db, runner, tmp_path, name, content):
     path = tmp_path / name
