@@ -43,21 +43,27 @@ def window() -> timedelta:
     return timedelta(minutes=_setting("CLUSTER_WINDOW_MINUTES", 30))
 
 
-def _scopes(household: Household) -> list[tuple[str, dict, object]]:
-    """(key, columns of the cluster row, household condition), the station first."""
+def _scopes(household: Household) -> list[tuple[str, dict]]:
+    """(key, columns of the cluster row), the station first."""
     scopes = []
     if household.station_id is not None:
-        scopes.append((f"station:{household.station_id}", {"station_id": household.station_id},
-                       Household.station_id == household.station_id))
-    scopes.append((f"community:{household.community_id}", {"community_id": household.community_id},
-                   Household.community_id == household.community_id))
+        scopes.append((f"station:{household.station_id}", {"station_id": household.station_id}))
+    scopes.append((f"community:{household.community_id}", {"community_id": household.community_id}))
     return scopes
 
 
-def _recent_reports(condition, since: datetime):
-    return (select(Ticket).join(Household, Household.id == Ticket.household_id)
-            .where(condition, Ticket.category.in_(HEAT), Ticket.created_at >= since,
-                   Ticket.outage_id.is_(None), Ticket.state != TicketState.CANCELLED))
+def _recent_reports(since: datetime) -> list:
+    """(station_id, community_id, created_at) of every heat report of the window, all places.
+
+    Driven by the index on ``ticket.created_at`` with the household joined by its key, so the
+    cost follows the window's intake — never the size of the ticket table or of a station
+    (a join that starts from the station's households reads all of their tickets' index).
+    """
+    return db.session.execute(
+        select(Household.station_id, Household.community_id, Ticket.created_at)
+        .select_from(Ticket).join(Household, Household.id == Ticket.household_id)
+        .where(Ticket.category.in_(HEAT), Ticket.created_at >= since, Ticket.outage_id.is_(None),
+               Ticket.state != TicketState.CANCELLED)).all()
 
 
 def note_heat_report(ticket: Ticket, *, now: datetime | None = None) -> OutageCluster | None:
@@ -67,26 +73,29 @@ def note_heat_report(ticket: Ticket, *, now: datetime | None = None) -> OutageCl
         return None
     now = now or utcnow()
     since = now - window()
-    for key, columns, condition in _scopes(household):
+    recent = None
+    for key, columns in _scopes(household):
         cluster = db.session.scalar(select(OutageCluster).where(OutageCluster.open_key == key))
         if cluster is not None and cluster.last_report_at < since:
             _resolve(cluster, ClusterStatus.EXPIRED, now)  # quiet for a whole window: that one is over
             cluster = None
-        count = db.session.scalar(select(func.count()).select_from(_recent_reports(condition, since).subquery()))
         if cluster is not None:
-            cluster.report_count = max(cluster.report_count, count)
+            # Already alerted (once per cluster): a counter, incremented in SQL so concurrent
+            # reports all count, instead of recounting the window.
+            cluster.report_count = OutageCluster.report_count + 1
             cluster.last_report_at = max(cluster.last_report_at, now)
-            return cluster  # already alerted: once per cluster
-        if count < threshold():
+            db.session.flush()
+            return cluster
+        if recent is None:
+            recent = _recent_reports(since)
+        (column, value), = columns.items()
+        times = [row.created_at for row in recent if getattr(row, column) == value]
+        if len(times) < threshold():
             continue
-        first = db.session.scalar(select(func.min(Ticket.created_at)).select_from(Ticket)
-                                  .join(Household, Household.id == Ticket.household_id)
-                                  .where(condition, Ticket.category.in_(HEAT), Ticket.created_at >= since,
-                                         Ticket.outage_id.is_(None), Ticket.state != TicketState.CANCELLED))
         inserted = db.session.execute(
             insert_or_skip(OutageCluster.__table__, conflict=["open_key"]).values(
-                scope=key, open_key=key, status=ClusterStatus.OPEN, report_count=count,
-                first_report_at=first or now, last_report_at=now, created_at=now, **columns)
+                scope=key, open_key=key, status=ClusterStatus.OPEN, report_count=len(times),
+                first_report_at=min(times), last_report_at=now, created_at=now, **columns)
             .returning(OutageCluster.__table__.c.id)).first()
         if inserted is None:
             return None  # a concurrent report opened it (and alerted) first
@@ -148,6 +157,12 @@ def cluster_reports(cluster: OutageCluster, *, open_only: bool = True) -> list[T
     if open_only:
         query = query.where(Ticket.state.in_(TicketState.OPEN))
     return list(db.session.scalars(query))
+
+
+def open_cluster_count() -> int:
+    """How many suspected outages wait for staff (the console menu's badge)."""
+    return db.session.scalar(select(func.count(OutageCluster.id))
+                             .where(OutageCluster.status == ClusterStatus.OPEN)) or 0
 
 
 def open_clusters() -> list[OutageCluster]:
