@@ -16,6 +16,7 @@ Services never commit: the caller's unit of work does. Nothing here knows WeChat
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -468,7 +469,7 @@ def change_stamp() -> str:
     b = db.session.execute(select(func.max(ConversationMessage.id), func.count(ConversationMessage.id)
                                   .filter(ConversationMessage.status.in_((ChatSendStatus.SENT,
                                                                           ChatSendStatus.FAILED))))).one()
-    return f"{a[0]}:{a[1]}:{b[0]}:{b[1]}"
+    return hashlib.sha1(f"{a[0]}:{a[1]}:{b[0]}:{b[1]}".encode()).hexdigest()[:16]
 
 
 # --- metrics ------------------------------------------------------------------------------------------
