@@ -198,6 +198,11 @@ class Config:
         self.SERVICE_HOURS = env_str("SERVICE_HOURS", self.BRIDGE_WORKING_HOURS)
         # The 24-hour customer-service hotline residents are told to call.
         self.HOTLINE_NUMBER = env_str("HOTLINE_NUMBER", "8123 4567")
+        # The gas company's emergency number: a resident smelling gas is told to call it (a gas
+        # leak is not the heating company's; no heating ticket is opened).
+        self.GAS_COMPANY_HOTLINE = env_str("GAS_COMPANY_HOTLINE", "96777")
+        # The indoor temperature the company guarantees in heated rooms (℃), quoted by the FAQ.
+        self.INDOOR_TEMP_STANDARD = float(env_str("INDOOR_TEMP_STANDARD", "18"))
         self.WECHAT_SANDBOX = env_bool("WECHAT_SANDBOX", False)
         # Public base URL of this backend (links in messages, callback/notify URLs in the demo).
         self.PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", DEV_PUBLIC_BASE_URL).rstrip("/")

@@ -57,6 +57,7 @@ from wechat.notify import BEIJING, Notice, Outcome, TemporaryFailure, send_notic
 
 log = logging.getLogger(__name__)
 S = AnnouncementStatus
+RETRY_FAILURE = "微信系统繁忙或网络超时"  # −1 and timeouts, retried MAX_ATTEMPTS times
 
 DEFAULT_RATE_PER_MINUTE = 6000       # WeChat publishes no per-second cap; 100k/day template quota
 RATE_KEY = "broadcast:rate-per-minute"  # run-time override (flask jobs rate)
@@ -423,13 +424,13 @@ def _count_attempts(ann_id: int, chunk, exc: TemporaryFailure) -> None:
         if attempts >= MAX_ATTEMPTS:
             if i in held:
                 outcome = Outcome(DeliveryStatus.UNKNOWN, "template", None,
-                                  f"多次重试仍失败，之前的发送结果未知: {exc}"[:200])
+                                  f"多次重试仍失败（{RETRY_FAILURE}），之前的发送结果未知")
                 db.session.execute(update(OutboundMessage).where(
                     OutboundMessage.dedupe_key == svc.delivery_key(ann_id, row.wechat_user_id, row.resends),
                     OutboundMessage.status == OutboundStatus.SENDING)
                     .values(status=OutboundStatus.UNKNOWN, errmsg=outcome.reason))
             else:
-                outcome = Outcome("failed", None, -1, f"多次重试仍失败: {exc}"[:200])
+                outcome = Outcome("failed", None, -1, f"多次重试仍失败（{RETRY_FAILURE}）")
             values.update(_row_values(row.id, outcome, now))
             values.pop("id")
         db.session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))

@@ -24,7 +24,7 @@ from app.extensions import db as _db
 pytest_plugins = ["tests.factories", "tests.live"]
 
 # Rows the migrations seed as reference data; restored after every test's cleanup.
-REFERENCE_TABLES = ("sla_policy", "evidence_rule")
+REFERENCE_TABLES = ("sla_policy", "evidence_rule", "faq_entry", "intent_rule")
 
 
 def _check_reachable(url: str, kind: str) -> None:
@@ -97,8 +97,8 @@ def _reset_schema() -> None:
 @pytest.fixture(scope="session")
 def _reference_rows(app):
     with app.app_context():
-        rows = {t: [dict(r._mapping) for r in _db.session.execute(text(f"SELECT * FROM {t}"))]
-                for t in REFERENCE_TABLES}
+        rows = {t: [dict(r._mapping) for r in _db.session.execute(_db.metadata.tables[t].select())]
+                for t in REFERENCE_TABLES}  # typed rows (datetimes stay datetimes on SQLite)
         _db.session.remove()
     return rows
 

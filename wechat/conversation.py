@@ -25,11 +25,11 @@ from app.models import (
     Household, HouseholdBinding, OutageStatus, Role, Staff, Ticket, TicketCategory, TicketSource, TicketState,
     TicketType, WechatUser, utcnow,
 )
-from app.models import OutboundMessage
+from app.models import Intent, OutboundMessage
 from app.queue import enqueue
-from app.services import binding, billing, chat, identity, knowledge, outages, tickets
+from app.services import binding, billing, chat, identity, intents, knowledge, outages, tickets
 from app.services.actors import Actor
-from wechat import crew_chat, live_chat
+from wechat import crew_chat, intent_replies, live_chat
 from wechat.inbound import SUBSCRIBE_MSG_EVENTS
 from wechat.notify import CUSTOM_WINDOW, record_template_result, window_key
 
@@ -95,6 +95,7 @@ class Caller:
         self.in_roster: bool | None = None
         self.roster_loaded: bool | None = None
         self.in_chat = False  # may be in a live chat with an agent (wechat/live_chat.py)
+        self.intent: intents.Classification | None = None  # what the text is about, once classified
 
     @property
     def user(self) -> WechatUser:
@@ -174,8 +175,11 @@ def faq_only(msg, caller: Caller | None) -> str | None:
     text = _text_of(msg) if caller is not None else None
     if not text or caller.state is not None or caller.in_chat or text in COMMANDS or BIND_COMMAND.match(text):
         return None
-    if text in STILL_COLD_WORDS or REPAIR_COMMAND.match(text) or _is_heat_complaint(text):
-        return None  # may open or move a ticket: the full path
+    if text in STILL_COLD_WORDS or REPAIR_COMMAND.match(text) or intent_replies.bad_input(text):
+        return None  # may open or move a ticket, or needs its own answer: the full path
+    caller.intent = intents.classify(text)
+    if caller.intent.intent not in (Intent.QUESTION, Intent.UNKNOWN):
+        return None  # an emergency, a repair, a rating …: the full path
     # Crew members never get FAQ answers: only a sender the loaded crew roster does not list
     # is answered here; listed or unknown goes the full path, where the database decides.
     if caller.in_roster or not caller.roster_loaded or crew_chat.is_command(text):
@@ -203,6 +207,8 @@ def handle(msg, caller: Caller | None) -> str | None:
         return _handle_image(caller.user, msg.media_id)
     if kind == "location":
         return _handle_location(caller.user, msg)
+    if kind == "voice":  # no Recognition text (speech recognition off, or nothing recognised)
+        return intent_replies.unreadable_voice()
     return "暂不支持此类消息，请发送文字或图片。回复【人工】联系客服。"
 
 
@@ -304,10 +310,6 @@ LINK_WORDS = frozenset(("关联", "关联小程序"))
 COMMANDS = BILL_WORDS | REPAIR_WORDS | OUTAGE_WORDS | PROGRESS_WORDS | HUMAN_WORDS | HELP_WORDS | LINK_WORDS
 # "报修 卧室暖气片不热": a repair reported in the official account.
 REPAIR_COMMAND = re.compile(r"^(?:报修|维修)[\s:：,，]*(\S.*)$", re.S)
-# Free text saying the home is cold (a report when the user is bound), unless it is a question.
-HEAT_COMPLAINT = re.compile(r"(暖气|暖器|家里|屋里|房间|室内|供暖|采暖).{0,6}(不热|没热|凉|冰|冷|温度低|温度偏低|不够热)"
-                            r"|没有?暖气|停暖了|不供暖")
-QUESTION = re.compile(r"怎么办|为什么|为啥|怎么回事|如何|吗|呢|\?|？")
 # Answers to the restoration notice: the home is still cold.
 STILL_COLD_WORDS = frozenset(("还冷", "还是冷", "还很冷", "还是不热", "仍然不热", "仍不热", "还不热", "依然不热",
                               "依旧不热", "还是凉"))
@@ -322,10 +324,6 @@ CATEGORY_WORDS = (
 )
 
 
-def _is_heat_complaint(text: str) -> bool:
-    return len(text) <= 100 and bool(HEAT_COMPLAINT.search(text)) and not QUESTION.search(text)
-
-
 def guess_category(text: str) -> str:
     for category, words in CATEGORY_WORDS:
         if any(w in text for w in words):
@@ -334,11 +332,16 @@ def guess_category(text: str) -> str:
 
 
 def _handle_text(caller: Caller, text: str) -> str:
-    if not text:
-        return WELCOME
+    refused = intent_replies.bad_input(text)
+    if refused:
+        return refused
     state, caller.state = caller.state, None
     if state and state.get("step") == "bind_proof":
         return _bind(caller.user, state["account_no"], text)
+    if state and state.get("step") == intent_replies.CONFIRM_STEP:
+        reply = intent_replies.answer_proposal(caller.user, state, text, _report_repair)
+        if reply:
+            return reply
     if state and state.get("step") == "photo_choice":
         reply = _pick_photo_task(caller.user, state, text)
         if reply:
@@ -355,8 +358,6 @@ def _handle_text(caller: Caller, text: str) -> str:
     match = REPAIR_COMMAND.match(text)
     if match and text not in REPAIR_WORDS:
         return _report_repair(caller.user, match.group(1).strip())
-    if _is_heat_complaint(text) and _is_bound(caller.openid):
-        return _report_repair(caller.user, text)
     if text in BILL_WORDS:
         return _bills(caller.user)
     if text in REPAIR_WORDS:
@@ -371,6 +372,31 @@ def _handle_text(caller: Caller, text: str) -> str:
         return WELCOME
     if text in LINK_WORDS:
         return _link_code(caller.user)
+    return _by_intent(caller, text)
+
+
+def _by_intent(caller: Caller, text: str) -> str:
+    """Free text, whatever its phrasing: what it is about decides (app/services/intents.py)."""
+    found = caller.intent or intents.classify(text)
+    kind = found.intent
+    if kind == Intent.EMERGENCY:
+        return intent_replies.gas_smell() if "gas" in found.tags else intent_replies.emergency(caller.user, text)
+    if kind == Intent.REPAIR:
+        homes = binding.bound_households(caller.user)
+        if homes and outages.active_outage_for(homes[0]) is not None and tickets.is_heat_report(
+                TicketType.REPAIR, guess_category(text)):
+            return _report_repair(caller.user, text)  # linked to the outage: answered at once, no crew sent
+        return intent_replies.propose_repair(caller, text)
+    if kind == Intent.PROGRESS:
+        return _progress(caller.user)
+    if kind == Intent.BILL:
+        return _bills(caller.user)
+    if kind == Intent.HUMAN:
+        return _to_human(caller.user, text)
+    if kind == Intent.RATING:
+        return intent_replies.rating(caller.user, text)
+    if kind == Intent.GREETING:
+        return intent_replies.greeting(found)
     return _faq(text, caller.faq_version)
 
 
@@ -409,13 +435,6 @@ def _bills(user: WechatUser) -> str:
         pay = f"{current_app.config['PUBLIC_BASE_URL']}/pay"
         lines.append(f'<a href="{pay}">点击缴费</a>，或在小程序“缴费查询”中支付。')
     return "\n".join(lines)
-
-
-def _is_bound(openid: str) -> bool:
-    """Whether this WeChat user has a household, without creating the user row."""
-    return db.session.scalar(
-        select(HouseholdBinding.id).join(WechatUser, WechatUser.id == HouseholdBinding.wechat_user_id)
-        .where(WechatUser.oa_openid == openid).limit(1)) is not None
 
 
 def _report_repair(user: WechatUser, description: str) -> str:
@@ -522,11 +541,8 @@ def _faq(text: str, faq_version: bytes | None) -> str:
     threshold = current_app.config["FAQ_CONFIDENCE_THRESHOLD"]
     matches = knowledge.search_faq(text, limit=3, version=faq_version)
     if matches and matches[0].confidence >= threshold:
-        return matches[0].answer
-    if matches:
-        others = "\n".join(f"· {m.question}" for m in matches)
-        return f"没有找到完全匹配的答案，您是否想问：\n{others}\n也可以回复【人工】，由客服为您解答。"
-    return "抱歉，暂时无法回答这个问题。回复【人工】，客服将为您解答。"
+        return knowledge.render_answer(matches[0].answer)
+    return intent_replies.not_understood([m.question for m in matches])
 
 
 # --- images and locations ----------------------------------------------------------------------

@@ -65,13 +65,32 @@ TEMPLATE_ERRORS = (40037, 47003, 41030, 48001)
 # This channel is closed for this user now; the next channel may still reach them.
 CHANNEL_CLOSED = (WINDOW_CLOSED, OUT_OF_COUNT)
 
+INVALID_OPENID = 40003
+
+# What WeChat's answers mean, in the words staff read (the console shows these for each
+# recipient not reached; REASONS is the one table of them — look words up with reason_text).
 REASONS = {
     NOT_FOLLOWING: "用户未关注公众号",
-    NO_CONSENT: "用户未授权订阅消息",
+    NO_CONSENT: "用户拒收（未授权订阅消息）",
     WINDOW_CLOSED: "超出48小时客服消息窗口",
     OUT_OF_COUNT: "客服消息条数已达上限",
+    INVALID_OPENID: "openid 无效（不是本公众号/小程序的用户）",
+    DAILY_QUOTA: "今日微信消息额度已用完（次日0点恢复）",
+    MINUTE_LIMIT: "微信接口调用过于频繁",
+    -1: "微信系统繁忙",
+    40037: "模板ID无效（模板配置错误）",
+    47003: "模板数据不符合要求（模板配置错误）",
+    41030: "小程序页面路径无效（模板配置错误）",
+    48001: "公众号未获得该接口权限",
     "no_channel": "用户未关注公众号、无订阅授权且不在48小时互动窗口内",
 }
+
+
+def reason_text(errcode: int | None, stored: str | None = None) -> str:
+    """Staff's words for an outcome: WeChat's errcode through REASONS, else the reason stored."""
+    if errcode is not None and errcode in REASONS:
+        return REASONS[errcode]
+    return stored or ("微信返回错误码 %s" % errcode if errcode is not None else "")
 
 # WeChat sends one message per openid + client_msg_id within 10 minutes (WECHAT.md §3). A
 # template message whose answer was lost is sent again with the same id only well inside
@@ -336,7 +355,9 @@ def _errmsg(exc: WeChatClientException) -> str:
 
 def _refused(channel: str, kind: str, template_id: str, exc: WeChatClientException) -> Outcome:
     """WeChat refused the template itself or its data (a configuration error of this kind), or
-    this app's openid of the person (40003)."""
+    this app's openid of the person (40003: the recipient's, not the template's)."""
+    if exc.errcode == INVALID_OPENID:
+        return Outcome("failed", channel, exc.errcode, f"{REASONS[INVALID_OPENID]}（{CHANNEL_NAMES[channel]}，40003）")
     reason = (f"{CHANNEL_NAMES[channel]}被微信拒绝（{exc.errcode} {_errmsg(exc)}）："
               f"{_kind_label(kind)}，模板 {template_id}")
     return Outcome("failed", channel, exc.errcode, reason[:300])
@@ -462,7 +483,8 @@ def _try_custom(user: WechatUser, notice: Notice, now: datetime, mark) -> Outcom
         if exc.errcode in (WINDOW_CLOSED, OUT_OF_COUNT, NOT_FOLLOWING):
             return Outcome("skipped", "custom", exc.errcode, REASONS[exc.errcode])
         if exc.errcode in CONFIG_ERRORS:
-            return Outcome("failed", "custom", exc.errcode, f"客服消息发送失败: {exc.errmsg}")
+            return Outcome("failed", "custom", exc.errcode,
+                           f"客服消息发送失败：{reason_text(exc.errcode, _errmsg(exc))}")
         raise
     return Outcome("sent", "custom")
 
@@ -686,7 +708,8 @@ class _Sender:
             if exc.errcode in (WINDOW_CLOSED, OUT_OF_COUNT, NOT_FOLLOWING):
                 return Outcome("skipped", "custom", exc.errcode, REASONS[exc.errcode])
             if exc.errcode in CONFIG_ERRORS:
-                return Outcome("failed", "custom", exc.errcode, f"客服消息发送失败: {exc.errmsg}")
+                return Outcome("failed", "custom", exc.errcode,
+                           f"客服消息发送失败：{reason_text(exc.errcode, _errmsg(exc))}")
             raise
         return Outcome("sent", "custom")
 

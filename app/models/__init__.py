@@ -10,6 +10,7 @@ from app.models.faq import FaqEntry
 from app.models.follow_up import FollowUpReason, FollowUpState, FollowUpTask
 from app.models.follow_up import FollowUpReason, FollowUpState, FollowUpTask
 from app.models.household import Household, HouseholdStatus
+from app.models.intent import Intent, IntentMatch, IntentRule
 from app.models.jobs_state import ArrearsReminder, OutageNotice, ReminderLevel, ReminderSent
 from app.models.messages import InboundMessage, OutboundMessage
 from app.models.outage import ClusterStatus, Outage, OutageArea, OutageCluster, OutageKind, OutageStatus

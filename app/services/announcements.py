@@ -275,11 +275,28 @@ def progress(announcement_id: int) -> dict:
 def unknown_deliveries(announcement_id: int, *, limit: int = 200) -> list[dict]:
     """The people whose message may or may not have arrived (oldest first), with their
     households, for the console."""
+    return deliveries_with_status(announcement_id, DeliveryStatus.UNKNOWN, limit=limit)
+
+
+def outcome_summary(announcement_id: int) -> list[dict]:
+    """The recipients not reached, grouped by outcome and WeChat's answer (most first):
+    ``{"status", "errcode", "reason", "count"}`` — the reason as stored for one of them."""
+    rows = db.session.execute(
+        select(Delivery.status, Delivery.errcode, func.min(Delivery.reason), func.count())
+        .where(Delivery.announcement_id == announcement_id,
+               Delivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.SKIPPED, DeliveryStatus.UNKNOWN)))
+        .group_by(Delivery.status, Delivery.errcode)).all()
+    return sorted(({"status": st, "errcode": code, "reason": reason, "count": n} for st, code, reason, n in rows),
+                  key=lambda r: (-r["count"], r["status"], r["errcode"] or 0))
+
+
+def deliveries_with_status(announcement_id: int, status: str, *, limit: int = 200) -> list[dict]:
+    """Recipients of one outcome (oldest first) with WeChat's answer and their households."""
     rows = db.session.execute(
         select(Delivery.id, Delivery.wechat_user_id, Delivery.channel, Delivery.reason, Delivery.resends,
-               WechatUser.nickname)
+               Delivery.errcode, WechatUser.nickname)
         .join(WechatUser, WechatUser.id == Delivery.wechat_user_id)
-        .where(Delivery.announcement_id == announcement_id, Delivery.status == DeliveryStatus.UNKNOWN)
+        .where(Delivery.announcement_id == announcement_id, Delivery.status == status)
         .order_by(Delivery.id).limit(limit)).all()
     homes: dict[int, list[Household]] = {}
     if rows:
@@ -290,7 +307,8 @@ def unknown_deliveries(announcement_id: int, *, limit: int = 200) -> list[dict]:
                 .order_by(Household.account_no)).all():
             homes.setdefault(user_id, []).append(home)
     return [{"delivery_id": r.id, "wechat_user_id": r.wechat_user_id, "channel": r.channel, "reason": r.reason,
-             "resends": r.resends, "nickname": r.nickname, "households": homes.get(r.wechat_user_id, [])}
+             "errcode": r.errcode, "resends": r.resends, "nickname": r.nickname,
+             "households": homes.get(r.wechat_user_id, [])}
             for r in rows]
 
 
@@ -307,23 +325,45 @@ def resend_unknown(announcement_id: int, delivery_ids: list[int] | None = None) 
     if delivery_ids is not None:
         query = query.where(Delivery.id.in_(delivery_ids))
     rows = db.session.execute(query).all()
-    if not rows:
+    queued = _send_again(ann, DeliveryStatus.UNKNOWN, [r.id for r in rows])
+    if queued:
+        db.session.execute(
+            update(OutboundMessage).where(
+                OutboundMessage.dedupe_key.in_([delivery_key(ann.id, r.wechat_user_id, r.resends) for r in rows]),
+                OutboundMessage.status == OutboundStatus.UNKNOWN)
+            .values(status=OutboundStatus.RESENT).execution_options(synchronize_session=False))
+    return queued
+
+
+def _send_again(ann: Announcement, status: str, ids: list[int]) -> int:
+    """These deliveries (still in ``status``) back to pending under a new notice key; the
+    broadcast is dispatched again. Returns how many moved (0 if someone moved them first)."""
+    if not ids:
         return 0
     res = db.session.execute(
-        update(Delivery).where(Delivery.id.in_([r.id for r in rows]), Delivery.status == DeliveryStatus.UNKNOWN)
+        update(Delivery).where(Delivery.id.in_(ids), Delivery.status == status)
         .values(status=DeliveryStatus.PENDING, resends=Delivery.resends + 1, attempts=0, channel=None,
                 errcode=None, reason=None, wechat_msgid=None, sent_at=None)
         .execution_options(synchronize_session=False))
     if not res.rowcount:
         return 0
-    db.session.execute(
-        update(OutboundMessage).where(
-            OutboundMessage.dedupe_key.in_([delivery_key(ann.id, r.wechat_user_id, r.resends) for r in rows]),
-            OutboundMessage.status == OutboundStatus.UNKNOWN)
-        .values(status=OutboundStatus.RESENT).execution_options(synchronize_session=False))
     if ann.status == S.DONE:
         ann.status, ann.status_reason, ann.finished_at = S.SENDING, None, None
     if ann.status == S.SENDING:
         _request_dispatch(ann)
     db.session.flush()
     return res.rowcount
+
+def retry_failed(announcement_id: int) -> int:
+    """重试失败: send once more to exactly the recipients whose send failed — each with a new
+    notice key, so each gets at most one more message, and a second click (or a retry of the
+    request) finds none left to retry. The announcement goes back to sending if it was done.
+    Returns how many were queued."""
+    ann = get_announcement(announcement_id)
+    if ann.status == S.CANCELLED:
+        raise InvalidTransitionError("公告已撤回，不能重试")
+    if ann.status in (S.DRAFT, S.SCHEDULED):
+        raise InvalidTransitionError("公告尚未发送")
+    ids = list(db.session.scalars(select(Delivery.id).where(Delivery.announcement_id == ann.id,
+                                                             Delivery.status == DeliveryStatus.FAILED)))
+    return _send_again(ann, DeliveryStatus.FAILED, ids)

@@ -165,6 +165,12 @@ def open_cluster_count() -> int:
                              .where(OutageCluster.status == ClusterStatus.OPEN)) or 0
 
 
+def open_cluster_count() -> int:
+    """How many suspected outages wait for staff (the console menu's badge)."""
+    return db.session.scalar(select(func.count(OutageCluster.id))
+                             .where(OutageCluster.status == ClusterStatus.OPEN)) or 0
+
+
 def open_clusters() -> list[OutageCluster]:
     return list(db.session.scalars(select(OutageCluster).where(OutageCluster.status == ClusterStatus.OPEN)
                                    .order_by(OutageCluster.created_at.desc())))

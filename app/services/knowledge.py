@@ -7,21 +7,20 @@ a minute for edits made around the ORM. Nothing stateful lives in memory.
 """
 from __future__ import annotations
 
-import logging
 import math
+import re
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 
-import jieba
+from flask import current_app
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.models import FaqEntry
-
-jieba.setLogLevel(logging.WARNING)
+from app.models import FaqEntry, HeatingSeason
+from app.services import billing, words
 
 # Words that say nothing about the topic of a resident's question.
 STOPWORDS = frozenset(
@@ -45,7 +44,7 @@ KEYWORD_WEIGHT = 2  # keywords count as if the word appeared twice in the questi
 
 
 def tokenize(text: str) -> list[str]:
-    return [SYNONYMS.get(t, t) for t in jieba.cut_for_search(text.lower()) if t.strip() and t not in STOPWORDS]
+    return [SYNONYMS.get(t, t) for t in words.cut_for_search(text.lower()) if t.strip() and t not in STOPWORDS]
 
 
 @dataclass(frozen=True)
@@ -170,3 +169,52 @@ def answer_question(query: str, threshold: float) -> FaqMatch | None:
     """The single answer to give automatically, or None when not confident enough."""
     matches = search_faq(query, limit=1)
     return matches[0] if matches and matches[0].confidence >= threshold else None
+
+
+# --- answers with facts from settings and data -----------------------------------------------------
+
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+# When no heating season is entered yet: words that stay true.
+SEASON_FALLBACK = {
+    "season": "以公告为准", "season_start": "供暖公告所列日期", "season_end": "供暖公告所列日期",
+    "season_days": "约150", "due_date": "缴费通知所列日期", "unit_price": "核定单价",
+    "late_fee_rate": "核定比例",
+}
+
+
+def _day(d) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def current_season(today) -> HeatingSeason | None:
+    """The season under way or next to come; else the latest one."""
+    return (db.session.scalar(select(HeatingSeason).where(HeatingSeason.ends_on >= today)
+                              .order_by(HeatingSeason.starts_on).limit(1))
+            or db.session.scalar(select(HeatingSeason).order_by(HeatingSeason.starts_on.desc()).limit(1)))
+
+
+def _facts(names: set[str]) -> dict[str, str]:
+    cfg = current_app.config
+    facts = {"hotline": cfg["HOTLINE_NUMBER"], "gas_hotline": cfg["GAS_COMPANY_HOTLINE"],
+             "indoor_temp": f"{cfg['INDOOR_TEMP_STANDARD']:g}"}
+    if names & set(SEASON_FALLBACK):
+        season = current_season(billing.local_today())
+        if season is None:
+            facts.update(SEASON_FALLBACK)
+        else:
+            rate = season.late_fee_bp_per_day
+            rate = billing.configured_late_fee_bp() if rate is None else rate
+            facts.update(season=season.code, season_start=_day(season.starts_on), season_end=_day(season.ends_on),
+                         season_days=str((season.ends_on - season.starts_on).days + 1), due_date=_day(season.due_on),
+                         unit_price=f"{season.unit_price_fen / 100:.2f}", late_fee_rate=f"{rate / 100:g}%")
+    return facts
+
+
+def render_answer(answer: str) -> str:
+    """An FAQ answer with its placeholders ({hotline}, {season_start} …) filled in; unknown
+    placeholders are left as written."""
+    names = set(PLACEHOLDER.findall(answer))
+    if not names:
+        return answer
+    facts = _facts(names)
+    return PLACEHOLDER.sub(lambda m: facts.get(m.group(1), m.group(0)), answer)

@@ -88,8 +88,10 @@ def create_outage(*, title: str, kind: str, reason: str, starts_at: datetime,
     now = now or utcnow()
     if kind not in OutageKind.ALL:
         raise ValidationError("停热类型有误", fields={"kind": [f"可选：{'、'.join(OutageKind.LABELS.values())}"]})
-    if not title.strip() or not reason.strip():
-        raise ValidationError("请填写标题和原因", fields={"title": ["必填"], "reason": ["必填"]})
+    missing = {field: [message] for field, value, message in (("title", title, "请填写标题"), ("reason", reason, "请填写原因"))
+               if not value.strip()}
+    if missing:
+        raise ValidationError("请填写标题和原因", fields=missing)
     if expected_end_at is not None and expected_end_at <= starts_at:
         raise ValidationError("预计恢复时间须晚于开始时间", fields={"expected_end_at": ["须晚于开始时间"]})
     outage = Outage(title=title.strip(), kind=kind, reason=reason.strip(), starts_at=starts_at,

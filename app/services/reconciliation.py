@@ -192,7 +192,7 @@ def resolve_mismatch(mismatch_id: int, staff_id: int, note: str) -> Reconciliati
     if not note:
         from app.errors import ValidationError
 
-        raise ValidationError("请填写处理说明", fields={"note": ["必填"]})
+        raise ValidationError("请填写处理说明", fields={"note": ["请填写处理说明"]})
     mismatch.resolved_at = utcnow()
     mismatch.resolved_by_id = staff_id
     mismatch.resolution_note = note[:300]

@@ -1,20 +1,26 @@
 """Ticket deadlines (respond by, finish by) from the editable SLA policy table.
 
 The numbers live in ``sla_policy`` rows (seeded by the first migration, edited by staff);
-this module only looks them up. A row for the exact ticket type wins over the ``"*"`` row
-of the same priority.
+this module looks them up and says which open tickets are past them. A row for the exact
+ticket type wins over the ``"*"`` row of the same priority.
+
+Two deadlines, each flagged on its own: 超时未响应 — nobody has taken the ticket (new or
+assigned, not yet accepted) and ``respond_by`` has passed; 超时未完成 — the ticket is still
+open and ``finish_by`` has passed. A ticket held for an outage has neither deadline.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from app.errors import DomainError
 from app.extensions import db
-from app.models import Priority, SlaPolicy, Ticket, TicketType
+from app.models import Priority, SlaPolicy, Ticket, TicketState, TicketType
 
 ANY_TYPE = "*"
+# Not yet responded to: nobody has accepted the ticket (the first response is the acceptance).
+AWAITING_RESPONSE = (TicketState.NEW, TicketState.ASSIGNED)
 
 
 class SlaMissingError(DomainError):
@@ -47,3 +53,21 @@ def deadlines_for(ticket_type: str, priority: str, start: datetime) -> tuple[dat
 def apply_deadlines(ticket: Ticket) -> None:
     """Set (or recompute, e.g. after a priority change) the ticket's deadlines from its opening time."""
     ticket.respond_by, ticket.finish_by = deadlines_for(ticket.type, ticket.priority, ticket.created_at)
+
+
+def response_overdue(now: datetime):
+    """SQL condition: 超时未响应 at ``now``."""
+    return and_(Ticket.state.in_(AWAITING_RESPONSE), Ticket.respond_by < now)
+
+
+def finish_overdue(now: datetime):
+    """SQL condition: 超时未完成 at ``now``."""
+    return and_(Ticket.state.in_(TicketState.OPEN), Ticket.finish_by < now)
+
+
+def is_response_overdue(ticket: Ticket, now: datetime) -> bool:
+    return ticket.state in AWAITING_RESPONSE and ticket.respond_by is not None and ticket.respond_by < now
+
+
+def is_finish_overdue(ticket: Ticket, now: datetime) -> bool:
+    return ticket.state in TicketState.OPEN and ticket.finish_by is not None and ticket.finish_by < now

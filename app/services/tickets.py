@@ -49,6 +49,7 @@ EVENT_LABELS = {
     "forwarded": "转办", "reopened": "重新打开", "cancelled": "撤销", "defect_order_opened": "开具消缺单",
     "rated": "用户评价", "call_rated": "来电评价", "visited": "回访", "priority_changed": "调整优先级", "details_updated": "更新信息",
     "linked_to_outage": "关联停热", "outage_restored": "恢复供热", "still_cold": "反馈仍不热",
+    "resident_note": "住户补充",
 }
 
 ACTION_LABELS = {
@@ -209,9 +210,10 @@ def _notify_reporter(ticket: Ticket, event: TicketEvent) -> None:
     resident_notices.record_ticket_change(ticket, event)
 
 
-def _alert_emergency(ticket: Ticket, event: TicketEvent) -> None:
-    """An emergency goes to the crew lead(s) at once; with no crew, to the leaders on duty."""
-    if ticket.crew_id is not None:
+def _alert_emergency(ticket: Ticket, event: TicketEvent, *, leaders: bool = False) -> None:
+    """An emergency goes to the crew lead(s) at once; with no crew (or ``leaders``: a new
+    emergency), to the leaders on duty (``Staff.on_duty``)."""
+    if ticket.crew_id is not None and not leaders:
         who = select(Staff).where(Staff.crew_id == ticket.crew_id, Staff.role == Role.CREW_LEAD)
     else:
         who = select(Staff).where(Staff.role == Role.LEADER, Staff.on_duty.is_(True))
@@ -331,6 +333,8 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
     created = _record_event(ticket, actor, "created", to_state=S.NEW, photos=photos, at=now,
                             note=created_note, data=data or None)
 
+    if ticket.priority == Priority.EMERGENCY:
+        _alert_emergency(ticket, created, leaders=True)  # the leader on duty hears of every new emergency
     if link:
         link_to_outage(ticket, outage, at=now)
         return ticket
@@ -500,6 +504,17 @@ def add_progress_note(ticket: Ticket, actor: Actor, note: str | None = None,
         return _move(ticket, actor, "progress_note", S.IN_PROGRESS, note=text, photos=photos)
     return _record_event(ticket, actor, "progress_note", from_state=ticket.state, to_state=ticket.state,
                          note=text, photos=photos)
+
+
+def add_resident_note(ticket: Ticket, actor: Actor, note: str) -> TicketEvent:
+    """The resident adds words to their open ticket (instead of reporting the same thing
+    twice): the reporter or a resident bound to the household. It shows in the timeline the
+    crew and the console read."""
+    if not (_is_reporter(ticket, actor) or _binds_household(ticket, actor)):
+        raise _deny("note")
+    _require_state(ticket, S.OPEN, "note")
+    text = _required_text(note, "note", "请填写补充内容")
+    return _record_event(ticket, actor, "resident_note", from_state=ticket.state, to_state=ticket.state, note=text)
 
 
 def attach_photos(ticket: Ticket, actor: Actor, photos: Iterable[PhotoArg], note: str | None = None) -> TicketEvent:

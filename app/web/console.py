@@ -14,20 +14,24 @@ from zoneinfo import ZoneInfo
 import qrcode
 import qrcode.image.svg
 from flask import (
-    Blueprint, abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for,
+    Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for,
 )
 from markupsafe import Markup
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import selectinload
 
+from app import phones
 from app.errors import DomainError
 from app.extensions import db
 from app.models import (
-    Community, Crew, District, Household, Priority, Role, Staff, Ticket, TicketCategory, TicketPhoto,
+    AccessAction, Community, Crew, District, Household, Priority, Role, Staff, Ticket, TicketCategory, TicketPhoto,
     TicketSource, TicketState, TicketType, utcnow,
 )
-from app.services import ratings, staff_auth
+from app.services import clusters as cluster_service
+from app.services import exports, privacy, ratings, sla, staff_admin, staff_auth
 from app.services import tickets as ticket_service
 from app.services.actors import Actor
+from app.text import clean_text
 from app.web import auth
 from app.web.pages import install_html_errors
 from app.web.redirects import safe_next
@@ -61,9 +65,11 @@ def _guard():
 
 @bp.context_processor
 def _globals():
+    staff = auth.current_staff()
     return {**auth.template_globals(), "TicketState": TicketState, "TicketType": TicketType,
             "Priority": Priority, "TicketCategory": TicketCategory, "TicketSource": TicketSource,
-            "Role": Role}
+            "Role": Role, "is_admin": staff_admin.can_manage_staff(staff),
+            "open_cluster_count": cluster_service.open_cluster_count() if staff is not None else 0}
 
 
 def tz() -> ZoneInfo:
@@ -159,15 +165,26 @@ def _queue_query(args, now: datetime):
                 day += timedelta(days=1)
             bound = datetime.combine(day, time(0), tzinfo=tz())
             conds.append(Ticket.created_at >= bound if op == "ge" else Ticket.created_at < bound)
-    if args.get("overdue"):
-        conds.append(and_(Ticket.state.in_(TicketState.OPEN), Ticket.finish_by < now))
-    q = (args.get("q") or "").strip()
+    overdue = args.get("overdue")
+    if overdue == "response":
+        conds.append(sla.response_overdue(now))
+    elif overdue == "any":
+        conds.append(or_(sla.response_overdue(now), sla.finish_overdue(now)))
+    elif overdue:  # "finish" (and "1", the old checkbox)
+        conds.append(sla.finish_overdue(now))
+    q = clean_text(args.get("q"))
     if q:
         like = f"%{q}%"
+        fragment = phones.search_fragment(q)
         conds.append(or_(Ticket.number.ilike(like), Ticket.caller_phone.ilike(like), Ticket.address.ilike(like),
                          Ticket.description.ilike(like), Ticket.caller_name.ilike(like),
-                         Ticket.external_id == q))
+                         Ticket.external_id == q,
+                         *([Ticket.caller_phone.contains(fragment, autoescape=True)] if fragment else [])))
     return conds
+
+
+def _queue_order():
+    return Ticket.created_at.desc() if request.args.get("sort") == "new" else Ticket.finish_by.asc().nulls_last()
 
 
 @bp.route("/tickets")
@@ -175,16 +192,41 @@ def tickets():
     now = utcnow()
     conds = _queue_query(request.args, now)
     page = max(request.args.get("page", 1, type=int), 1)
-    total = db.session.scalar(select(func.count(Ticket.id)).where(*conds)) or 0
-    order = Ticket.created_at.desc() if request.args.get("sort") == "new" else Ticket.finish_by.asc().nulls_last()
+    total, late_response, late_finish = db.session.execute(select(
+        func.count(Ticket.id), func.coalesce(func.sum(case((sla.response_overdue(now), 1), else_=0)), 0),
+        func.coalesce(func.sum(case((sla.finish_overdue(now), 1), else_=0)), 0)).where(*conds)).one()
     rows = db.session.scalars(
-        select(Ticket).where(*conds).order_by(order, Ticket.id.desc())
+        select(Ticket).where(*conds).order_by(_queue_order(), Ticket.id.desc())
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).all()
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("console/tickets.html", rows=rows, total=total, page=page, pages=pages, args=args,
-                           now=now, districts=_districts(), communities=_communities(), crews=_crews())
+                           now=now, districts=_districts(), communities=_communities(), crews=_crews(),
+                           late_response=int(late_response), late_finish=int(late_finish),
+                           response_late=sla.is_response_overdue, finish_late=sla.is_finish_overdue)
+
+
+@bp.route("/tickets.xlsx")
+def tickets_xlsx():
+    """The filtered list as an Excel workbook (names and numbers masked as on the page);
+    every export is recorded with its filters and row count."""
+    now = utcnow()
+    conds = _queue_query(request.args, now)
+    rows = db.session.scalars(select(Ticket).where(*conds).order_by(_queue_order(), Ticket.id.desc())
+                              .options(selectinload(Ticket.household), selectinload(Ticket.crew),
+                                       selectinload(Ticket.assignee))
+                              .limit(exports.MAX_ROWS + 1)).all()
+    filters = {k: v for k, v in request.args.items() if v}
+    described = exports.describe_filters(filters)
+    data = exports.tickets_workbook(rows[:exports.MAX_ROWS], now=now, tz=tz(), truncated=len(rows) > exports.MAX_ROWS,
+                                    filters=described)
+    privacy.record_access(auth.current_staff(), AccessAction.EXPORT_TICKETS, subject=f"工单列表（{described}）",
+                          detail=filters, rows=min(len(rows), exports.MAX_ROWS), client_ip=request.remote_addr)
+    db.session.commit()
+    filename = f"tickets-{now.astimezone(tz()).strftime('%Y%m%d-%H%M')}.xlsx"
+    return Response(data, mimetype=exports.XLSX_MIMETYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def _districts():
@@ -213,10 +255,20 @@ def _ticket_or_404(ticket_id: int, for_update: bool = False) -> Ticket:
 
 @bp.route("/tickets/<int:ticket_id>")
 def ticket_detail(ticket_id: int):
+    """The ticket; the caller's name and number masked unless staff ask to see them (logged)."""
     ticket = _ticket_or_404(ticket_id)
     children = db.session.scalars(select(Ticket).where(Ticket.parent_id == ticket.id)).all()
-    return render_template("console/ticket.html", t=ticket, now=utcnow(), crews=_crews(), field_staff=_field_staff(),
-                           children=children, action_labels=ticket_service.ACTION_LABELS, event_labels=ticket_service.EVENT_LABELS)
+    reveal = request.method == "GET" and request.args.get("reveal") == "1"
+    if reveal:
+        privacy.record_access(auth.current_staff(), AccessAction.VIEW_CUSTOMER, household=ticket.household,
+                              subject=f"工单 {ticket.number} 的联系人", client_ip=request.remote_addr)
+        db.session.commit()
+    now = utcnow()
+    return render_template("console/ticket.html", t=ticket, now=now, crews=_crews(), field_staff=_field_staff(),
+                           children=children, action_labels=ticket_service.ACTION_LABELS,
+                           event_labels=ticket_service.EVENT_LABELS, reveal=reveal,
+                           late_response=sla.is_response_overdue(ticket, now),
+                           late_finish=sla.is_finish_overdue(ticket, now))
 
 
 
@@ -258,10 +310,14 @@ def ticket_reassign(ticket_id: int):
     staff = db.session.get(Staff, request.form.get("staff_id", type=int) or 0)
     note = request.form.get("note", "")
     if ticket.state in (TicketState.NEW, TicketState.ASSIGNED):
+        first = ticket.crew_id is None and ticket.assignee_id is None
         ticket_service.assign_ticket(ticket, actor(), crew=crew, staff=staff, note=note)
+        message = "已派单" if first else "已改派"
     else:
         ticket_service.forward_ticket(ticket, actor(), reason=note, crew=crew, staff=staff)
-    return done("已改派", "console.ticket_detail", ticket_id=ticket_id)
+        message = "已转办"
+    holder = "，".join(n for n in (ticket.crew.name if ticket.crew else "", ticket.assignee.name if ticket.assignee else "") if n)
+    return done(f"{message}：{holder}" if holder else message, "console.ticket_detail", ticket_id=ticket_id)
 
 
 @bp.route("/photos/<int:photo_id>")
@@ -309,3 +365,6 @@ from app.web import console_staff  # noqa: E402,F401  (staff administration, adm
 from app.web import console_pay  # noqa: E402,F401  (refunds and reconciliation)
 from app.web import console_templates  # noqa: E402,F401  (message templates, read-only)
 from app.web import console_chat  # noqa: E402,F401  (会话: live chat with residents)
+from app.web import console_desk  # noqa: E402,F401  (customers, 新建工单)
+from app.web import console_admin  # noqa: E402,F401  (admin pages: SLA, evidence rules, settings, access log)
+from app.web import console_forms  # noqa: E402,F401  (inline validation; last: its error handlers win)

@@ -3,6 +3,7 @@ failed jobs and reports. Same rules as ``app.web.console`` (same blueprint)."""
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
@@ -10,7 +11,8 @@ from sqlalchemy import func, or_, select
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import (
-    Announcement, AnnouncementStatus, Audience, BridgeDeadLetter, ClusterStatus, Community, District, FaqEntry,
+    Announcement, AnnouncementStatus, Audience, BridgeDeadLetter, ClusterStatus, Community, DeliveryStatus, District,
+    FaqEntry,
     Household, Outage, OutageArea, OutageCluster, OutageKind, OutageStatus, Station, Ticket, utcnow,
 )
 from app.services import clusters as cluster_service
@@ -20,6 +22,7 @@ from app.services import reports as report_service
 from app.services.billing import local_today
 from app.web import auth
 from app.web.console import bp, done, parse_local_datetime
+from wechat.notify import reason_text
 
 UNKNOWN_LIST_LIMIT = 200
 ANN_LABELS = {
@@ -30,14 +33,56 @@ ANN_LABELS = {
 
 
 CHANNEL_LABELS = {"subscribe": "订阅消息", "custom": "客服消息", "template": "模板消息"}
+OUTCOME_LABELS = {DeliveryStatus.FAILED: "失败", DeliveryStatus.SKIPPED: "跳过", DeliveryStatus.UNKNOWN: "结果未知"}
+# The phone bridge's endpoints and answers (app/bridge/ingest.py), as staff read them.
+BRIDGE_ENDPOINTS = {"tickets": "工单", "calls": "来电"}
+BRIDGE_RESULTS = {"created": "已新建工单", "updated": "已更新工单", "unchanged": "内容无变化", "stale": "数据较旧，未覆盖",
+                  "recorded": "已记录来电", "duplicate": "重复推送，已忽略"}
+_REASON = re.compile(r"^(?P<status>\d{3}) (?P<code>[a-z_]+): (?P<message>.*?)(?P<rest> [\[{(].*)?$", re.S)
+
+
+def dead_letter_reason(reason: str | None) -> tuple[str, str]:
+    """(the Chinese message, the technical rest) of a stored "400 invalid_json: 请求内容… (detail)"."""
+    found = _REASON.match(reason or "")
+    if not found:
+        return reason or "", ""
+    return found["message"].strip(), f"{found['status']} {found['code']}{found['rest'] or ''}".strip()
+
+
+def replay_text(result: str | None) -> tuple[str, bool]:
+    """(what a replay came to, in Chinese; whether it worked) of "ok: 201 created" / "failed: …"."""
+    if not result:
+        return "", False
+    if result.startswith("ok:"):
+        words = result[3:].split()
+        outcome = BRIDGE_RESULTS.get(words[1], words[1]) if len(words) > 1 else ""
+        return "重放成功" + (f"：{outcome}" if outcome else "") + ("（已修正数据）" if "corrected" in result else ""), True
+    return "重放失败：" + dead_letter_reason(result.removeprefix("failed:").strip())[0], False
 
 
 def status_label(p: dict) -> str:
-    """The announcement's status for staff; a finished broadcast with people whose outcome is
-    unknown does not say "all sent"."""
-    if p["status"] == AnnouncementStatus.DONE and p.get("unknown"):
-        return f"发送结束，{p['unknown']}人结果未知"
-    return ANN_LABELS.get(p["status"], p["status"])
+    """The announcement's status for staff. A finished broadcast says "全部发送成功" only when
+    every recipient got it; otherwise it says how many were sent, failed, skipped, unknown."""
+    if p["status"] != AnnouncementStatus.DONE:
+        return ANN_LABELS.get(p["status"], p["status"])
+    if p["total"] == 0:
+        return "发送结束：没有符合条件的接收人"
+    if p["sent"] == p["total"]:
+        return f"全部发送成功（{p['total']}人）"
+    parts = [f"成功{p['sent']}人"] + [f"{label}{p[key]}人" for key, label in
+                                     (("failed", "失败"), ("skipped", "跳过"), ("unknown", "结果未知")) if p.get(key)]
+    return "发送结束：" + "，".join(parts)
+
+
+def result_tone(p: dict) -> str:
+    """The colour of the result: green only when everyone got it; red with failures."""
+    if p.get("failed") or p.get("unknown"):
+        return "bad"
+    if p.get("skipped"):
+        return "warn"
+    if p["status"] == AnnouncementStatus.DONE and p["sent"] == p["total"] and p["total"]:
+        return "ok"
+    return ""
 
 
 def percent_done(p: dict) -> int:
@@ -126,13 +171,16 @@ def announcements():
     service = _announcements()
     progress = {a.id: service.progress(a.id) for a in rows}
     return render_template("console/announcements.html", rows=rows, progress=progress, labels=ANN_LABELS,
-                           audience_labels=Audience.LABELS, status_label=status_label)
+                           audience_labels=Audience.LABELS, status_label=status_label, tone=result_tone)
 
 
 @bp.route("/announcements/new")
-def announcement_new():
+def announcement_new(confirm_count: int | None = None):
+    """The composer; after a refused or unconfirmed POST, the same form with what was typed."""
+    posted = request.method == "POST"
+    current = _areas_from_json(request.form.get("areas")) if posted else []
     return render_template("console/announcement_new.html", areas=area_options(), audience_labels=Audience.LABELS,
-                           form={})
+                           current_areas=current, confirm_count=confirm_count)
 
 
 @bp.route("/announcements/audience.json", methods=["POST"], endpoint="audience_count")
@@ -157,9 +205,15 @@ def announcement_create():
     scheduled_at = parse_local_datetime(form.get("scheduled_at"), "scheduled_at") if send == "later" else None
     if send == "later" and scheduled_at is None:
         raise ValidationError("请选择定时发送时间", fields={"scheduled_at": ["请选择定时发送时间"]})
+    audience_filter = _audience_filter(areas) if audience == Audience.AREA else None
+    if send in ("now", "later"):
+        # A mass send goes out only once staff have seen how many people it reaches (and the
+        # number they confirmed is still the number now).
+        recipients = service.count_audience(audience, audience_filter)
+        if str(recipients) not in form.getlist("confirmed"):
+            return announcement_new(confirm_count=recipients)
     ann = service.compose_announcement(
-        title=form.get("title", ""), body=form.get("body", ""), audience=audience,
-        audience_filter=_audience_filter(areas) if audience == Audience.AREA else None,
+        title=form.get("title", ""), body=form.get("body", ""), audience=audience, audience_filter=audience_filter,
         scheduled_at=scheduled_at, created_by_id=auth.current_staff().id,
     )
     if send == "now":
@@ -179,9 +233,14 @@ def announcement_detail(announcement_id: int):
     p = service.progress(ann.id)
     return render_template("console/announcement.html", a=ann, progress=p, labels=ANN_LABELS,
                            audience_labels=Audience.LABELS, area_text=_audience_text(ann),
-                           status_text=status_label(p), percent=percent_done(p),
+                           status_text=status_label(p), percent=percent_done(p), tone=result_tone(p),
                            unknown=service.unknown_deliveries(ann.id, limit=UNKNOWN_LIST_LIMIT),
-                           unknown_limit=UNKNOWN_LIST_LIMIT, channel_labels=CHANNEL_LABELS)
+                           failed=service.deliveries_with_status(ann.id, DeliveryStatus.FAILED, limit=UNKNOWN_LIST_LIMIT),
+                           skipped=service.deliveries_with_status(ann.id, DeliveryStatus.SKIPPED,
+                                                                  limit=UNKNOWN_LIST_LIMIT),
+                           reasons=service.outcome_summary(ann.id), reason_text=reason_text,
+                           outcome_labels=OUTCOME_LABELS, unknown_limit=UNKNOWN_LIST_LIMIT,
+                           channel_labels=CHANNEL_LABELS)
 
 
 def _audience_text(ann: Announcement) -> str:
@@ -206,7 +265,16 @@ def announcement_progress(announcement_id: int):
     p = _announcements().progress(announcement_id)
     p["percent"] = percent_done(p)
     p["status_label"] = status_label(p)
+    p["tone"] = result_tone(p)
     return jsonify(p)
+
+
+@bp.route("/announcements/<int:announcement_id>/retry-failed", methods=["POST"])
+def announcement_retry_failed(announcement_id: int):
+    """重试失败: exactly the recipients whose send failed, once more each."""
+    count = _announcements().retry_failed(announcement_id)
+    message = f"已开始重试发送给{count}人" if count else "没有需要重试的失败接收人（可能已在重试中）"
+    return done(message, "console.announcement_detail", announcement_id=announcement_id)
 
 
 @bp.route("/announcements/<int:announcement_id>/resend", methods=["POST"])
@@ -246,7 +314,8 @@ def announcement_action(announcement_id: int, action: str):
 @bp.route("/outages")
 def outages():
     rows = db.session.scalars(select(Outage).order_by(Outage.id.desc()).limit(100)).all()
-    affected = {o.id: outage_service.count_affected(o.areas) for o in rows if o.status in outage_service.LIVE}
+    # Restored outages keep their areas: their count is the households they affected.
+    affected = {o.id: outage_service.count_affected(o.areas) for o in rows if o.areas}
     ids = [o.id for o in rows]
     linked = dict(db.session.execute(select(Ticket.outage_id, func.count(Ticket.id))
                                      .where(Ticket.outage_id.in_(ids)).group_by(Ticket.outage_id)).all()) if ids else {}
@@ -258,24 +327,36 @@ def outages():
 @bp.route("/clusters")
 def clusters():
     """疑似停热: open clusters of no-heat reports, each with its reports and a convert form."""
-    rows = [(c, cluster_service.place_name(c), cluster_service.cluster_reports(c))
+    rows = [(c, cluster_service.place_name(c), cluster_service.cluster_reports(c), _cluster_households(c))
             for c in cluster_service.open_clusters()]
-    return render_template("console/clusters.html", rows=rows)
+    confirm = request.view_args.get("cluster_id") if request.method == "POST" else None
+    return render_template("console/clusters.html", rows=rows, confirm=confirm)
+
+
+def _cluster_households(cluster: OutageCluster) -> int:
+    """Households a conversion would notify (the cluster's station or community)."""
+    return outage_service.count_affected([OutageArea(station_id=cluster.station_id)] if cluster.station_id
+                                         else [OutageArea(community_id=cluster.community_id)])
 
 
 @bp.route("/clusters/<int:cluster_id>/convert", methods=["POST"])
 def cluster_convert(cluster_id: int):
     form = request.form
+    cluster = db.session.get(OutageCluster, cluster_id) or abort(404)
+    if cluster.status == ClusterStatus.OPEN and str(_cluster_households(cluster)) not in form.getlist("confirmed"):
+        return clusters()  # shows how many households will be notified; converted only once confirmed
     outage, linked = cluster_service.convert_cluster(
         cluster_id, expected_end_at=parse_local_datetime(form.get("expected_end_at"), "expected_end_at"),
         reason=form.get("reason"), title=form.get("title"), created_by_id=auth.current_staff().id)
-    return done(f"已转为停热并通知住户，关联报修 {linked} 起", "console.outage_edit", outage_id=outage.id)
+    return done(f"已转为停热，正在通知 {outage_service.count_affected(outage.areas)} 户，关联报修 {linked} 起",
+                "console.outage_edit", outage_id=outage.id)
 
 
 @bp.route("/outages/new")
 def outage_new():
+    current = _areas_from_json(request.form.get("areas")) if request.method == "POST" else []
     return render_template("console/outage_form.html", o=None, areas=area_options(), kinds=OutageKind.LABELS,
-                           current_areas=[])
+                           current_areas=current)
 
 
 @bp.route("/outages", methods=["POST"])
@@ -349,7 +430,8 @@ def faq_edit(entry_id: int | None = None):
 
 def _faq_fields(form) -> dict:
     fields = {k: (form.get(k) or "").strip() for k in ("question", "answer", "keywords", "category")}
-    errors = {k: ["必填"] for k in ("question", "answer", "category") if not fields[k]}
+    errors = {k: [f"请填写{label}"] for k, label in (("question", "问题"), ("answer", "答案"), ("category", "分类"))
+              if not fields[k]}
     if len(fields["question"]) > 200:
         errors["question"] = ["问题不能超过200字"]
     if errors:
@@ -398,7 +480,8 @@ def dead_letters():
         rows = list_dead_letters(include_replayed=show_all, limit=100)
     except ImportError:  # before the bridge's service exists: read the table directly
         rows = db.session.scalars(select(BridgeDeadLetter).order_by(BridgeDeadLetter.id.desc()).limit(100)).all()
-    return render_template("console/dead_letters.html", rows=rows, show_all=show_all)
+    return render_template("console/dead_letters.html", rows=rows, show_all=show_all, endpoint_labels=BRIDGE_ENDPOINTS,
+                           reason_of=dead_letter_reason, replay_of=replay_text)
 
 
 @bp.route("/dead-letters/<int:letter_id>/replay", methods=["POST"])
@@ -414,7 +497,8 @@ def dead_letter_replay(letter_id: int):
         raise ValidationError(f"无法重放：{exc}")
     db.session.commit()
     if answer.status < 300:
-        flash(f"重放成功：{answer.body.get('result', '')}", "ok")
+        result = answer.body.get("result", "")
+        flash(f"重放成功：{BRIDGE_RESULTS.get(result, result)}", "ok")
     else:
         message = (answer.body.get("error") or {}).get("message", "")
         flash(f"重放失败（{answer.status}）：{message}", "error")

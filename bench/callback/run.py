@@ -43,15 +43,10 @@ def prepare(env: dict) -> None:
     code = (
         "from app import create_app\n"
         "from app.extensions import db\n"
-        "from app.models import FaqEntry\n"
-        "from app.demo.data import FAQ\n"
         "from flask_migrate import upgrade\n"
         "app = create_app()\n"
         "with app.app_context():\n"
         "    upgrade()\n"
-        "    if not db.session.query(FaqEntry).count():\n"
-        "        db.session.add_all(FaqEntry(category=c, question=q, answer=a, keywords=k) for c, q, a, k in FAQ)\n"
-        "        db.session.commit()\n"
     )
     subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -291,14 +291,15 @@ def test_inquiries_and_suggestions_wait_for_an_agent(db, world, type):
 
 
 @pytest.mark.parametrize("category", TicketCategory.EMERGENCY)
-def test_leak_or_burst_pipe_is_an_emergency_that_alerts_the_crew_lead(db, world, category):
+def test_leak_or_burst_pipe_is_an_emergency_that_alerts_the_crew_lead_and_the_leader_on_duty(db, world, category):
     now = utcnow()
     t = report(world, category=category, priority=Priority.NORMAL, now=now)
 
     assert t.priority == Priority.EMERGENCY
     assert (t.respond_by, t.finish_by) == (now + timedelta(minutes=15), now + timedelta(hours=4))
-    [alert] = outbox(db, "notify.emergency_alert")
-    assert alert.payload["staff_id"] == world["lead"].id and alert.payload["ticket_id"] == t.id
+    alerts = outbox(db, "notify.emergency_alert")
+    assert sorted(a.payload["staff_id"] for a in alerts) == sorted([world["lead"].id, world["leader"].id])
+    assert {a.payload["ticket_id"] for a in alerts} == {t.id}
 
 
 def test_unrouted_emergency_alerts_the_leader_on_duty(db, world):
@@ -518,7 +519,7 @@ def test_forwarded_emergency_alerts_the_new_crew_lead(db, world):
     forward_ticket(t, world.actor("member"), reason="外网漏水", crew=world.other_crew)
 
     assert [m.payload["staff_id"] for m in outbox(db, "notify.emergency_alert")] == [
-        world["lead"].id, world["other_lead"].id]
+        world["leader"].id, world["lead"].id, world["other_lead"].id]  # the leader on duty: once, at creation
 
 
 # --- reopen, cancel ----------------------------------------------------------------------

@@ -83,7 +83,9 @@ def test_one_outage_many_reports_linked_answered_restored_and_closed_together(
         assert restore_at_text in body["message"] and body["ticket"]["crew"] is None
 
     # --- 5 from outside: dispatched to their crew as usual --------------------------------------
-    reply = oa_report(outside[0], "家里暖气不热")
+    reply = oa_report(outside[0], "家里暖气不热")  # no outage there: a repair in words is confirmed first
+    assert "回复 1 确认报修" in reply
+    reply = wechat.say(residents[outside[0].id][1], "1")
     assert "已受理" in reply and town.other_crew.name in reply
     for household in outside[1:1 + MP_OUT]:
         body = mp_report(household)

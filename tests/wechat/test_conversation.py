@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from app.demo.data import FAQ
+from app.reference.knowledge_base import ENTRIES as FAQ
 from app.models import (
     FaqEntry, HouseholdBinding, Role, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, WechatUser,
 )
@@ -15,9 +15,7 @@ from wechat import qr
 
 @pytest.fixture()
 def faq(db):
-    for category, question, answer, keywords in FAQ:
-        db.session.add(FaqEntry(category=category, question=question, answer=answer, keywords=keywords))
-    db.session.commit()
+    """The knowledge base: shipped by migration 0015 (reference rows, the same in every test)."""
 
 
 def _bound_resident(db, wechat, household):

@@ -101,6 +101,16 @@
     });
   }
 
+  /* --- 疑似停热 → 停热: confirm with the households to be notified ---------------------------- */
+  document.querySelectorAll("form.cluster-convert").forEach(function (form) {
+    form.addEventListener("submit", function (e) {
+      if (e.submitter && e.submitter.name === "confirmed") return;
+      var n = form.getAttribute("data-households");
+      if (!window.confirm(form.getAttribute("data-confirm").replace("{n}", n))) { e.preventDefault(); return; }
+      form.querySelector('input[name="confirmed"]').value = n;
+    });
+  });
+
   /* --- announcement composer: audience count and WeChat preview ---------------------------- */
   var annForm = document.getElementById("announcement-form");
   if (annForm) {
@@ -129,6 +139,18 @@
       document.getElementById("pv-time").textContent = (d.getMonth() + 1) + "月" + d.getDate() + "日";
     }
     annForm.addEventListener("input", preview);
+    /* A mass send asks first, with the number of recipients (the server checks the number). */
+    annForm.addEventListener("submit", function (e) {
+      var send = annForm.querySelector('input[name="send"]:checked').value;
+      var confirmed = annForm.querySelector('input[name="confirmed"]');
+      if (send === "draft" || e.submitter && e.submitter.name === "confirmed") return;
+      var n = document.getElementById("recipients").textContent;
+      if (!/^\d+$/.test(n)) return;  /* no count yet: the server shows it and asks */
+      var title = annForm.querySelector("#title").value.trim();
+      var what = send === "later" ? "定时发送给" : "立即发送给";
+      if (!window.confirm("公告“" + title + "”将" + what + " " + n + " 人，确定？")) { e.preventDefault(); return; }
+      confirmed.value = n;
+    });
     annForm.addEventListener("change", function (e) {
       if (e.target.name === "audience") {
         areaBox.hidden = audience() !== "area";
@@ -162,6 +184,8 @@
         document.getElementById("unknown-stale").hidden = false;
       }
       document.getElementById("ann-status").textContent = p.status_label;
+      document.getElementById("ann-result").className = "result-summary " + (p.tone || "");
+      document.getElementById("progress-bar").className = "bar tone-" + (p.tone || "none");
       document.getElementById("ann-reason").textContent = p.status_reason || "";
       document.querySelectorAll(".ann-action").forEach(function (f) {
         f.hidden = f.getAttribute("data-states").split(",").indexOf(p.status) < 0;
