@@ -93,11 +93,15 @@ _SUFFIXES = {"building": ("号楼", "栋", "幢", "号", "楼", "座"), "unit": 
 _BUILDING = r"(?P<building>[0-9A-Za-z]+)\s*(?:号楼|号|栋|幢|楼|座)"
 _UNIT = r"(?P<unit>[0-9A-Za-z]+)\s*单元"
 _ROOM = r"(?P<room>[0-9A-Za-z]+)\s*(?:室|号)?"
-_PLACE = r"^(?:[^\s区县市]{1,10}市\s*)?(?:(?P<district>[^\s区县市]{1,10}(?:区|县|旗))\s*)??(?P<community>.+?)\s*"
-_ADDRESS_FORMS = (
-    re.compile(_PLACE + _BUILDING + r"\s*" + _UNIT + r"\s*" + _ROOM + "$"),
-    re.compile(_PLACE + r"(?P<building>\d+)\s*[-－—]\s*(?P<unit>\d+)\s*[-－—]\s*(?P<room>\d+)\s*(?:室|号)?$"),
-)
+_CITY = r"^(?:[^\s区县市]{1,10}市\s*)?"
+_DISTRICT = r"(?P<district>[^\s区县市]{1,10}(?:区|县|旗))\s*"
+_COMMUNITY = r"(?P<community>.+?)\s*"
+_PARTS = (_BUILDING + r"\s*" + _UNIT + r"\s*" + _ROOM + "$",
+          r"(?P<building>\d+)\s*-\s*(?P<unit>\d+)\s*-\s*(?P<room>\d+)\s*(?:室|号)?$")
+# With a district first, then without (幸福小区… names no district: 小区 is not one).
+_ADDRESS_FORMS = tuple(re.compile(_CITY + place + _COMMUNITY + parts)
+                       for place in (_DISTRICT, "") for parts in _PARTS)
+_NOT_DISTRICTS = ("小区", "社区", "园区", "校区", "街区", "厂区", "花园区")
 
 # The fields an update may change, in Household column names.
 _COMPARED = ("district_id", "community_id", "building", "unit", "room", "station_id", "area_m2",
@@ -337,12 +341,15 @@ def _field_for_header(value: Any) -> str | None:
 def parse_address(text: str) -> dict[str, str] | None:
     """Split one address into district (when written), community, building, unit and room, or
     None when it is not one of the accepted forms (docs/import-households.md)."""
-    text = clean_text(text)
+    text = re.sub(r"\s*[-－—–]\s*", "-", clean_text(text))
     for form in _ADDRESS_FORMS:
         match = form.match(text)
-        if match and match["community"].strip():
-            parts = {k: v.strip() for k, v in match.groupdict().items() if v}
-            return parts
+        if match is None or not match["community"].strip():
+            continue
+        parts = {k: v.strip() for k, v in match.groupdict().items() if v}
+        if parts.get("district", "").endswith(_NOT_DISTRICTS):
+            continue
+        return parts
     return None
 
 

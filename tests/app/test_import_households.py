@@ -309,3 +309,180 @@ def test_cli_crash_mid_write_leaves_nothing_of_the_batch(db, runner, clean_file,
     assert isinstance(result.exception, RuntimeError)
     db.session.rollback()
     assert count(db, Household) == 0 and count(db, District) == 0 and count(db, Station) == 0
+
+
+# --- sheets as heating companies have them (issue 16) ------------------------------------------
+
+UTILITY_HEADER = ["住户编号", "行政区", "小区名称", "楼栋名称", "单元号", "门牌号", "热站名称", "建筑面积", "采暖面积(㎡)",
+                  "用户姓名", "手机号码", "供暖状态"]
+
+
+def test_utility_header_aliases_are_understood_and_the_first_listed_area_wins(db, tmp_path):
+    path = write_xlsx(tmp_path / "u.xlsx", [
+        ["40010001", "铁西区", "幸福小区", "3号楼", "2单元", "501室", "铁西一站", 100, 88.5, "张伟", "13940512234", "正常"],
+    ], header=UTILITY_HEADER)
+
+    result = import_households(path)
+    db.session.commit()
+
+    assert (result.created, result.errors) == (1, [])
+    h = household(db, "40010001")
+    assert (h.building, h.unit, h.room, h.area_m2) == ("3", "2", "501", Decimal("88.50"))  # 采暖面积, not 建筑面积
+    assert (h.owner_name, h.owner_phone, h.station.name) == ("张伟", "+8613940512234", "铁西一站")
+
+
+def test_full_width_cells_and_every_way_of_writing_a_phone_are_stored_canonically(db, tmp_path):
+    path = write_xlsx(tmp_path / "f.xlsx", [
+        row("４００１", room="５０１", phone="１３９４０５１２２３４", owner=" 张\u3000伟 "),
+        row("4002", phone="024-23456789转8001"),
+        row("4003", phone="+86 24 2345 6790"),
+        row("4004", phone="0086 139 4051 2235"),
+        row("4005", phone="86-13940512236"),
+        row("4006", phone="17951 0451-82345678"),
+    ])
+
+    result = import_households(path)
+    db.session.commit()
+
+    assert result.errors == [] and result.created == 6
+    stored = {h.account_no: (h.room, h.owner_phone, h.owner_phone_ext, h.owner_name)
+              for h in db.session.scalars(select(Household))}
+    assert stored["4001"] == ("501", "+8613940512234", None, "张 伟")
+    assert stored["4002"][1:3] == ("+862423456789", "8001")
+    assert stored["4003"][1] == "+862423456790"
+    assert stored["4004"][1] == "+8613940512235" and stored["4005"][1] == "+8613940512236"
+    assert stored["4006"][1] == "+8645182345678"
+
+
+def test_merged_community_and_building_cells_are_filled_down(db, tmp_path):
+    path = tmp_path / "merged.xlsx"
+    wb = Workbook()
+    ws = wb.active
+    ws.append(HEADER)
+    ws.append(row("5001", community="向阳小区", building="1", room="101"))
+    ws.append(row("5002", district=None, community=None, building=None, room="102"))
+    ws.append(row("5003", district=None, community=None, building="2", room="201"))
+    ws.merge_cells("B2:B4")  # 区 over all three rows
+    ws.merge_cells("C2:C4")  # 小区 over all three rows
+    ws.merge_cells("D2:D3")  # 楼号 over the first building
+    wb.save(path)
+
+    result = import_households(path)
+    db.session.commit()
+
+    assert result.errors == [] and result.created == 3
+    homes = {h.account_no: (h.district.name, h.community.name, h.building) for h in db.session.scalars(select(Household))}
+    assert homes == {"5001": ("和平区", "向阳小区", "1"), "5002": ("和平区", "向阳小区", "1"),
+                     "5003": ("和平区", "向阳小区", "2")}
+
+
+def test_blank_cells_outside_merged_ranges_are_still_refused(db, tmp_path):
+    path = write_xlsx(tmp_path / "f.xlsx", [row("5101"), row("5102", community=None)])
+
+    result = import_households(path)
+
+    assert result.errors == [RowError(3, "小区", "", "小区不能为空")]
+
+
+ADDRESS_HEADER = ["户号", "区", "地址", "供热面积", "户主姓名", "联系电话"]
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("幸福小区3号楼2单元501", ("幸福小区", "3", "2", "501")),
+    ("幸福小区 3-2-501", ("幸福小区", "3", "2", "501")),
+    ("幸福小区3栋2单元501室", ("幸福小区", "3", "2", "501")),
+    ("沈阳市和平区幸福小区二期12号楼1单元1102室", ("幸福小区二期", "12", "1", "1102")),
+    ("阳光里小区 ５－２－３０１", ("阳光里小区", "5", "2", "301")),
+])
+def test_one_address_column_is_split_into_community_building_unit_room(db, tmp_path, address, expected):
+    path = write_xlsx(tmp_path / "a.xlsx", [["6001", "和平区", address, 80, "李娜", "13800138000"]],
+                      header=ADDRESS_HEADER)
+
+    result = import_households(path)
+    db.session.commit()
+
+    assert result.errors == []
+    h = household(db, "6001")
+    assert (h.community.name, h.building, h.unit, h.room) == expected
+    assert h.district.name == "和平区"
+
+
+def test_address_without_a_district_column_takes_the_district_it_names(db, tmp_path):
+    header = ["户号", "地址", "供热面积", "户主姓名"]
+    path = write_xlsx(tmp_path / "a.xlsx", [["6101", "铁西区幸福小区3号楼2单元501室", 80, "李娜"],
+                                            ["6102", "幸福小区3号楼2单元502室", 80, "王芳"]], header=header)
+
+    result = import_households(path)
+
+    assert result.errors == [RowError(3, "地址", "幸福小区3号楼2单元502室", "地址中没有区，且表中没有“区”列")]
+
+
+def test_an_address_that_cannot_be_split_is_reported_by_row(db, tmp_path):
+    path = write_xlsx(tmp_path / "a.xlsx", [["6201", "和平区", "幸福小区3号楼2单元501", 80, "李娜", None],
+                                            ["6202", "和平区", "幸福小区东门旁边", 80, "王芳", None]],
+                      header=ADDRESS_HEADER)
+
+    result = import_households(path, mode=ImportMode.SKIP_INVALID)
+    db.session.commit()
+
+    assert [(e.row, e.column, e.value) for e in result.errors] == [(3, "地址", "幸福小区东门旁边")]
+    assert "地址无法拆分" in result.errors[0].message and result.created == 1
+
+
+def write_csv(path, rows, encoding, header=HEADER):
+    with path.open("w", newline="", encoding=encoding) as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030"])
+def test_csv_in_utf8_or_gbk_is_detected_and_imported(db, tmp_path, encoding):
+    path = write_csv(tmp_path / "h.csv", [row("7001", community="幸福家园", owner="张伟", phone="024-23456789"),
+                                          row("7002", community="阳光里", owner="李娜", area="120.5")], encoding)
+
+    result = import_households(path)
+    db.session.commit()
+
+    assert (result.created, result.errors) == (2, [])
+    h = household(db, "7001")
+    assert (h.community.name, h.owner_name, h.owner_phone) == ("幸福家园", "张伟", "+862423456789")
+    assert household(db, "7002").area_m2 == Decimal("120.50")
+
+
+def test_csv_rows_are_reported_by_their_line(db, tmp_path):
+    path = write_csv(tmp_path / "h.csv", [row("7101"), row("7102", phone="1234")], "gbk")
+
+    result = import_households(path)
+
+    assert [(e.row, e.column, e.value) for e in result.errors] == [(3, "联系电话", "1234")]
+
+
+def test_export_writes_the_template_and_imports_back_unchanged(db, tmp_path, clean_file):
+    from app.imports.households import TEMPLATE_HEADER, export_households
+    import_households(write_xlsx(tmp_path / "x.xlsx", [row("8001", phone="024-23456789转8001")]))
+    import_households(clean_file)
+    db.session.commit()
+
+    for name in ("export.xlsx", "export.csv"):
+        out = tmp_path / name
+        assert export_households(out) == 4
+        if name.endswith(".xlsx"):
+            sheet = list(load_workbook(out).active.values)
+            assert sheet[0] == TEMPLATE_HEADER and sheet[1][0] == "10010001"
+            assert sheet[4][9] == "024-2345 6789 转8001"
+        again = import_households(out)
+        assert (again.created, again.updated, again.unchanged, again.errors) == (0, 0, 4, [])
+
+
+def test_cli_export_households(db, runner, tmp_path, clean_file):
+    import_households(clean_file)
+    db.session.commit()
+    out = tmp_path / "out.csv"
+
+    result = runner.invoke(args=["export-households", str(out)])
+
+    assert result.exit_code == 0 and "已导出 3 户" in result.output
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # BOM: Excel shows the Chinese
+    assert runner.invoke(args=["export-households", str(tmp_path / "out.txt")]).exit_code != 0
