@@ -13,17 +13,19 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from openpyxl import Workbook
+from openpyxl.chart import BarChart, LineChart, PieChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import and_, case, func, literal_column, or_, select
 
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import (
-    Bill, BillStatus, Community, District, HeatingSeason, Household, Payment, PaymentState, Ticket,
-    TicketState, TicketType,
+    Bill, BillStatus, CallLog, Community, Crew, District, HeatingSeason, Household, Payment, PaymentState, Staff,
+    Ticket, TicketEvent, TicketState, TicketType,
 )
-from app.services.metrics import _repair_end, _seconds_between
+from app.services.chat import chat_metrics
+from app.services.metrics import _count_if, _repair_end, _seconds_between, local_offset_hours
 
 MAX_DAYS = 366
 PERIODS = {"day": "按日", "week": "按周", "month": "按月"}
@@ -73,8 +75,7 @@ def _bounds(p: ReportParams) -> tuple[datetime, datetime]:
 
 def _local_date(column):
     """SQL: the local calendar date of a stored UTC timestamp (fixed-offset time zone)."""
-    offset = datetime.now(_tz()).utcoffset() or timedelta(0)
-    hours = int(offset.total_seconds() // 3600)
+    hours = local_offset_hours()
     if db.engine.dialect.name == "postgresql":
         return func.date(column + literal_column(f"interval '{hours} hours'"))
     return func.date(column, f"{hours:+d} hours")
@@ -148,6 +149,16 @@ def ticket_report(p: ReportParams) -> dict:
         select(Ticket.rating, func.count(Ticket.id)).where(*in_range, Ticket.rating.is_not(None))
         .group_by(Ticket.rating)
     ).all())
+    # The phone system's post-call ratings of calls in the period; one that became its
+    # ticket's rating is already counted with the ticket.
+    call_rows = db.session.execute(
+        select(CallLog.rating, CallLog.rating_on_ticket, func.count(CallLog.id))
+        .where(CallLog.started_at >= start, CallLog.started_at < end, CallLog.rating.is_not(None))
+        .group_by(CallLog.rating, CallLog.rating_on_ticket)
+    ).all()
+    for stars, on_ticket, n in call_rows:
+        if not on_ticket:
+            rating_rows[stars] = rating_rows.get(stars, 0) + n
     rated = sum(rating_rows.values())
     visited = db.session.scalar(select(func.count(Ticket.id)).where(*in_range, Ticket.visited_at.is_not(None))) or 0
     satisfaction = {
@@ -155,6 +166,7 @@ def ticket_report(p: ReportParams) -> dict:
         "average": round(sum(k * v for k, v in rating_rows.items()) / rated, 2) if rated else None,
         "satisfied_rate": round(sum(v for k, v in rating_rows.items() if k >= 4) / rated, 3) if rated else None,
         "distribution": [{"stars": s, "count": rating_rows.get(s, 0)} for s in range(5, 0, -1)],
+        "phone_rated": sum(n for _, _, n in call_rows),
         "visited": visited,
     }
     total = sum(r["count"] for r in by_type)
@@ -195,32 +207,179 @@ def fee_report(p: ReportParams) -> dict:
             "latest_season": seasons[0]["season"] if seasons else None}
 
 
+def _rate(part, whole) -> float | None:
+    return round(int(part or 0) / int(whole), 4) if whole else None
+
+
+def _quality_columns():
+    """Aggregates shared by the per-crew and per-agent tables (over tickets created in range)."""
+    end = _repair_end()
+    finished = and_(end.is_not(None), Ticket.state != TicketState.CANCELLED)
+    return (
+        func.count(Ticket.id),
+        _count_if(Ticket.state == TicketState.CLOSED),
+        func.avg(_seconds_between(Ticket.accepted_at, Ticket.created_at)),
+        _count_if(Ticket.accepted_at.is_not(None)),
+        _count_if(and_(Ticket.accepted_at.is_not(None),
+                       or_(Ticket.respond_by.is_(None), Ticket.accepted_at <= Ticket.respond_by))),
+        func.avg(case((finished, _seconds_between(end, Ticket.created_at)))),
+        _count_if(finished),
+        _count_if(and_(finished, or_(Ticket.finish_by.is_(None), end <= Ticket.finish_by))),
+        func.sum(Ticket.rating), func.count(Ticket.rating), _count_if(Ticket.rating >= 4),
+    )
+
+
+def _quality_row(label: str, r) -> dict:
+    n, closed, avg_resp, responded, resp_ok, avg_repair, finished, finish_ok, rating_sum, rated, good = r
+    return {
+        "name": label, "count": n, "closed": int(closed),
+        "response_minutes": round(float(avg_resp) / 60, 1) if avg_resp is not None else None,
+        "response_on_time_rate": _rate(resp_ok, responded),
+        "repair_hours": _hours(avg_repair), "finished": int(finished),
+        "finish_on_time_rate": _rate(finish_ok, finished),
+        "rating_sum": int(rating_sum or 0), "rated": int(rated), "satisfied": int(good),
+        "rating": round(int(rating_sum) / int(rated), 2) if rated else None,
+        "satisfied_rate": _rate(good, rated),
+    }
+
+
+def crew_report(p: ReportParams) -> list[dict]:
+    """Per crew (班组), over tickets created in range and sent to it: volume, response time
+    and on-time rate (accepted by ``respond_by``), repair time and on-time rate (answered by
+    ``finish_by``), residents' ratings."""
+    start, end = _bounds(p)
+    names = dict(db.session.execute(select(Crew.id, Crew.name)).all())
+    rows = db.session.execute(
+        select(Ticket.crew_id, *_quality_columns())
+        .where(Ticket.created_at >= start, Ticket.created_at < end, Ticket.crew_id.is_not(None))
+        .group_by(Ticket.crew_id)
+    ).all()
+    result = [_quality_row(names.get(r[0], f"班组{r[0]}"), r[1:]) for r in rows]
+    result.sort(key=lambda r: (-r["count"], r["name"]))
+    return result
+
+
+def agent_report(p: ReportParams) -> list[dict]:
+    """Per customer-service agent (客服满意度统计): tickets they took (who registered the
+    ticket: a console agent, or the phone system's agent by name), their on-time rate and
+    ratings; calls they answered (ring time, talk time, IVR ratings); live-chat conversations
+    (first response, ratings). Agents are matched by name across the three."""
+    start, end = _bounds(p)
+    agent = func.coalesce(Staff.name, TicketEvent.actor_name)
+    tickets = {name: _quality_row(name, r) for name, *r in db.session.execute(
+        select(agent, *_quality_columns())
+        .select_from(Ticket).join(TicketEvent, and_(TicketEvent.ticket_id == Ticket.id, TicketEvent.action == "created"))
+        .outerjoin(Staff, Staff.id == TicketEvent.actor_staff_id)
+        .where(Ticket.created_at >= start, Ticket.created_at < end, TicketEvent.actor_kind.in_(("staff", "phone")),
+               agent.is_not(None))
+        .group_by(agent)
+    ).all()}
+    answered = CallLog.answered_at.is_not(None)
+    calls = {name: r for name, *r in db.session.execute(
+        select(CallLog.agent, _count_if(answered),
+               func.avg(case((answered, _seconds_between(CallLog.answered_at, CallLog.started_at)))),
+               func.avg(CallLog.duration_s),
+               func.sum(case((CallLog.rating_on_ticket.is_(False), CallLog.rating))),
+               _count_if(and_(CallLog.rating.is_not(None), CallLog.rating_on_ticket.is_(False))),
+               _count_if(and_(CallLog.rating >= 4, CallLog.rating_on_ticket.is_(False))))
+        .where(CallLog.started_at >= start, CallLog.started_at < end, CallLog.agent.is_not(None))
+        .group_by(CallLog.agent)
+    ).all()}
+    chats = {row["agent"]: row for row in chat_metrics(start, end).per_agent}
+    result = []
+    for name in sorted(set(tickets) | set(calls) | set(chats)):
+        row = tickets.get(name) or _quality_row(name, (0, 0, None, 0, 0, None, 0, 0, 0, 0, 0))
+        n_calls, ring, talk, call_sum, call_rated, call_good = calls.get(name, (0, None, None, 0, 0, 0))
+        chat = chats.get(name, {})
+        rated = row["rated"] + int(call_rated)
+        good = row["satisfied"] + int(call_good)
+        row.update({
+            "calls": int(n_calls), "ring_seconds": round(float(ring)) if ring is not None else None,
+            "talk_seconds": round(float(talk)) if talk is not None else None,
+            "call_rating": round(int(call_sum) / int(call_rated), 2) if call_rated else None,
+            "call_rated": int(call_rated),
+            "conversations": chat.get("conversations", 0), "chat_first_response_seconds": chat.get("avg_first_response_s"),
+            "chat_rating": chat.get("avg_rating"),
+            "all_rated": rated, "all_rating": round((row["rating_sum"] + int(call_sum or 0)) / rated, 2) if rated else None,
+            "all_satisfied_rate": _rate(good, rated),
+        })
+        result.append(row)
+    result.sort(key=lambda r: (-(r["count"] + r["calls"] + r["conversations"]), r["name"]))
+    return result
+
+
 def full_report(p: ReportParams) -> dict:
-    return {"params": p, "tickets": ticket_report(p), "fees": fee_report(p)}
+    return {"params": p, "tickets": ticket_report(p), "fees": fee_report(p), "crews": crew_report(p),
+            "agents": agent_report(p)}
 
 
 # --- Excel ------------------------------------------------------------------------------------
 
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+# Number formats: counts with thousands separators, money in yuan, rates as percentages.
+INT, DEC1, YUAN, PCT = "#,##0", "#,##0.0", "#,##0.00", "0.0%"
 
 
-def _sheet(wb: Workbook, title: str, headers: list[str], rows: list[list]) -> None:
-    ws = wb.create_sheet(title)
-    ws.append(headers)
-    for cell in ws[1]:
+@dataclass
+class Col:
+    header: str
+    key: object                 # a dict key, or a function of the row
+    fmt: str | None = None
+
+    def value(self, row):
+        value = self.key(row) if callable(self.key) else row.get(self.key)
+        if self.fmt == YUAN and value is not None:
+            return round(value / 100, 2)      # money is stored in fen
+        return value
+
+
+def _text_width(value) -> int:
+    """Display width in Excel character units: CJK characters take two."""
+    text = value if isinstance(value, str) else f"{value:,.2f}" if isinstance(value, float) else f"{value:,}" \
+        if isinstance(value, int) else str(value or "")
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _table(ws, columns: list[Col], rows: list[dict], *, top: int = 1) -> tuple[int, int]:
+    """Write a table with a bold header at ``top``; returns (first data row, last data row)."""
+    for i, col in enumerate(columns, start=1):
+        cell = ws.cell(row=top, column=i, value=col.header)
         cell.font = Font(bold=True)
         cell.fill = HEADER_FILL
-        cell.alignment = Alignment(horizontal="center")
-    for row in rows:
-        ws.append(row)
-    for i, header in enumerate(headers, start=1):
-        width = max([len(str(header)) * 2] + [len(str(r[i - 1])) + 2 for r in rows if r[i - 1] is not None] + [8])
-        ws.column_dimensions[get_column_letter(i)].width = min(width, 40)
-    ws.freeze_panes = "A2"
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    for r, row in enumerate(rows, start=top + 1):
+        for i, col in enumerate(columns, start=1):
+            cell = ws.cell(row=r, column=i, value=col.value(row))
+            if col.fmt:
+                cell.number_format = col.fmt
+    for i, col in enumerate(columns, start=1):
+        letter = get_column_letter(i)
+        values = [ws.cell(row=r, column=i).value for r in range(top + 1, top + 1 + len(rows))]
+        width = max([_text_width(col.header)] + [_text_width(v) for v in values if v is not None]) + 3
+        current = ws.column_dimensions[letter].width or 0
+        ws.column_dimensions[letter].width = max(current, min(max(width, 10), 48))
+    ws.freeze_panes = ws.cell(row=top + 1, column=1)
+    return top + 1, top + len(rows)
 
 
-def _yuan(fen: int) -> float:
-    return round(fen / 100, 2)
+def _bar_chart(ws, title: str, y_title: str, cats: tuple[int, int, int], series: list[tuple[int, int, int]],
+               anchor: str, *, kind: str = "col", percent: bool = False):
+    """A native Excel bar chart over the sheet's own cells: cats = (column, first row, last row),
+    series = [(column, header row, last row)]."""
+    chart = BarChart()
+    chart.type = kind
+    chart.title = title
+    chart.y_axis.title = y_title
+    chart.height, chart.width = 8, 16
+    if percent:
+        chart.y_axis.number_format = "0%"
+        chart.y_axis.scaling.min = 0
+        chart.y_axis.scaling.max = 1
+    for col, header_row, last in series:
+        chart.add_data(Reference(ws, min_col=col, min_row=header_row, max_row=last), titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=cats[0], min_row=cats[1], max_row=cats[2]))
+    ws.add_chart(chart, anchor)
+    return chart
 
 
 def report_workbook(report: dict) -> bytes:
@@ -229,28 +388,79 @@ def report_workbook(report: dict) -> bytes:
     wb = Workbook()
     summary = wb.active
     summary.title = "概要"
-    summary.append(["统计区间", f"{p.date_from.isoformat()} 至 {p.date_to.isoformat()}"])
-    summary.append(["工单总数", t["total"]])
-    summary.append(["评价数", t["satisfaction"]["rated"]])
-    summary.append(["平均评分", t["satisfaction"]["average"]])
-    summary.append(["满意率（4-5分）", t["satisfaction"]["satisfied_rate"]])
-    summary.append(["回访数", t["satisfaction"]["visited"]])
-    summary.append(["区间内缴费笔数", f["payments"]["count"]])
-    summary.append(["区间内缴费金额（元）", _yuan(f["payments"]["amount_fen"])])
+    sat = t["satisfaction"]
+    lines = [
+        ("统计区间", f"{p.date_from.isoformat()} 至 {p.date_to.isoformat()}", None),
+        ("工单总数", t["total"], INT), ("评价数", sat["rated"], INT), ("平均评分", sat["average"], "0.00"),
+        ("满意率（4-5分）", sat["satisfied_rate"], PCT), ("回访数", sat["visited"], INT),
+        ("区间内缴费笔数", f["payments"]["count"], INT), ("区间内缴费金额（元）", f["payments"]["amount_fen"] / 100, YUAN),
+    ]
+    for r, (label, value, fmt) in enumerate(lines, start=1):
+        summary.cell(row=r, column=1, value=label).font = Font(bold=True)
+        cell = summary.cell(row=r, column=2, value=value)
+        if fmt:
+            cell.number_format = fmt
     summary.column_dimensions["A"].width = 24
     summary.column_dimensions["B"].width = 28
-    _sheet(wb, "按类型", ["类型", "工单数", "已办结", "平均首次响应（小时）", "平均处理时长（小时）", "平均评分", "评价数"],
-           [[r["type"], r["count"], r["closed"], r["response_hours"], r["repair_hours"], r["rating"], r["rated"]]
-            for r in t["by_type"]])
-    _sheet(wb, "按区域", ["区县", "小区", "工单数", "未办结"],
-           [[r["district"], r["community"], r["count"], r["open"]] for r in t["by_area"]])
-    _sheet(wb, f"按时间（{PERIODS[p.period]}）", ["时间", "工单数"], [[r["period"], r["count"]] for r in t["by_period"]])
-    _sheet(wb, "满意度", ["评分", "数量"], [[f"{r['stars']}分", r["count"]] for r in t["satisfaction"]["distribution"]])
-    _sheet(wb, "收费", ["采暖季", "应收（元）", "实收（元）", "收缴率", "账单数", "已缴清"],
-           [[s["season"], _yuan(s["due_fen"]), _yuan(s["paid_fen"]), s["rate"], s["bills"], s["paid_bills"]]
-            for s in f["seasons"]])
-    _sheet(wb, "收费按区县", ["区县", "应收（元）", "实收（元）", "收缴率"],
-           [[r["district"], _yuan(r["due_fen"]), _yuan(r["paid_fen"]), r["rate"]] for r in f["by_district"]])
+
+    ws = wb.create_sheet("按类型")
+    first, last = _table(ws, [
+        Col("类型", "type"), Col("工单数", "count", INT), Col("已办结", "closed", INT),
+        Col("平均首次响应（小时）", "response_hours", DEC1), Col("平均处理时长（小时）", "repair_hours", DEC1),
+        Col("平均评分", "rating", "0.00"), Col("评价数", "rated", INT)], t["by_type"])
+    _bar_chart(ws, "各类型工单数", "工单", (1, first, last), [(2, 1, last)], "I2")
+
+    ws = wb.create_sheet("按区域")
+    _table(ws, [Col("区县", "district"), Col("小区", "community"), Col("工单数", "count", INT),
+                Col("未办结", "open", INT)], t["by_area"])
+
+    ws = wb.create_sheet(f"按时间（{PERIODS[p.period]}）")
+    first, last = _table(ws, [Col("时间", "period"), Col("工单数", "count", INT)], t["by_period"])
+    line = LineChart()
+    line.title, line.y_axis.title, line.height, line.width = "工单量走势", "工单", 8, 18
+    line.add_data(Reference(ws, min_col=2, min_row=1, max_row=last), titles_from_data=True)
+    line.set_categories(Reference(ws, min_col=1, min_row=first, max_row=last))
+    ws.add_chart(line, "D2")
+
+    ws = wb.create_sheet("满意度")
+    first, last = _table(ws, [Col("评分", lambda r: f"{r['stars']}分"), Col("数量", "count", INT)], sat["distribution"])
+    pie = PieChart()
+    pie.title, pie.height, pie.width = "评分分布", 8, 12
+    pie.add_data(Reference(ws, min_col=2, min_row=1, max_row=last), titles_from_data=True)
+    pie.set_categories(Reference(ws, min_col=1, min_row=first, max_row=last))
+    ws.add_chart(pie, "D2")
+
+    quality = [
+        Col("工单数", "count", INT), Col("已办结", "closed", INT), Col("平均响应（分钟）", "response_minutes", DEC1),
+        Col("响应及时率", "response_on_time_rate", PCT), Col("平均处理（小时）", "repair_hours", DEC1),
+        Col("办结及时率", "finish_on_time_rate", PCT), Col("平均评分", "rating", "0.00"),
+        Col("评价数", "rated", INT), Col("满意率", "satisfied_rate", PCT)]
+    ws = wb.create_sheet("班组统计")
+    first, last = _table(ws, [Col("班组", "name")] + quality, report["crews"])
+    if report["crews"]:
+        _bar_chart(ws, "各班组及时率", "及时率", (1, first, last), [(5, 1, last), (7, 1, last)], "L2", percent=True)
+
+    ws = wb.create_sheet("客服统计")
+    first, last = _table(ws, [
+        Col("客服", "name"), Col("受理工单", "count", INT), Col("办结及时率", "finish_on_time_rate", PCT),
+        Col("工单评分", "rating", "0.00"), Col("接听来电", "calls", INT), Col("平均振铃（秒）", "ring_seconds", INT),
+        Col("平均通话（秒）", "talk_seconds", INT), Col("来电评分", "call_rating", "0.00"),
+        Col("在线会话", "conversations", INT), Col("会话首次响应（秒）", "chat_first_response_seconds", INT),
+        Col("会话评分", "chat_rating", "0.00"), Col("评价总数", "all_rated", INT),
+        Col("综合评分", "all_rating", "0.00"), Col("满意率", "all_satisfied_rate", PCT)], report["agents"])
+    if report["agents"]:
+        _bar_chart(ws, "客服满意率", "满意率", (1, first, last), [(14, 1, last)], "A" + str(last + 3), percent=True)
+
+    ws = wb.create_sheet("收费")
+    first, last = _table(ws, [Col("采暖季", "season"), Col("应收（元）", "due_fen", YUAN), Col("实收（元）", "paid_fen", YUAN),
+                              Col("收缴率", "rate", PCT), Col("账单数", "bills", INT), Col("已缴清", "paid_bills", INT)],
+                         f["seasons"])
+    ws = wb.create_sheet("收费按区县")
+    first, last = _table(ws, [Col("区县", "district"), Col("应收（元）", "due_fen", YUAN), Col("实收（元）", "paid_fen", YUAN),
+                              Col("收缴率", "rate", PCT)], f["by_district"])
+    if f["by_district"]:
+        _bar_chart(ws, f"{f['latest_season']} 采暖季各区收缴率", "收缴率", (1, first, last), [(4, 1, last)], "F2",
+                   percent=True)
     buf = BytesIO()
     wb.save(buf)
     return buf.getvalue()

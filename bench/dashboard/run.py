@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -273,6 +274,8 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="bench-dashboard-")
     app = build_app(tmp)
+    # Stopped with SIGTERM (kill), still stop the embedded Redis: `finally` runs on SystemExit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         run(app, args)
     finally:
