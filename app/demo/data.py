@@ -7,6 +7,13 @@ from __future__ import annotations
 
 COMPANY = "长平市热力有限公司"
 HOTLINE = "8123 4567"
+# Live chat in the demo (会话): (opened minutes ago, the resident's words, agent1's answer or
+# None for one still waiting, the resident's next words).
+CHAT_DEMO = (
+    (6, "家里暖气片上面热下面凉，已经排过气了还是不热，能派人来看看吗？", None, None),
+    (25, "请问这个月的热费账单怎么还没出来？", "您好，我是客服，您家的账单已生成，可在公众号回复【账单】查看并缴费。",
+     "好的，我看到了，谢谢"),
+)
 DEMO_PASSWORD = "demo1234"
 
 # Unit prices per m² for a whole heating season, in fen (past season, current season).

@@ -22,6 +22,7 @@ from app import phones
 from app.demo import data
 from app.extensions import db
 from app.models import (
+    ChatSendStatus, Conversation, ConversationMessage,
     Announcement, AnnouncementStatus, Audience, Bill, BillStatus, Community, Crew, CrewArea, District,
     FaqEntry, HeatingSeason, Household, HouseholdBinding, HouseholdStatus, Outage, OutageArea, OutageKind,
     OutageStatus, Payment, PaymentItem, PaymentState, Priority, Role, Staff, Station, Ticket,
@@ -171,8 +172,37 @@ class _Builder:
         self.build_faq()
         self.build_tickets()
         self.build_outages_and_announcements()
+        self.build_conversations()
         self.session.flush()
         return self.summary()
+
+    def build_conversations(self) -> None:
+        """Live chat (会话): one resident waiting in the queue, one talking with agent1, so the
+        console's 会话 page is populated; both wrote within the last hour (WeChat's window is open)."""
+        agent = next((s for s in self.staff if s.username == "agent1"), None)
+        people = [u for u in self.wechat_users if u.subscribed and u.bindings and u.staff_id is None
+                  and u.nickname != "刘秀英"][:2]
+        if agent is None or len(people) < 2:
+            return
+        for user, (opened, words, answer, more) in zip(people, data.CHAT_DEMO):
+            at = self.now - timedelta(minutes=opened)
+            conv = Conversation(wechat_user_id=user.id, household_id=user.bindings[0].household_id,
+                                status="waiting" if answer is None else "active", opened_at=at,
+                                last_inbound_at=at, last_activity_at=at)
+            conv.messages.append(ConversationMessage(direction="in", text=words, status=ChatSendStatus.RECEIVED,
+                                                     created_at=at))
+            if answer is not None:
+                conv.agent_id, conv.claimed_at = agent.id, at + timedelta(minutes=1)
+                conv.first_response_at = at + timedelta(minutes=2)
+                conv.messages.append(ConversationMessage(
+                    direction="out", text=answer, sender_staff_id=agent.id, status=ChatSendStatus.SENT,
+                    channel="custom", created_at=conv.first_response_at, sent_at=conv.first_response_at))
+                later = at + timedelta(minutes=4)
+                conv.messages.append(ConversationMessage(direction="in", text=more, status=ChatSendStatus.RECEIVED,
+                                                         created_at=later))
+                conv.last_inbound_at = conv.last_activity_at = later
+            user.last_interaction_at = conv.last_inbound_at
+            self.session.add(conv)
 
     def build_areas(self) -> None:
         self.districts: list[District] = []
