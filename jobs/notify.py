@@ -22,12 +22,13 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import (
-    OutboundMessage, Outage, OutageCluster, Priority, Staff, Ticket, TicketCategory, TicketState, TicketType,
+    OutboundMessage, Outage, OutageCluster, Priority, Role, Staff, Ticket, TicketCategory, TicketState, TicketType,
     WechatUser, utcnow,
 )
 from app.models.messages import OutboundStatus
 from app.queue import enqueue
 from app.services.notices import BROADCAST_KEY_PREFIX
+from app.web.console import task_url
 from wechat.notify import UNKNOWN_REASONS, Notice, Outcome, send_notice
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,8 @@ def task_assigned(payload: dict, outbox_id: int) -> None:
     _send_to_staff(payload["staff_id"], Notice(
         key=f"outbox:{outbox_id}:staff:{payload['staff_id']}", kind="task_assigned",
         title=f"{urgent}您有新的维修任务，请及时接单", values=_ticket_values(ticket),
-        remark="请在小程序“我的任务”中接单处理，非本人任务可转办。", mp_page=_task_page(ticket)))
+        remark="请点击查看任务接单处理（或在小程序“我的任务”中），非本人任务可转办。", url=task_url(ticket),
+        mp_page=_task_page(ticket)))
 
 
 def emergency_alert(payload: dict, outbox_id: int) -> None:
@@ -174,7 +176,21 @@ def cluster_alert(payload: dict, outbox_id: int) -> None:
                 "last_report_at": cluster.last_report_at, "advice": "请核实，如确为停热请在后台转为停热"},
         remark="报修清单：\n" + "\n".join(lines) + f"\n{more}。系统未登记该处停热，请核实；"
                "如确为停热，请在客服后台“疑似停热”中一键转为停热，系统将关联报修并通知住户。",
-        url=f"{current_app.config['PUBLIC_BASE_URL']}/console/clusters"))
+        url=_cluster_page(payload["staff_id"])))
+
+
+def _cluster_page(staff_id: int) -> str:
+    """A page the alert's recipient can open from WeChat: crews cannot sign in to the console
+    (their task inbox holds the reports), leaders get their dashboard, staff of the console the
+    clusters page."""
+    base = current_app.config["PUBLIC_BASE_URL"]
+    staff = db.session.get(Staff, staff_id)
+    role = staff.role if staff is not None else None
+    if role in (Role.CREW_MEMBER, Role.CREW_LEAD):
+        return f"{base}/mp/tasks"
+    if role == Role.LEADER:
+        return f"{base}/dashboard/"
+    return f"{base}/console/clusters"
 
 
 # --- cut-off sends: recovery, and the resend staff ask for ----------------------------------------

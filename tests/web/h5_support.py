@@ -94,15 +94,16 @@ class Resident:
 
 
 def resident_in_arrears(db, driver, make_area, make_household, make_season, *, nickname="刘秀英",
-                        owner_name="刘秀英", bind=True) -> Resident:
-    """A resident like the demo's 刘秀英: two seasons unpaid, the older one 40 days late."""
+                        owner_name="刘秀英", bind=True, today: date | None = None) -> Resident:
+    """A resident like the demo's 刘秀英: two seasons unpaid, the current one 40 days late
+    (``today``: H5_NOW's date, the calendar of the ``h5`` fixture)."""
     _, community, station = make_area(district="和平区")
     household = make_household(community=community, station=station, owner_name=owner_name, area_m2="80.00")
-    today = H5_NOW.date()
-    older = make_season(code="2029-2030", due_on=date(2029, 11, 30), starts_on=date(2029, 11, 15),
-                        ends_on=date(2030, 3, 15))
-    current = make_season(code="2030-2031", due_on=today - timedelta(days=40), starts_on=date(2030, 11, 15),
-                          ends_on=date(2031, 3, 15))
+    today = today or H5_NOW.date()
+    older = make_season(code=f"{today.year - 2}-{today.year - 1}", due_on=today - timedelta(days=406),
+                        starts_on=today - timedelta(days=420), ends_on=today - timedelta(days=300))
+    current = make_season(code=f"{today.year - 1}-{today.year}", due_on=today - timedelta(days=40),
+                          starts_on=today - timedelta(days=56), ends_on=today + timedelta(days=64))
     billing.issue_bills(older, [household])
     billing.issue_bills(current, [household])
     person = driver.create_user(nickname=nickname, follow=True)
