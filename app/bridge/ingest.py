@@ -22,17 +22,20 @@ from marshmallow import ValidationError as SchemaValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from app.bridge.schemas import CallAnswerSchema, CallEventArgs, TicketAnswerSchema, TicketEventArgs
+from app.bridge.schemas import (
+    CallAnswerSchema, CallEventArgs, RatingAnswerSchema, RatingArgs, TicketAnswerSchema, TicketEventArgs,
+)
 from app.dbutil import insert_or_skip
-from app.errors import DomainError
+from app.errors import ConflictError, DomainError
 from app.extensions import db
 from app.models import BridgeDeadLetter, BridgeEvent, utcnow
 from app.services import bridge as bridge_service
+from app.services import ratings
 
 log = logging.getLogger(__name__)
 
-KINDS = {"tickets": "ticket", "calls": "call"}  # endpoint -> BridgeEvent.kind
-_ARGS = {"tickets": TicketEventArgs, "calls": CallEventArgs}
+KINDS = {"tickets": "ticket", "calls": "call", "ratings": "rating"}  # endpoint -> BridgeEvent.kind
+_ARGS = {"tickets": TicketEventArgs, "calls": CallEventArgs, "ratings": RatingArgs}
 ATTEMPTS = 3  # a lost race on a unique key (same external_id or call_id) is retried as an update
 
 
@@ -75,7 +78,7 @@ class _Reject(Exception):
 
 def ingest(endpoint: str, raw: bytes, *, received_at: datetime | None = None,
            dead_letter: BridgeDeadLetter | None = None) -> Answer:
-    """Process one signed request body for ``endpoint`` ("tickets" or "calls").
+    """Process one signed request body for ``endpoint`` ("tickets", "calls" or "ratings").
 
     With ``dead_letter`` (a replay), a failure is written to that row instead of a new one.
     """
@@ -136,6 +139,9 @@ def _process(endpoint: str, data: dict, received_at: datetime) -> Answer:
     stored = _stored(event_id, kind)
     if stored is not None:
         db.session.rollback()
+        if kind == "rating" and stored.status < 300 and (stored.body.get("call") or {}).get("rating") != data["score"]:
+            raise _Reject(409, "call_already_rated", "该通话已评价，不能以不同的评分再次评价",
+                          {"score": [f"已记录{stored.body['call']['rating']}分"]})
         return stored
     claimed = db.session.execute(
         insert_or_skip(BridgeEvent, conflict=["event_id"]).values(
@@ -153,6 +159,17 @@ def _process(endpoint: str, data: dict, received_at: datetime) -> Answer:
         body = TicketAnswerSchema().dump({"result": outcome.result, "event_id": event_id, "ticket": outcome.ticket,
                                           **bridge_service.outage_answer(outcome.ticket)})
         ticket_id, occurred_at = outcome.ticket.id, outcome.occurred_at
+    elif kind == "rating":
+        try:
+            outcome = ratings.record_call_rating(data["call_id"], data["score"], rated_at=data["rated_at"],
+                                                 ticket_number=data.get("ticket_number"),
+                                                 caller_phone=data["caller_phone"].e164 if data.get("caller_phone") else None)
+        except ConflictError as exc:  # a state conflict: 409, kept as a dead letter like any refusal
+            raise _Reject(409, exc.code, exc.message, exc.fields) from exc
+        status = 200
+        body = RatingAnswerSchema().dump({"result": "recorded", "call": outcome.call, "ticket_rated": outcome.ticket_rated,
+                                          "ticket_number": outcome.ticket.number if outcome.ticket else None})
+        ticket_id, occurred_at = outcome.call.ticket_id, data["rated_at"]
     else:
         outcome = bridge_service.record_call_event(data, received_at=received_at)
         status = 200

@@ -7,6 +7,7 @@ Times without a zone are Beijing time.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from zoneinfo import ZoneInfo
 
@@ -136,6 +137,37 @@ class CallEventArgs(BridgeArgs):
         return data
 
 
+RATING_EVENT_PREFIX = "rating:"
+
+
+class RatingArgs(BridgeArgs):
+    """The caller's post-call IVR satisfaction rating (seed 001 §1.9.4); once per call.
+
+    Idempotent by ``call_id``: the same rating sent again gets the first answer back.
+    """
+
+    call_id = fields.String(required=True, error_messages=REQUIRED, validate=validate.Length(1, 64),
+                            metadata={"description": "the call that was rated (as in POST /bridge/v1/calls)"})
+    score = fields.Integer(required=True, strict=True, error_messages={**REQUIRED, "invalid": "评分应为1到5的整数"},
+                           validate=validate.Range(1, 5, error="评分应为1到5分"),
+                           metadata={"description": "1 (very dissatisfied) … 5 (very satisfied)"})
+    rated_at = _time(required=True, error_messages=REQUIRED,
+                     metadata={"description": "when the caller pressed the key (Beijing time without a zone)"})
+    ticket_number = fields.String(validate=validate.Length(1, 64), allow_none=True,
+                                  metadata={"description": "our ticket number (GD…) or the phone system's own, "
+                                                          "when the call was about a ticket"})
+    caller_phone = PhoneField(allow_none=True, metadata={"description": "the caller's number; lets a rating "
+                                                                        "arriving before the call's events be kept"})
+
+    @post_load
+    def _event_id(self, data, **kwargs):
+        # One rating per call: the call id is the event id of the bridge's idempotency table.
+        key = RATING_EVENT_PREFIX + data["call_id"]
+        data["event_id"] = key if len(key) <= 64 else RATING_EVENT_PREFIX + hashlib.sha256(
+            data["call_id"].encode()).hexdigest()[:56]
+        return data
+
+
 # --- answers --------------------------------------------------------------------------------
 
 class BridgeTicketSchema(Schema):
@@ -201,6 +233,21 @@ class CallAnswerSchema(Schema):
     callback_task_id = fields.Integer(allow_none=True,
                                       metadata={"description": "set when a missed call outside working hours "
                                                                "became a call-back task"})
+
+
+class RatingCallSchema(Schema):
+    call_id = fields.String()
+    rating = fields.Integer()
+    rated_at = fields.AwareDateTime()
+    ticket_id = fields.Integer(allow_none=True)
+
+
+class RatingAnswerSchema(Schema):
+    result = fields.String(metadata={"description": "recorded"})
+    call = fields.Nested(RatingCallSchema)
+    ticket_number = fields.String(allow_none=True, metadata={"description": "our number of the call's ticket"})
+    ticket_rated = fields.Boolean(metadata={"description": "true: the call's ticket was closed and not rated yet, "
+                                                           "and this is now its rating (counted once)"})
 
 
 class CallerTicketSchema(Schema):

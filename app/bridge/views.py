@@ -1,4 +1,4 @@
-"""HTTP surface of the bridge (DESIGN §4.2): /bridge/v1/tickets, /calls, /callers/<phone>.
+"""HTTP surface of the bridge (DESIGN §4.2): /bridge/v1/tickets, /calls, /ratings, /callers/<phone>.
 
 Every request is signed (DESIGN §4.3). The raw body is read and verified before anything
 is parsed, then handed as bytes to :mod:`app.bridge.ingest`, which parses it with the
@@ -14,7 +14,8 @@ from flask import current_app, jsonify, request
 from app import phones
 from app.bridge import ingest, signing
 from app.bridge.schemas import (
-    CallAnswerSchema, CallerSchema, CallEventArgs, BridgeErrorSchema, TicketAnswerSchema, TicketEventArgs,
+    CallAnswerSchema, CallerSchema, CallEventArgs, BridgeErrorSchema, RatingAnswerSchema, RatingArgs,
+    TicketAnswerSchema, TicketEventArgs,
 )
 from app.http_errors import error_response
 from app.http_limits import limit_blueprint
@@ -95,6 +96,20 @@ def post_ticket():
 def post_call():
     """Record a call event (ringing, answered, hangup, missed)."""
     return _answer(ingest.ingest("calls", request.get_data(cache=True)))
+
+
+@bp.route("/ratings", methods=["POST"])
+@bp.doc(security=SIGNED, parameters=[TIMESTAMP_PARAM],
+        requestBody={"required": True, "content": {"application/json": {"schema": RatingArgs}}},
+        responses={**DEAD_LETTER_ERRORS, "409": {
+            "description": "the call was rated already with another score, or it belongs to another ticket than "
+                           "ticket_number; stored as a dead letter",
+            "content": {"application/json": {"schema": BridgeErrorSchema}}}})
+@bp.response(200, RatingAnswerSchema, description="recorded — or the stored answer to the same rating sent again")
+@signed
+def post_rating():
+    """第三方使用的服务评价接口: the caller's post-call (IVR) rating, 1–5, once per call."""
+    return _answer(ingest.ingest("ratings", request.get_data(cache=True)))
 
 
 @bp.route("/callers/<phone>", methods=["GET"])
