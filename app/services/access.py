@@ -5,7 +5,11 @@ Residents (a ``WechatUser``):
 - ``household_of(user, household_id)`` — one of them, else ``NotFoundError``;
 - ``visible_tickets(user)`` — a SELECT of the tickets they reported or of a bound household;
 - ``ticket_of(user, ticket_id, for_update=False)`` — one of them, else ``NotFoundError``;
-- ``may_see_ticket(user, ticket)``;
+- ``may_see_ticket(user, ticket)``; ``ticket_numbered(user, number)`` — a ticket link (工单号):
+  ``NotFoundError`` when there is no such ticket, ``PermissionDeniedError`` when it is somebody
+  else's (a polite refusal, never the data);
+- ``can_cancel`` / ``can_rate`` / ``can_report_still_cold`` (user, ticket) — what the
+  ticket's page offers (the ticket service enforces the same rules on the change);
 - ``payment_of(user, out_trade_no)`` — their own order, else ``NotFoundError``;
 - ``outages_of(user)`` — live outages touching their bound households (with which ones);
 - ``may_see_announcement(user, announcement)`` — published, and the person is in its audience
@@ -25,15 +29,16 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
-from app.errors import NotFoundError
+from app.errors import NotFoundError, PermissionDeniedError
 from app.extensions import db
 from app.models import (
     Announcement, AnnouncementStatus, Audience, Delivery, Household, HouseholdBinding, Outage, Payment, Role, Staff,
-    Ticket, TicketPhoto, TicketState, WechatUser,
+    OutageStatus, Ticket, TicketPhoto, TicketState, WechatUser, utcnow,
 )
 from app.services.announcements import audience_user_ids
-from app.services.outages import outages_touching
-from app.services.tickets import FIELD_ROLES
+from app.services.outages import outages_touching, still_cold_until
+from app.services.ratings import may_rate
+from app.services.tickets import FIELD_ROLES, waits_on_outage
 
 CREW_ROLES = FIELD_ROLES  # crew members and crew leads
 # What a crew member still has to do (the chat's task list, the pages' inbox).
@@ -80,6 +85,39 @@ def may_see_ticket(user: WechatUser | None, ticket: Ticket) -> bool:
     if user is None:
         return False
     return db.session.scalar(visible_tickets(user).with_only_columns(Ticket.id).where(Ticket.id == ticket.id)) is not None
+
+
+def ticket_numbered(user: WechatUser, number: str) -> Ticket:
+    """The ticket a link names, for this resident; refused politely when it is not theirs."""
+    ticket = db.session.scalar(select(Ticket).where(Ticket.number == number)) if len(number) <= 20 else None
+    if ticket is None:
+        raise NotFoundError("工单不存在或已被删除，请核对工单号", code="ticket_not_found")
+    if not may_see_ticket(user, ticket):
+        raise PermissionDeniedError("这是其他住户的工单，您无法查看。如果这是您家的报修，请先在“我的”中绑定户号。",
+                                    code="ticket_forbidden")
+    return ticket
+
+
+def _reported_by(user: WechatUser, ticket: Ticket) -> bool:
+    return ticket.reporter_id is not None and ticket.reporter_id == user.id
+
+
+def can_cancel(user: WechatUser, ticket: Ticket) -> bool:
+    """The reporter, until a crew accepts it (tickets.cancel_ticket)."""
+    return _reported_by(user, ticket) and ticket.state in (TicketState.NEW, TicketState.ASSIGNED)
+
+
+def can_rate(user: WechatUser, ticket: Ticket) -> bool:
+    """The reporter (``ratings.may_rate``), once, after it is closed (``ratings.rate_ticket``)."""
+    return may_rate(user, ticket) and ticket.state == TicketState.CLOSED and ticket.rating is None
+
+
+def can_report_still_cold(user: WechatUser, ticket: Ticket) -> bool:
+    """A report waiting on an outage that has been restored, within the feedback window
+    (outages.report_still_cold), by the reporter or a resident of the household."""
+    if not waits_on_outage(ticket) or ticket.outage.status != OutageStatus.RESTORED:
+        return False
+    return utcnow() <= still_cold_until(ticket.outage) and may_see_ticket(user, ticket)
 
 
 def payment_of(user: WechatUser, out_trade_no: str) -> Payment:

@@ -30,10 +30,6 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from app.web.h5.crew import bp as crew_bp
-    from app.web.h5.me import bp as me_bp
-    from app.web.h5.pay import bp as pay_bp
-    from app.web.h5.signin import bp as signin_bp
 
-    for bp in (signin_bp, me_bp, pay_bp, crew_bp):
+    for bp in ():
         app.register_blueprint(bp)

@@ -10,11 +10,13 @@ identities keeps the sign-in for the surviving person.
 from __future__ import annotations
 
 import functools
+import logging
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
-from werkzeug.exceptions import HTTPException
+from marshmallow import ValidationError as SchemaError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from app.errors import DomainError, UnauthorizedError
+from app.errors import DomainError, UnauthorizedError, ValidationError
 from app.extensions import db
 from app.http_limits import BodyTooLarge, limit_blueprint
 from app.models import Staff, WechatUser
@@ -22,6 +24,8 @@ from app.services import access, sessions, staff_auth
 from app.web import WEB_BODY_BYTES, auth
 from app.web.pages import MESSAGES
 from app.web.wechat_oauth import is_real_wechat
+
+log = logging.getLogger(__name__)
 
 SESSION_KEY = "h5_sid"          # the login family's id, in the signed cookie
 HOME_ENDPOINT = "h5_me.me"      # where a sign-in without a `next` lands
@@ -130,6 +134,18 @@ def h5_login_required(view):
     return wrapped
 
 
+def load_form(schema, *, exclude=()) -> dict:
+    """The posted form checked with an API argument schema (the same limits as the API);
+    empty fields count as left out. A ``ValidationError`` (Chinese 400 page) otherwise."""
+    data = {key: value for key, value in request.form.items() if key != "csrf_token" and value != ""}
+    try:
+        return schema(exclude=exclude).load(data)
+    except SchemaError as exc:
+        raise ValidationError("填写有误，请检查后重试", fields={
+            name: messages if isinstance(messages, list) else [str(messages)]
+            for name, messages in exc.normalized_messages().items()}) from exc
+
+
 # --- error pages ----------------------------------------------------------------------------------
 
 def h5_error(status: int, message: str, *, fields: dict | None = None, again: str | None = None,
@@ -145,6 +161,7 @@ def install_h5_errors(bp: Blueprint) -> None:
         db.session.rollback()
         return h5_error(exc.status, exc.message, fields=exc.fields)
 
+    @bp.errorhandler(RequestEntityTooLarge)   # the app's JSON 413 handler is registered by code
     @bp.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         db.session.rollback()
@@ -157,3 +174,9 @@ def install_h5_errors(bp: Blueprint) -> None:
         elif status == 400 and exc.description == "csrf":
             message = "页面已过期或来源不明（安全校验失败），请返回刷新页面后重试"
         return h5_error(status, message)
+
+    @bp.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        db.session.rollback()
+        log.exception("h5 page failed")
+        return h5_error(500, "系统繁忙，请稍后再试")
