@@ -30,6 +30,12 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
+    from app.web.h5.crew import bp as crew_bp
+    from app.web.h5.me import bp as me_bp
+    from app.web.h5.notices import announcements_bp, bp as outages_bp
+    from app.web.h5.pay import bp as pay_bp
+    from app.web.h5.signin import bp as signin_bp
+    from app.web.h5.tickets import bp as tickets_bp, report_bp
 
-    for bp in ():
+    for bp in (signin_bp, me_bp, tickets_bp, report_bp, outages_bp, announcements_bp, pay_bp, crew_bp):
         app.register_blueprint(bp)
