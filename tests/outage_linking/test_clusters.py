@@ -50,11 +50,13 @@ def test_the_alert_fires_once_per_cluster_not_per_report(app, db, wechat, worker
     assert db.session.scalars(select(OutageCluster)).all() == [cluster]
 
     worker()
-    for openid in people.values():
+    # The link opens a page each can use from WeChat (crews cannot sign in to the console).
+    pages = {town.lead.id: "/mp/tasks", town.leader.id: "/dashboard/"}
+    for staff_id, openid in people.items():
         (alert,) = [m for m in wechat.inbox(openid) if m.get("title") == "疑似停热预警"]
         shown = card(alert)  # the 疑似停热预警 template: where, how many, since when
         assert (alert["title"], shown["预警区域"], shown["报修数量"]) == ("疑似停热预警", "一号换热站", "25")
-        assert alert["url"].endswith("/console/clusters")  # the list of reports is there (a card has no room)
+        assert alert["url"].endswith(pages[staff_id])
     # The reports were dispatched as usual meanwhile (no outage is known yet).
     assert all(t.state == TicketState.ASSIGNED for t in db.session.scalars(select(Ticket)))
 
@@ -95,8 +97,11 @@ def test_staff_turn_a_cluster_into_an_outage_in_one_step(app, db, client, make_t
     assert console.login(agent.username).status_code == 302
     page = console.get("/console/clusters").get_data(as_text=True)
     assert "一号换热站" in page and made[5].number in page and "转为停热" in page
-    res = console.post(f"/console/clusters/{cluster.id}/convert", {
-        "title": "一号站临时停热", "reason": "一次网阀门故障", "expected_end_at": "2030-01-01T18:00"})
+    form = {"title": "一号站临时停热", "reason": "一次网阀门故障", "expected_end_at": "2030-01-01T18:00"}
+    asked = console.post(f"/console/clusters/{cluster.id}/convert", form)   # first: how many are told
+    assert asked.status_code == 200 and "将向 15 户居民发送停热通知" in asked.get_data(as_text=True)
+    assert db.session.scalar(select(Outage)) is None
+    res = console.post(f"/console/clusters/{cluster.id}/convert", {**form, "confirmed": "15"})
     assert res.status_code == 302
 
     db.session.expire_all()
