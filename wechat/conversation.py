@@ -29,7 +29,7 @@ from app.models import Intent, OutboundMessage
 from app.queue import enqueue
 from app.services import binding, billing, chat, identity, intents, knowledge, outages, tickets
 from app.services.actors import Actor
-from wechat import crew_chat, intent_replies, live_chat
+from wechat import crew_chat, intent_replies, live_chat, progress
 from wechat.inbound import SUBSCRIBE_MSG_EVENTS
 from wechat.notify import CUSTOM_WINDOW, record_template_result, window_key
 
@@ -523,13 +523,7 @@ def _outages(user: WechatUser) -> str:
 
 
 def _progress(user: WechatUser) -> str:
-    rows = list(db.session.scalars(
-        select(Ticket).where(Ticket.reporter_id == user.id, Ticket.state.in_(TicketState.OPEN))
-        .order_by(Ticket.created_at.desc()).limit(5)))
-    if not rows:
-        return "您目前没有处理中的工单。"
-    return "您的工单：\n" + "\n".join(
-        f"{t.number} {TicketType.LABELS.get(t.type, t.type)}：{TicketState.LABELS[t.state]}" for t in rows)
+    return progress.progress_text(user)
 
 
 def _to_human(user: WechatUser, text: str | None = None, msgid: str | None = None) -> str:
