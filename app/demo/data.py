@@ -52,6 +52,15 @@ DISTRICTS = [
     ]),
 ]
 
+# Where each station is (latitude, longitude; GCJ-02 as Chinese maps use): crews are seeded
+# near their station, so the dashboard's crew locations open on a real-looking map spot.
+STATION_POSITIONS = {
+    "HRZ-01": (41.7962, 123.3718), "HRZ-02": (41.8008, 123.3561), "HRZ-03": (41.7974, 123.4082),
+    "HRZ-04": (41.8113, 123.4009), "HRZ-05": (41.7721, 123.4331), "HRZ-06": (41.7776, 123.4238),
+}
+# Agents of the call centre (their names appear on phone tickets and calls).
+CALL_AGENTS = ["王芳", "李娜", "张丽", "刘洋"]
+
 # One crew per station, in the order of the stations above.
 CREWS = ["铁西维修一班", "铁西维修二班", "和平维修一班", "和平维修二班", "南湖维修一班", "南湖维修二班"]
 CREW_PHONES = ["024-8123 4001", "024-8123 4002", "024-8123 4003", "024-8123 4004",

@@ -23,7 +23,7 @@ from app.demo import data
 from app.extensions import db
 from app.models import (
     ChatSendStatus, Conversation, ConversationMessage,
-    Announcement, AnnouncementStatus, Audience, Bill, BillStatus, Community, Crew, CrewArea, District,
+    Announcement, AnnouncementStatus, Audience, Bill, BillStatus, CallLog, CallStatus, Community, Crew, CrewArea, District,
     FaqEntry, HeatingSeason, Household, HouseholdBinding, HouseholdStatus, Outage, OutageArea, OutageKind,
     OutageStatus, Payment, PaymentItem, PaymentState, Priority, Role, Staff, Station, Ticket,
     TicketCategory, TicketCounter, TicketEvent, TicketSource, TicketState, TicketType, WechatUser, utcnow,
@@ -173,6 +173,7 @@ class _Builder:
         self.build_tickets()
         self.build_outages_and_announcements()
         self.build_conversations()
+        self.build_live_day()
         self.session.flush()
         return self.summary()
 
@@ -780,6 +781,52 @@ class _Builder:
         ))
         self.session.add_all(announcements)
         self.announcements = announcements
+
+    # ------------------------------------------------------------------ the live day
+    def build_live_day(self) -> None:
+        """What a leader sees on opening the dashboard: crews' last positions near their
+        stations and today's calls (answered, missed, a few ringing). A separate random
+        stream, so the rest of the demo stays as it was."""
+        rng = random.Random(RANDOM_SEED + 17)
+        names = {st.id: [c.name for c, _, _ in self.communities if c.station_id == st.id] for st in self.stations}
+        for crew, station in zip(self.crews, self.stations):
+            lat, lng = data.STATION_POSITIONS.get(station.code, (41.80, 123.40))
+            for member in self.crew_staff[crew.id]:
+                member.last_latitude = round(lat + rng.uniform(-0.007, 0.007), 6)
+                member.last_longitude = round(lng + rng.uniform(-0.009, 0.009), 6)
+                place = rng.choice(names[station.id] or [station.name])
+                member.last_location_label = f"{place}{rng.randint(1, 12)}号楼附近"
+                member.last_located_at = self.now - timedelta(minutes=rng.randint(3, 150))
+        calls = []
+        day_start = self.local(self.today())
+        phone_today = [t for t in self.tickets if t.source == TicketSource.PHONE and t.created_at >= day_start]
+        for n, t in enumerate(phone_today, start=1):
+            started = t.created_at - timedelta(seconds=rng.randint(60, 300))
+            answered = started + timedelta(seconds=rng.randint(4, 45))
+            ended = answered + timedelta(seconds=rng.randint(60, 420))
+            calls.append(CallLog(call_id=f"CALL{t.external_id or n}", caller_phone=t.caller_phone or self.phone(),
+                                 agent=rng.choice(data.CALL_AGENTS), status=CallStatus.HANGUP, started_at=started,
+                                 answered_at=answered, ended_at=ended, duration_s=int((ended - answered).total_seconds()),
+                                 household_id=t.household_id, ticket_id=t.id, last_event_at=ended, created_at=started))
+        span = max((self.now - day_start).total_seconds(), 60)
+        for n in range(round(len(phone_today) * 1.6) + 6):     # inquiries answered on the phone, and missed calls
+            started = day_start + timedelta(seconds=rng.uniform(0, span - 30))
+            missed = rng.random() < 0.12
+            answered = None if missed else started + timedelta(seconds=rng.randint(4, 60))
+            ended = (answered or started) + timedelta(seconds=rng.randint(20, 300) if answered else rng.randint(15, 50))
+            if ended > self.now:
+                continue
+            calls.append(CallLog(call_id=f"CALLQ{n:04d}", caller_phone=self.phone(), status=CallStatus.MISSED if missed
+                                 else CallStatus.HANGUP, agent=None if missed else rng.choice(data.CALL_AGENTS),
+                                 started_at=started, answered_at=answered, ended_at=ended,
+                                 duration_s=int((ended - answered).total_seconds()) if answered else None,
+                                 last_event_at=ended, created_at=started))
+        for n in range(2):                                      # waiting in the queue right now
+            started = self.now - timedelta(seconds=rng.randint(15, 90))
+            calls.append(CallLog(call_id=f"CALLR{n}", caller_phone=self.phone(), status=CallStatus.RINGING,
+                                 started_at=started, last_event_at=started, created_at=started))
+        self.session.add_all(calls)
+        self.calls = calls
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> SeedResult:
