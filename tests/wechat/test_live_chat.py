@@ -75,21 +75,21 @@ def test_human_opens_one_conversation_with_the_question_and_a_queue_place(db, we
 
 def test_while_open_messages_go_to_the_agent_not_the_bot_and_end_with_jieshu(db, wechat, resident, at):
     at(IN_HOURS)
-    db.session.add(FaqEntry(category="供暖", question="暖气不热怎么办？", answer="请先检查阀门是否打开。",
-                            keywords="暖气 不热"))
+    db.session.add(FaqEntry(category="其他", question="暖气片可以刷银粉漆吗？", answer="可以，请选用耐高温的银粉漆。",
+                            keywords="银粉漆 刷漆"))
     db.session.commit()
     openid, _, _ = resident
-    assert wechat.say(openid, "暖气不热怎么办") == "请先检查阀门是否打开。"   # the bot, before
+    assert wechat.say(openid, "暖气片能刷银粉漆吗") == "可以，请选用耐高温的银粉漆。"   # the bot, before
     wechat.say(openid, "人工")
-    assert wechat.say(openid, "暖气不热怎么办") is None                       # now the agent's
+    assert wechat.say(openid, "暖气片能刷银粉漆吗") is None                    # now the agent's
     wechat.send(openid, type="image")
     conv = _conv(db)
     inbound = [m for m in conv.messages if m.direction == "in"]
-    assert inbound[-2].text == "暖气不热怎么办" and inbound[-1].media_id
+    assert inbound[-2].text == "暖气片能刷银粉漆吗" and inbound[-1].media_id
     ended = wechat.say(openid, "结束")
     assert "已结束人工会话" in ended                                          # nobody answered: no rating asked
     assert _conv(db).status == "closed" and _conv(db).closed_by == "resident"
-    assert wechat.say(openid, "暖气不热怎么办") == "请先检查阀门是否打开。"   # the bot again
+    assert wechat.say(openid, "暖气片能刷银粉漆吗") == "可以，请选用耐高温的银粉漆。"   # the bot again
 
 
 def test_agent_takes_replies_transfers_and_closes_with_a_rating_invitation(db, wechat, resident, agents, worker, at):
