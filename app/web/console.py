@@ -367,4 +367,5 @@ from app.web import console_templates  # noqa: E402,F401  (message templates, re
 from app.web import console_chat  # noqa: E402,F401  (会话: live chat with residents)
 from app.web import console_desk  # noqa: E402,F401  (customers, 新建工单)
 from app.web import console_admin  # noqa: E402,F401  (admin pages: SLA, evidence rules, settings, access log)
+from app.web import console_follow_ups  # noqa: E402,F401  (回访任务: follow-ups after low ratings)
 from app.web import console_forms  # noqa: E402,F401  (inline validation; last: its error handlers win)
