@@ -10,8 +10,10 @@ order's ``time_expire`` is two hours ahead for WeChat Pay too.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,6 +21,7 @@ import requests
 from sqlalchemy import select
 
 from app import clock as app_clock
+from app.config import PROJECT_ROOT
 from app.models import Bill, HouseholdBinding, WechatUser
 from app.services import billing
 from tests.live import LiveServer, SandboxDriver
@@ -146,3 +149,56 @@ def is_page(res: requests.Response) -> bool:
 
 def same_site(url: str, base: str) -> bool:
     return urlsplit(url).netloc == urlsplit(base).netloc
+
+
+# --- the browser -----------------------------------------------------------------------------------
+
+WECHAT_PHONE = {"width": 375, "height": 667}      # the target: WeChat's browser on a 375-px phone
+PAGE_FIGURES = Path(os.environ.get("ARTIFACTS_DIR", PROJECT_ROOT / "artifacts")) / "h5_pages.json"
+
+
+def sign_in_browser(page, url: str, nickname: str) -> None:
+    """Open ``url`` in the browser; on the sandbox's consent screen pick ``nickname``."""
+    page.goto(url)
+    if "/connect/oauth2/authorize" in page.url:
+        page.click(f"a:text-is('{nickname}')")
+    page.wait_for_load_state()
+
+
+def first_load(browser, page, url: str) -> dict:
+    """The first load of ``url`` for this signed-in person with an empty cache (a new browser
+    context with the same cookies): bytes transferred (headers and bodies of every response,
+    as Chromium counts them) and the time to the load event."""
+    context = browser.new_context(viewport=WECHAT_PHONE, locale="zh-CN", storage_state=page.context.storage_state())
+    try:
+        fresh = context.new_page()
+        finished = []
+        fresh.on("requestfinished", lambda request: finished.append(request))
+        fresh.goto(url, wait_until="load")
+        sizes = [request.sizes() for request in finished]
+        timing = fresh.evaluate("""() => { const n = performance.getEntriesByType('navigation')[0];
+                                          return n.loadEventEnd - n.startTime; }""")
+        return {"url": url, "bytes": sum(s["responseBodySize"] + s["responseHeadersSize"] for s in sizes),
+                "requests": len(sizes), "load_ms": round(timing, 1)}
+    finally:
+        context.close()
+
+
+def record_figures(name: str, figures: list[dict]) -> None:
+    """Keep the measured first loads under artifacts/ (printed by bench/pages/run.py too)."""
+    PAGE_FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    known = json.loads(PAGE_FIGURES.read_text()) if PAGE_FIGURES.exists() else {}
+    known[name] = figures
+    PAGE_FIGURES.write_text(json.dumps(known, ensure_ascii=False, indent=2))
+    for f in figures:
+        print(f"{name}: {f['url']} {f['bytes']} bytes in {f['requests']} requests, load {f['load_ms']} ms")
+
+
+def fits_a_phone(page) -> None:
+    """No sideways scrolling at 375 px, body text ≥ 16 px, every visible button or link ≥ 44 px tall."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= WECHAT_PHONE["width"]
+    assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 16
+    small = page.evaluate("""() => [...document.querySelectorAll('main button, main a.button, nav a')]
+        .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)
+        .map(e => e.textContent.trim())""")
+    assert small == [], f"tap targets under 44 px: {small}"

@@ -3,52 +3,14 @@ crew member in through WeChat's web authorisation and opens their task; the acti
 crew API's (same services and rules); residents and other crews get a polite refusal."""
 from __future__ import annotations
 
-import io
-
-import pytest
 import requests
-from PIL import Image
 from sqlalchemy import select
 
-from app.models import Role, Staff, Station, Ticket, TicketPhoto, TicketSource, TicketState, TicketType
-from app.services import tickets
-from app.services.actors import Actor
+from app.models import Staff, Ticket, TicketPhoto, TicketState
 from app.web.console import task_url
 from tests.web.conftest import csrf_from
-from tests.web.h5_support import is_page, open_as, resident_in_arrears, wechat_person
-
-
-def jpeg(color=(30, 120, 200)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (40, 30), color).save(out, "JPEG")
-    return out.getvalue()
-
-
-class CrewWorld:
-    pass
-
-
-@pytest.fixture()
-def crew_world(db, h5, make_area, make_household, make_season, make_crew, make_staff):
-    w = CrewWorld()
-    w.resident = resident_in_arrears(db, h5, make_area, make_household, make_season)
-    household = w.resident.household
-    w.crew = make_crew(name="和平维修二班", stations=[db.session.get(Station, household.station_id)])
-    w.other_crew = make_crew(name="河西维修一班")
-    w.member = make_staff(role=Role.CREW_MEMBER, crew=w.crew, name="张志强")
-    w.lead = make_staff(role=Role.CREW_LEAD, crew=w.crew, name="王班长")
-    w.stranger = make_staff(role=Role.CREW_MEMBER, crew=w.other_crew, name="赵师傅")
-    db.session.commit()
-    w.ticket = tickets.create_ticket(Actor.of_resident(w.resident.user), type=TicketType.REPAIR,
-                                     source=TicketSource.OFFICIAL_ACCOUNT, description="暖气片不热，卧室很冷",
-                                     category="no_heat", household=household)
-    if w.ticket.assignee_id != w.member.id:     # routing may already have given it to him
-        tickets.assign_ticket(w.ticket, Actor.system(), crew=w.crew, staff=w.member)
-    db.session.commit()
-    w.member_person, _ = wechat_person(db, h5, nickname="crew2_m1", staff=w.member)
-    w.lead_person, _ = wechat_person(db, h5, nickname="crew2_lead", staff=w.lead)
-    w.stranger_person, _ = wechat_person(db, h5, nickname="crew5_m1", staff=w.stranger)
-    return w
+from tests.web.h5_crew.conftest import jpeg
+from tests.web.h5_support import is_page, open_as
 
 
 def test_the_work_order_qr_opens_the_task_and_the_crew_member_works_it(app, db, live_app, h5, crew_world):
