@@ -1,6 +1,6 @@
 """Customers at the desk (客户资料): find a household by 户号, phone, name or address, and
 everything the company knows of it on one page — bills, payments and refunds, tickets, calls
-with their recordings, WeChat bindings.
+with their recordings, WeChat bindings and live chats (会话) of the people bound to it.
 
 Searching matches the stored forms: account numbers exactly or by prefix, phone numbers
 through ``app.phones.search_fragment`` (a whole number in any format finds its stored E.164,
@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select
 from app import phones
 from app.extensions import db
 from app.models import (
-    Bill, CallLog, Community, HeatingSeason, Household, HouseholdBinding, Payment, PaymentItem, Refund,
+    Bill, CallLog, Community, Conversation, HeatingSeason, Household, HouseholdBinding, Payment, PaymentItem, Refund,
     Ticket, WechatUser,
 )
 from app.services.billing import household_arrears, late_fee_fen, local_today
@@ -86,6 +86,7 @@ class CustomerOverview:
     tickets: list[Ticket] = field(default_factory=list)
     calls: list[CallLog] = field(default_factory=list)
     bindings: list[tuple[HouseholdBinding, WechatUser]] = field(default_factory=list)
+    conversations: list[Conversation] = field(default_factory=list)   # live chats (会话) with agents
 
 
 def customer_overview(household: Household) -> CustomerOverview:
@@ -117,5 +118,10 @@ def customer_overview(household: Household) -> CustomerOverview:
     view.bindings = list(db.session.execute(
         select(HouseholdBinding, WechatUser).join(WechatUser, WechatUser.id == HouseholdBinding.wechat_user_id)
         .where(HouseholdBinding.household_id == household.id).order_by(HouseholdBinding.id)).all())
+    people = [user.id for _, user in view.bindings]
+    view.conversations = list(db.session.scalars(
+        select(Conversation).where(or_(Conversation.household_id == household.id,
+                                       Conversation.wechat_user_id.in_(people)))
+        .order_by(Conversation.opened_at.desc(), Conversation.id.desc()).limit(LIST_LIMIT)))
     return view
 

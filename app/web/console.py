@@ -316,7 +316,9 @@ def ticket_reassign(ticket_id: int):
     else:
         ticket_service.forward_ticket(ticket, actor(), reason=note, crew=crew, staff=staff)
         message = "已转办"
-    holder = "，".join(n for n in (ticket.crew.name if ticket.crew else "", ticket.assignee.name if ticket.assignee else "") if n)
+    # By id: the relationships may still hold the previous crew until the session expires them.
+    crew, person = db.session.get(Crew, ticket.crew_id or 0), db.session.get(Staff, ticket.assignee_id or 0)
+    holder = "，".join(x.name for x in (crew, person) if x is not None)
     return done(f"{message}：{holder}" if holder else message, "console.ticket_detail", ticket_id=ticket_id)
 
 

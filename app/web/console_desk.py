@@ -14,7 +14,7 @@ from app import phones
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import (
-    AccessAction, CallStatus, Household, PaymentState, Priority, RefundState, TicketCategory, TicketSource, TicketType,
+    AccessAction, CallStatus, ConversationStatus, Household, PaymentState, Priority, RefundState, TicketCategory, TicketSource, TicketType,
 )
 from app.services import customers, privacy
 from app.services import tickets as ticket_service
@@ -53,7 +53,7 @@ def customer_detail(household_id: int):
     db.session.commit()
     return render_template("console/customer.html", v=view, h=household, payment_labels=PAYMENT_LABELS,
                            bill_labels=BILL_LABELS, proofs=BINDING_PROOFS, call_labels=CallStatus.LABELS,
-                           refund_labels=RefundState.LABELS)
+                           refund_labels=RefundState.LABELS, conversation_labels=ConversationStatus.LABELS)
 
 
 # --- 新建工单 -----------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ with field messages under their Chinese field names — never a bare page.
 """
 from __future__ import annotations
 
+import inspect
+
 from flask import current_app, g, render_template, request
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
@@ -127,8 +129,10 @@ def _refused(exc: DomainError):
     if request.method == "POST" and page:
         g.form_refusal = exc
         view = current_app.view_functions[page]
+        wanted = inspect.signature(view).parameters
+        args = {k: v for k, v in (request.view_args or {}).items() if k in wanted}
         try:
-            response = current_app.make_response(view(**(request.view_args or {})))
+            response = current_app.make_response(view(**args))
         except HTTPException as inner:
             return _http(inner)
         response.status_code = exc.status
