@@ -59,6 +59,10 @@ class SeedResult:
         return self.status == "created"
 
 
+# Where the demo's phone system keeps call recordings (the console links each answered call).
+RECORDING_BASE = "https://cc.example.com/recordings"
+
+
 def demo_present() -> bool:
     return db.session.scalar(select(Station.id).where(Station.code == MARKER_STATION_CODE)) is not None
 
@@ -807,7 +811,8 @@ class _Builder:
             calls.append(CallLog(call_id=f"CALL{t.external_id or n}", caller_phone=t.caller_phone or self.phone(),
                                  agent=rng.choice(data.CALL_AGENTS), status=CallStatus.HANGUP, started_at=started,
                                  answered_at=answered, ended_at=ended, duration_s=int((ended - answered).total_seconds()),
-                                 household_id=t.household_id, ticket_id=t.id, last_event_at=ended, created_at=started))
+                                 household_id=t.household_id, ticket_id=t.id, last_event_at=ended, created_at=started,
+                                 recording_url=f"{RECORDING_BASE}/{started.strftime('%Y%m%d')}/CALL{n:04d}.mp3"))
         span = max((self.now - day_start).total_seconds(), 60)
         for n in range(round(len(phone_today) * 1.6) + 6):     # inquiries answered on the phone, and missed calls
             started = day_start + timedelta(seconds=rng.uniform(0, span - 30))
