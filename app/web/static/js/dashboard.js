@@ -85,7 +85,7 @@
     y.type = "value"; y.minInterval = 1;
     return {
       grid: { left: 8, right: 16, top: wall ? 56 : 34, bottom: 8, containLabel: true },
-      legend: { data: ["今日", "昨日"], textStyle: { color: INK, fontSize: FONT } },
+      legend: { top: 0, data: ["今日", "昨日"], textStyle: { color: INK, fontSize: FONT } },
       tooltip: { trigger: "axis" },
       xAxis: x, yAxis: y,
       series: [
@@ -104,7 +104,7 @@
     y2.splitLine = { show: false };
     return {
       grid: { left: 8, right: 8, top: wall ? 70 : 46, bottom: 8, containLabel: true },
-      legend: { data: ["欠费", "今日收费"], textStyle: { color: INK, fontSize: FONT } },
+      legend: { top: 0, data: ["欠费", "今日收费"], textStyle: { color: INK, fontSize: FONT } },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
       xAxis: x, yAxis: [y1, y2],
       series: [

@@ -36,7 +36,7 @@
   function rateBars(rows, series) {
     return {
       grid: grid, tooltip: { trigger: "axis", valueFormatter: function (v) { return v == null ? "—" : v + "%"; } },
-      legend: { data: series.map(function (s) { return s[0]; }) },
+      legend: { top: 0, data: series.map(function (s) { return s[0]; }) },
       xAxis: { type: "category", data: rows.map(function (r) { return r.name; }), axisLabel: { interval: 0, rotate: rows.length > 6 ? 30 : 0 } },
       yAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" } },
       series: series.map(function (s) {
