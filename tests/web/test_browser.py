@@ -169,6 +169,8 @@ def test_staff_send_an_announcement_to_an_area_and_watch_progress_reach_100_perc
     page.wait_for_function("document.querySelector('#recipients').textContent === '4'")
     assert page.text_content("#pv-title") == "阳光小区管网检修通知"  # the WeChat-style preview
     screenshot(page, "console-announcement-compose")
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     page.click("#submit-announcement")
     page.wait_for_selector("#progress-card")
     page.evaluate("""() => {
@@ -180,7 +182,8 @@ def test_staff_send_an_announcement_to_an_area_and_watch_progress_reach_100_perc
     worker()  # the broadcast runs while the page polls its progress
 
     page.wait_for_function("document.querySelector('#progress-pct').textContent === '100%'", timeout=20000)
-    assert page.text_content("#ann-status") == "已发送完毕"
+    assert asked and "4 人" in asked[0]   # the mass send asked first, with the number of recipients
+    assert page.text_content("#ann-status") == "全部发送成功（4人）"
     assert page.text_content("#p-sent") == "4"
     assert "100%" in page.evaluate("window.__seen")  # reached in place, without a reload
     screenshot(page, "console-announcement-done")
