@@ -24,7 +24,7 @@ class DemoPerson:
 
 def demo_people() -> list[DemoPerson]:
     people: list[DemoPerson] = []
-    resident = _bound_resident_in_arrears()
+    resident = bound_resident_in_arrears()
     if resident is not None:
         user, home = resident
         people.append(DemoPerson("住户（已绑定、有欠费）", user.nickname or home.owner_name,
@@ -50,7 +50,7 @@ def demo_people() -> list[DemoPerson]:
     return people
 
 
-def _bound_resident_in_arrears() -> tuple[WechatUser, Household] | None:
+def bound_resident_in_arrears() -> tuple[WechatUser, Household] | None:
     row = db.session.execute(
         select(WechatUser, Household)
         .join(HouseholdBinding, HouseholdBinding.wechat_user_id == WechatUser.id)

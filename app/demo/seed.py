@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from app import phones
 from app.demo import data
+from app.demo.guide import bound_resident_in_arrears
 from app.extensions import db
 from app.models import (
     ChatSendStatus, Conversation, ConversationMessage,
@@ -415,10 +416,14 @@ class _Builder:
         self.sla: dict[tuple[str, str], tuple[int, int]] = {}
         total = max(20, round(TICKETS_PER_2000 * self.n / DEFAULT_HOUSEHOLDS))
         self.outage_community = self.communities[7][0]  # 锦绣家园: the burst pipe of today
-        specs = [self.ticket_spec() for _ in range(total - 1)]
+        waiting = self.awaiting_rating_spec()
+        specs = [self.ticket_spec() for _ in range(total - 1 - (waiting is not None))]
         specs.append(self.burst_pipe_spec())
         specs.sort(key=lambda s: s["created_at"])
         self.force_every_state(specs)
+        if waiting is not None:  # after the state shuffle: it stays closed
+            specs.append(waiting)
+            specs.sort(key=lambda s: s["created_at"])
 
         tickets = []
         per_day: Counter[str] = Counter()
@@ -431,6 +436,8 @@ class _Builder:
                 phone_seq += 1
                 spec["external_id"] = f"HJ{day}{phone_seq:05d}"
             tickets.append(self.make_ticket(spec))
+            if spec.get("awaiting_rating"):
+                self.leave_unrated(tickets[-1])
         self.session.add_all(tickets)
         for day, value in sorted(per_day.items()):
             counter = db.session.get(TicketCounter, day)
@@ -439,6 +446,23 @@ class _Builder:
             else:
                 counter.value = max(counter.value, value)
         self.tickets = tickets
+
+    def awaiting_rating_spec(self) -> dict | None:
+        """The featured resident of the demo guide (刘秀英 on the default seed) has a repair
+        closed yesterday that still awaits their rating: send 5 (or 进度) in their chat."""
+        self.session.flush()
+        found = bound_resident_in_arrears()
+        if found is None:
+            return None
+        return {"created_at": self.now - timedelta(hours=30), "type": TicketType.REPAIR,
+                "category": TicketCategory.RADIATOR, "priority": Priority.NORMAL,
+                "source": TicketSource.OFFICIAL_ACCOUNT, "household": found[1], "state": TicketState.CLOSED,
+                "description": "客厅暖气片上热下凉，放气后还是不热", "awaiting_rating": True}
+
+    @staticmethod
+    def leave_unrated(t: Ticket) -> None:
+        t.rating = t.rating_comment = t.rated_at = t.visit_result = t.visited_at = None
+        t.events = [e for e in t.events if e.action not in ("rated", "visited")]
 
     def ticket_time(self) -> datetime:
         """A call time: busier once heating has started, mostly in waking hours."""

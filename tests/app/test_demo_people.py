@@ -120,3 +120,15 @@ def test_an_announcement_to_a_seeded_community_reaches_each_follower_once(demo, 
                                                         Delivery.status == DeliveryStatus.SKIPPED))
     # Only those who unfollowed are skipped (no template message can reach them).
     assert [d.wechat_user_id for d in skipped if db.session.get(WechatUser, d.wechat_user_id).subscribed] == []
+
+
+def test_the_featured_resident_has_a_closed_repair_awaiting_their_rating(app, db):
+    from app.demo.guide import bound_resident_in_arrears
+    from app.demo.seed import seed_demo
+    from app.services import ratings
+
+    seed_demo(households=200)
+    user, _ = bound_resident_in_arrears()
+    ticket = ratings.awaiting_rating(user)
+    assert ticket is not None and ticket.state == "closed" and ticket.reporter_id == user.id
+    assert [e.action for e in ticket.events][-1] == "closed"
