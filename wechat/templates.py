@@ -449,6 +449,8 @@ DEFAULT_MP: dict[str, Template] = {
                        ("amount2", "amount"), ("time3", "paid_at"), ("thing4", "tip")),
     "refund_result": _t("MP_TPL_REFUND_RESULT", "退款通知", ("amount1", "amount"), ("phrase2", "status"),
                         ("time3", "at"), ("character_string4", "out_trade_no")),
+    "chat_invite": _t("MP_TPL_CHAT_REPLY", "客服回复提醒", ("thing1", "question"), ("thing2", "reply"),
+                      ("time3", "replied_at")),
 }
 DEMO_IDS = {t.template_id for t in (*DEFAULT_OA.values(), *DEFAULT_MP.values())}
 

@@ -149,7 +149,9 @@ def _index(redis_version=_MISSING) -> _Index:
             return _cache["index"]
     version = _faq_version()
     with _lock:
-        if _cache.get("engine") != engine_key or _cache.get("version") != version:
+        # A new Redis version is a change for sure, even when the table's figures look the same.
+        if _cache.get("engine") != engine_key or _cache.get("version") != version \
+                or _cache.get("redis_version") != redis_version:
             entries = list(db.session.scalars(select(FaqEntry).where(FaqEntry.active.is_(True))))
             _cache["index"] = _Index(entries)
             _cache["version"] = version

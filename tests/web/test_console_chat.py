@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from app import clock as app_clock
 from app.models import Conversation, FaqEntry, HouseholdBinding, Role, Ticket, WechatUser
+from app.services import knowledge
 from tests.web.conftest import PHONE, browser_login, csrf_from, screenshot
 
 IN_HOURS = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)  # 10:00 Beijing
@@ -20,7 +21,7 @@ def in_hours():
 
 
 @pytest.fixture()
-def waiting(db, wechat, make_household, in_hours):
+def waiting(db, redis, wechat, make_household, in_hours):
     """刘秀英 asked a question, then 人工: a waiting conversation."""
     home = make_household(owner_name="刘秀英")
     person = wechat.create_user(nickname="刘秀英")
@@ -31,6 +32,9 @@ def waiting(db, wechat, make_household, in_hours):
     db.session.add(FaqEntry(category="其他", question="暖气片可以自己喷漆吗？", answer="可以喷涂耐高温漆，请在停暖时进行。",
                             keywords="喷漆 刷漆"))
     db.session.commit()
+    # A new FAQ version for the index cache: the tables were emptied and Redis flushed after the
+    # test before, so the version counter starts again where a cached index may still sit.
+    redis.set(knowledge.VERSION_KEY, f"chat-test-{person['openid']}")
     wechat.say(person["openid"], "卧室暖气片不热")
     wechat.say(person["openid"], "人工")
     return person["openid"]
