@@ -24,6 +24,7 @@ from app import clock as app_clock
 from app.config import PROJECT_ROOT
 from app.models import Bill, HouseholdBinding, WechatUser
 from app.services import billing
+from bench.pages.measure import WECHAT_PHONE, first_load, sign_in_browser  # noqa: F401 (for the tests)
 from tests.live import LiveServer, SandboxDriver
 from wechat.sandbox import create_sandbox_app
 from wechat.sandbox.crypto import generate_rsa_key, private_key_pem
@@ -153,35 +154,7 @@ def same_site(url: str, base: str) -> bool:
 
 # --- the browser -----------------------------------------------------------------------------------
 
-WECHAT_PHONE = {"width": 375, "height": 667}      # the target: WeChat's browser on a 375-px phone
 PAGE_FIGURES = Path(os.environ.get("ARTIFACTS_DIR", PROJECT_ROOT / "artifacts")) / "h5_pages.json"
-
-
-def sign_in_browser(page, url: str, nickname: str) -> None:
-    """Open ``url`` in the browser; on the sandbox's consent screen pick ``nickname``."""
-    page.goto(url)
-    if "/connect/oauth2/authorize" in page.url:
-        page.click(f"a:text-is('{nickname}')")
-    page.wait_for_load_state()
-
-
-def first_load(browser, page, url: str) -> dict:
-    """The first load of ``url`` for this signed-in person with an empty cache (a new browser
-    context with the same cookies): bytes transferred (headers and bodies of every response,
-    as Chromium counts them) and the time to the load event."""
-    context = browser.new_context(viewport=WECHAT_PHONE, locale="zh-CN", storage_state=page.context.storage_state())
-    try:
-        fresh = context.new_page()
-        finished = []
-        fresh.on("requestfinished", lambda request: finished.append(request))
-        fresh.goto(url, wait_until="load")
-        sizes = [request.sizes() for request in finished]
-        timing = fresh.evaluate("""() => { const n = performance.getEntriesByType('navigation')[0];
-                                          return n.loadEventEnd - n.startTime; }""")
-        return {"url": url, "bytes": sum(s["responseBodySize"] + s["responseHeadersSize"] for s in sizes),
-                "requests": len(sizes), "load_ms": round(timing, 1)}
-    finally:
-        context.close()
 
 
 def record_figures(name: str, figures: list[dict]) -> None:
