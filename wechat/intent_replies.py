@@ -152,5 +152,5 @@ def greeting(classification) -> str:
 def not_understood(suggestions: list[str] | None = None) -> str:
     if suggestions:
         others = "\n".join(f"· {q}" for q in suggestions)
-        return f"没有找到完全匹配的答案，您是否想问：\n{others}\n也可以回复【人工】，由客服为您解答。"
+        return f"没有找到完全匹配的答案，您是否想问：\n{others}\n也可以回复【人工】，由客服为您解答。我还可以帮您：\n" + capabilities()
     return "抱歉，这个问题我还不会回答。我可以帮您：\n" + capabilities()

@@ -50,7 +50,7 @@ RULES = (
     ("bill", "phrase", 4, None, "查下 查一下 查查 看看我家"),
     # --- ratings of a closed ticket ---
     ("rating", "exact", 10, None, "1 2 3 4 5 一般 评价 一分 两分 二分 三分 四分 五分 1分 2分 3分 4分 5分 一星 二星 三星 四星 五星"),
-    ("rating", "phrase", 5, None, "满意 好评 五星 打五分 打5分 打一分 打1分 打分"),
+    ("rating", "phrase", 5, None, "满意 好评 五星 打五分 打5分 打一分 打1分 打分 评价 1分 2分 3分 4分 5分"),
     ("rating", "phrase", 5, "dissatisfied", "不满意 差评 不太满意"),
     # --- greetings and thanks ---
     ("greeting", "exact", 8, None,

@@ -63,7 +63,7 @@ class _Index:
         for e in entries:
             terms = Counter(tokenize(e.question))
             for kw in (e.keywords or "").split():
-                terms[kw.lower()] += KEYWORD_WEIGHT
+                terms[SYNONYMS.get(kw.lower(), kw.lower())] += KEYWORD_WEIGHT  # in the words questions are cut to
             self.docs.append((e.id, e.question, e.answer, terms))
         n = len(self.docs) or 1
         df = Counter(t for *_, terms in self.docs for t in terms)

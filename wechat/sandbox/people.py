@@ -23,7 +23,7 @@ from . import templates as account_templates
 from .core import make_openid, user_json
 from .errors import ControlError
 
-MESSAGE_TYPES = {"text", "image", "location", "event"}
+MESSAGE_TYPES = {"text", "image", "voice", "location", "event"}
 EVENTS = {"subscribe", "unsubscribe", "SCAN", "CLICK", "VIEW", "subscribe_msg_popup_event",
           "subscribe_msg_change_event"}
 NICKNAMES = ["张女士", "李先生", "王阿姨", "刘师傅", "陈同学", "赵大爷", "孙女士", "周先生"]
@@ -109,6 +109,15 @@ def user_sends(sb, user, data: dict, base_url: str) -> dict:
         fields["PicUrl"] = f"{base_url}/media/pic/{media_id}"
         fields["MediaId"] = media_id
         shown.update(media_id=media_id, pic_url=fields["PicUrl"])
+    elif kind == "voice":
+        # WeChat: MediaId, Format (amr/speex) and, when the account has speech recognition
+        # on and something was recognised, Recognition (the words as text).
+        media_id = media.save_media(sb, "voice", "audio/amr", b"#!AMR\n" + random.randbytes(64), "amr")
+        fields.update(MediaId=media_id, Format="amr")
+        shown.update(media_id=media_id)
+        if data.get("recognition") is not None:
+            fields["Recognition"] = str(data["recognition"])
+            shown["recognition"] = fields["Recognition"]
     elif kind == "location":
         try:
             lat, lng = float(data["latitude"]), float(data["longitude"])
