@@ -363,6 +363,7 @@ def work_order(ticket_id: int):
 
 
 from app.web import console_ops  # noqa: E402,F401  (announcements, outages, FAQ, ops, reports)
+from app.web import console_intents  # noqa: E402,F401  (知识库 → 意图词库)
 from app.web import console_staff  # noqa: E402,F401  (staff administration, admins only)
 from app.web import console_pay  # noqa: E402,F401  (refunds and reconciliation)
 from app.web import console_templates  # noqa: E402,F401  (message templates, read-only)
