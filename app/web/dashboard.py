@@ -24,6 +24,7 @@ from flask import (
 from app.extensions import db
 from app.models import Priority, Ticket, TicketCategory, TicketSource, TicketState, TicketType
 from app.phones import masked
+from app.services.privacy import mask_name
 from app.services import metrics, staff_auth
 from app.services import tickets as ticket_service
 from app.web import auth
@@ -123,7 +124,8 @@ def ticket(ticket_id: int):
     t = db.session.get(Ticket, ticket_id)
     if t is None:
         abort(404)
-    caller = masked(t.caller_phone) or "—"   # leaders read the case, not the person
+    # Leaders read the case, not the person: name and phone masked as in every list.
+    caller = " ".join(p for p in (mask_name(t.caller_name), masked(t.caller_phone)) if p) or "—"
     return render_template("dashboard/ticket.html", t=t, deadlines=metrics.ticket_deadlines(t), caller=caller,
                            event_labels=ticket_service.EVENT_LABELS, back=request.referrer)
 

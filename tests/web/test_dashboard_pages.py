@@ -34,7 +34,7 @@ def test_a_list_item_opens_the_ticket_with_its_timeline(console, staff, db, make
     page = console.get(f"/dashboard/tickets/{t.id}").get_data(as_text=True)
     assert t.number in page and "维修师傅态度不好" in page and 'id="timeline"' in page
     assert "客服小周" in page                   # who created it, in the timeline
-    assert "139****5678" in page and "13912345678" not in page   # masked
+    assert "139****5678" in page and "13912345678" not in page and "赵*" in page   # masked
     assert console.get("/dashboard/tickets/999999").status_code == 404
 
 
