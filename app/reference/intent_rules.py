@@ -18,15 +18,16 @@ RULES = (
     # --- emergencies: leaks, bursts, spraying or scalding water, water through the ceiling ---
     ("emergency", "phrase", 10, None,
      "漏水 漏水了 爆管 管子爆 管爆 爆了 爆裂 炸了 裂了 裂开 喷水 往外喷 喷出 喷热水 滋水 滴水 往下滴 渗水 往外渗 "
-     "跑水 冒水 流水 哗哗 淹了 泡了 水漫 热水烫 烫着 烫伤 被烫 冒热气"),
+     "跑水 冒水 流水 哗哗 淹了 泡了 水漫 热水烫 烫着 烫伤 被烫 冒热气 呲水 漏了 流了一地 一地水 管道断 管子断"),
     ("emergency", "phrase", 10, "gas", "煤气味 燃气味 天然气味 燃气泄漏 煤气泄漏 漏煤气 漏燃气 燃气泄露 煤气泄露"),
+    ("emergency", "phrase", 6, "gas", "煤气 燃气 天然气"),
     ("emergency", "phrase", 5, None, "快来人 急急急 紧急 救命"),
     ("emergency", "phrase", -5, None, "原因造成 什么原因 为什么会 试压"),
     # --- repairs: cold homes, noises, broken valves, asking for someone to come ---
     ("repair", "phrase", 6, None,
      "不热 没热 冰凉 不暖和 暖和不起来 上热下凉 一半热 热一阵 没暖气 没有暖气 太冷 冷得 报修 报个修 派人 派师傅 "
      "来修 修一下 修修 过来修 来看看 来看一下 阀门坏 拧不动 温度只有 温度太低 不达标 上门测温 供暖不好 不怎么热 不太热"),
-    ("repair", "phrase", 4, None, "不给力 响声 异响 一直响 咕噜 吵得 维修 上门 尽快处理 十几度 才十"),
+    ("repair", "phrase", 4, None, "不给力 响声 异响 一直响 咕噜 吵得 维修 上门 尽快处理 十几度 才十 水流声 很吵"),
     ("repair", "word", 4, None, "冷 凉 修"),
     # --- questions: question forms and the topics of the knowledge base ---
     ("question", "phrase", 7, None, "怎么办 为什么 什么原因 怎么回事 多久 是不是"),
@@ -41,7 +42,7 @@ RULES = (
     # --- progress of a ticket already reported ---
     ("progress", "phrase", 8, None,
      "进度 怎么样了 师傅什么时候 维修工什么时候 怎么还没 还没人 还没来 没人联系 修好了没 派单了 处理到哪 处理了吗 "
-     "有人接 到哪一步"),
+     "有人接 到哪一步 进展 什么时候上门"),
     ("progress", "phrase", 6, None, "工单 到哪"),
     # --- bills and paying ---
     ("bill", "phrase", 8, None, "账单 欠多少 交了没 交没交"),
@@ -56,6 +57,7 @@ RULES = (
     ("greeting", "exact", 8, None,
      "你好 您好 你好啊 在吗 有人吗 在不在 hello hi 早上好 中午好 下午好 晚上好 再见 好的 嗯 嗯嗯 嗯嗯好的 ok 收到 知道了 明白了"),
     ("greeting", "phrase", 3, None, "你好 您好"),
+    ("greeting", "phrase", 4, None, "在吗"),
     ("greeting", "phrase", 4, "thanks", "谢谢 多谢 感谢 辛苦了 辛苦"),
     # --- a person, please ---
     ("human", "exact", 10, None, "人工 客服 转人工 人工客服"),
