@@ -19,16 +19,17 @@ from zoneinfo import ZoneInfo
 from flask import current_app, g
 from sqlalchemy import select
 
-from app.errors import DomainError
+from app.errors import DomainError, NotFoundError
 from app.extensions import db
 from app.models import (
-    Household, HouseholdBinding, OutageStatus, Role, Staff, Ticket, TicketCategory, TicketSource, TicketState,
+    Household, OutageStatus, Role, Staff, Ticket, TicketCategory, TicketSource, TicketState,
     TicketType, WechatUser, utcnow,
 )
 from app.models import Intent, OutboundMessage
 from app.queue import enqueue
-from app.services import binding, billing, chat, identity, intents, knowledge, outages, tickets
+from app.services import access, binding, billing, chat, identity, intents, knowledge, outages, tickets
 from app.services.actors import Actor
+from app.text import clean_text
 from wechat import crew_chat, intent_replies, live_chat, progress
 from wechat.inbound import SUBSCRIBE_MSG_EVENTS
 from wechat.notify import CUSTOM_WINDOW, record_template_result, window_key
@@ -113,7 +114,7 @@ def _user(openid: str, *, interacted: bool = True) -> WechatUser:
     if user is None:
         user = WechatUser(oa_openid=openid, subscribed=True, subscribed_at=utcnow())
         db.session.add(user)
-    if user.unionid is None and _redis().set(identity.unionid_asked_key(openid), 1, ex=identity.UNIONID_ASK_INTERVAL, nx=True):
+    if user.unionid is None and identity.claim_unionid_lookup(_redis(), openid):
         _after_commit("jobs.identity.learn_unionid", openid)  # joins them with their mini-program self
     now = utcnow()
     # Also on the row (minute precision) for reports; the Redis key is what senders check.
@@ -162,10 +163,11 @@ def prepare(msg) -> Caller | None:
 
 
 def _text_of(msg) -> str | None:
+    """What the person typed or said, NFKC-folded (full-width ３９４０ is 3940) and trimmed."""
     if msg.type == "text":
-        return (msg.content or "").strip()
+        return clean_text(msg.content, multiline=True)
     if msg.type == "voice" and getattr(msg, "recognition", None):
-        return msg.recognition.strip()
+        return clean_text(msg.recognition, multiline=True)
     return None
 
 
@@ -472,11 +474,9 @@ def _report_repair(user: WechatUser, description: str) -> str:
 
 def _still_cold(user: WechatUser) -> str:
     """The answer to a restoration notice: the home is still cold."""
-    bound = select(HouseholdBinding.household_id).where(HouseholdBinding.wechat_user_id == user.id)
     waiting = list(db.session.scalars(
-        select(Ticket).where((Ticket.reporter_id == user.id) | Ticket.household_id.in_(bound),
-                             Ticket.outage_id.isnot(None), Ticket.sla_held_at.isnot(None),
-                             Ticket.state.in_(TicketState.OPEN)).order_by(Ticket.created_at.desc())))
+        access.visible_tickets(user).where(Ticket.outage_id.isnot(None), Ticket.sla_held_at.isnot(None),
+                                           Ticket.state.in_(TicketState.OPEN)).order_by(Ticket.created_at.desc())))
     if not waiting:
         return "您目前没有等待恢复供热的报修。如家中不热，请回复：报修 问题描述（例如：报修 卧室暖气不热）。"
     restored = [t for t in waiting if t.outage.status == OutageStatus.RESTORED]
@@ -553,7 +553,7 @@ def _attach(ticket: Ticket, actor: Actor, media_id: str) -> str:
 def _handle_image(user: WechatUser, media_id: str) -> str:
     staff = _staff(user)
     if staff is not None and staff.role in (Role.CREW_MEMBER, Role.CREW_LEAD):
-        tasks = crew_chat.crew_tasks(staff)
+        tasks = access.open_tasks(staff)
         if not tasks:
             return "您当前没有处理中的任务，照片未关联工单。"
         if len(tasks) == 1:
@@ -578,8 +578,9 @@ def _pick_photo_task(user: WechatUser, state: dict, text: str) -> str | None:
         _set_state(user.oa_openid, **state)
         return f"请回复 1 到 {len(state['tasks'])} 之间的序号。"
     staff = _staff(user)
-    ticket = db.session.get(Ticket, state["tasks"][choice - 1])
-    if staff is None or ticket is None:
+    try:
+        ticket = access.task_of(staff, state["tasks"][choice - 1])
+    except NotFoundError:
         return "任务已变化，请重新发送照片。"
     return _attach(ticket, Actor.of_staff(staff), state["media_id"])
 
