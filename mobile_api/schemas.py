@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 from marshmallow import ValidationError as MarshmallowValidationError
 from werkzeug.datastructures import FileStorage
 
+from app.fields import CleanString
 from app.models import OutageStatus, Priority, TicketCategory, TicketState
 from app.services import outages as outage_service, uploads
 from app.services.tickets import EVENT_LABELS, waits_on_outage
@@ -103,9 +104,10 @@ class LoginSchema(Schema):
 # --- households and bills -------------------------------------------------------------------
 
 class BindArgs(Schema):
-    account_no = fields.String(required=True, validate=validate.Length(min=1, max=20))
-    owner_name = fields.String(validate=validate.Length(max=40), load_default=None)
-    phone_last4 = fields.String(validate=validate.Length(max=4), load_default=None)
+    # CleanString: full-width ３９４０ and stray spaces typed with a Chinese keyboard are folded.
+    account_no = CleanString(required=True, validate=validate.Length(min=1, max=20))
+    owner_name = CleanString(validate=validate.Length(max=40), load_default=None)
+    phone_last4 = CleanString(validate=validate.Length(max=4), load_default=None)
 
 
 class HouseholdSchema(Schema):

@@ -113,3 +113,9 @@ def test_clean_text_folds_full_width_and_whitespace(typed, cleaned):
 
 def test_clean_text_multiline_keeps_line_breaks():
     assert clean_text(" 第一行  \r\n　第二行 ", multiline=True) == "第一行\n第二行"
+
+
+def test_api_binding_fields_fold_full_width_input():
+    from mobile_api.schemas import BindArgs
+    assert BindArgs().load({"account_no": " １０１００００１ ", "owner_name": "郑\u3000淑华", "phone_last4": "３９４０"}) == {
+        "account_no": "10100001", "owner_name": "郑 淑华", "phone_last4": "3940"}
