@@ -837,6 +837,19 @@ class _Builder:
                                  answered_at=answered, ended_at=ended, duration_s=int((ended - answered).total_seconds()),
                                  household_id=t.household_id, ticket_id=t.id, last_event_at=ended, created_at=started,
                                  recording_url=f"{RECORDING_BASE}/{started.strftime('%Y%m%d')}/CALL{n:04d}.mp3"))
+        # Earlier phone tickets came from calls too: their records (with recordings) are what
+        # the console's customer page shows under 来电记录.
+        phone_before = [t for t in self.tickets if t.source == TicketSource.PHONE
+                        and day_start - timedelta(days=14) <= t.created_at < day_start]
+        for n, t in enumerate(phone_before, start=1):
+            started = t.created_at - timedelta(seconds=rng.randint(60, 300))
+            answered = started + timedelta(seconds=rng.randint(4, 45))
+            ended = answered + timedelta(seconds=rng.randint(60, 420))
+            calls.append(CallLog(call_id=f"CALLP{n:05d}", caller_phone=t.caller_phone or self.phone(),
+                                 agent=rng.choice(data.CALL_AGENTS), status=CallStatus.HANGUP, started_at=started,
+                                 answered_at=answered, ended_at=ended, duration_s=int((ended - answered).total_seconds()),
+                                 household_id=t.household_id, ticket_id=t.id, last_event_at=ended, created_at=started,
+                                 recording_url=f"{RECORDING_BASE}/{started.strftime('%Y%m%d')}/CALLP{n:05d}.mp3"))
         span = max((self.now - day_start).total_seconds(), 60)
         for n in range(round(len(phone_today) * 1.6) + 6):     # inquiries answered on the phone, and missed calls
             started = day_start + timedelta(seconds=rng.uniform(0, span - 30))
