@@ -113,6 +113,7 @@ def _tune_sqlite(engine) -> None:
 
 def _mount_sandbox(app: Flask) -> None:
     """WECHAT_SANDBOX=1: serve the offline WeChat stand-in under /sandbox (demo and tests)."""
+    from wechat.pay import DEV_MERCHANT_KEY
     from wechat.sandbox import create_sandbox_blueprint
     from wechat.sandbox_link import sandbox_config
 
@@ -120,6 +121,9 @@ def _mount_sandbox(app: Flask) -> None:
     app.register_blueprint(create_sandbox_blueprint(sandbox_config(
         cfg, store_path=str(Path(cfg["INSTANCE_DIR"]) / "sandbox.db"),
         pay_public_key_path=cfg["WECHATPAY_PUBLIC_KEY_PATH"],
+        # WeChat knows the merchant's key: its WeixinJSBridge checks paySign (development key
+        # under instance/ unless configured; wechat.pay.merchant_key_path writes it).
+        merchant_key_path=cfg.get("WECHATPAY_PRIVATE_KEY_PATH") or str(Path(cfg["INSTANCE_DIR"]) / DEV_MERCHANT_KEY),
     )), url_prefix="/sandbox")
 
 
