@@ -18,3 +18,12 @@ def insert_or_skip(table, *, conflict: list[str]):
     if dialect not in _INSERTS:  # pragma: no cover - we ship PostgreSQL and SQLite only
         raise NotImplementedError(f"unsupported database {dialect}")
     return _INSERTS[dialect](table).on_conflict_do_nothing(index_elements=conflict)
+
+
+def insert_or_update(table, *, conflict: list[str], set_: dict):
+    """``INSERT ... ON CONFLICT (conflict) DO UPDATE SET set_`` — one statement (and one row
+    lock) where insert-if-missing then update would take two."""
+    dialect = db.engine.dialect.name
+    if dialect not in _INSERTS:  # pragma: no cover
+        raise NotImplementedError(f"unsupported database {dialect}")
+    return _INSERTS[dialect](table).on_conflict_do_update(index_elements=conflict, set_=set_)

@@ -40,6 +40,16 @@ def enqueue(func_path: str, *args, queue: str = "default", job_id: str | None = 
     )
 
 
+def enqueue_each(func_path: str, args_list: list[tuple], *, queue: str = "default",
+                 job_ids: list[str | None] | None = None, retry: Retry | None = None, timeout: int = 300) -> list:
+    """Enqueue one job per argument tuple in a single Redis round trip (RQ's enqueue_many)."""
+    q = get_queue(queue)
+    job_ids = job_ids or [None] * len(args_list)
+    retry = retry if retry is not None else Retry(max=3, interval=[10, 60, 300])
+    return q.enqueue_many([q.prepare_data(func_path, args=args, job_id=job_id, retry=retry, timeout=timeout)
+                           for args, job_id in zip(args_list, job_ids)])
+
+
 class Deferred(Exception):
     """Raised by a job's work to say "not now, try again at ``until``" — e.g. WeChat's
     per-minute limit (45011) or its spent daily quota (45009). The caller keeps the work

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from marshmallow import ValidationError as SchemaValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.bridge.schemas import (
@@ -176,9 +176,8 @@ def _process(endpoint: str, data: dict, received_at: datetime) -> Answer:
         body = CallAnswerSchema().dump({"result": outcome.result, "event_id": event_id, "call": outcome.call,
                                         "callback_task_id": outcome.callback.id if outcome.callback else None})
         ticket_id, occurred_at = outcome.call.ticket_id, data.get("occurred_at") or received_at
-    row = db.session.get(BridgeEvent, claimed)
-    row.response_status, row.response = status, body
-    row.ticket_id, row.occurred_at = ticket_id, occurred_at
+    db.session.execute(update(BridgeEvent).where(BridgeEvent.id == claimed).values(
+        response_status=status, response=body, ticket_id=ticket_id, occurred_at=occurred_at))
     return Answer(status, body)
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app import phones
 from app.dbutil import insert_or_skip
@@ -44,17 +44,23 @@ def _tz() -> ZoneInfo:
 
 # --- matching -------------------------------------------------------------------------------
 
+# A new ticket copies the household's address: load its district and community in the same query.
+_WITH_ADDRESS = (joinedload(Household.district), joinedload(Household.community))
+
+
 def match_household(account_no: str | None, phone: str | None) -> Household | None:
     """By account number; else the one household registered with this phone (several: none).
 
     ``phone`` in any accepted form (stored numbers are E.164, ``app.phones``)."""
     if account_no:
-        household = db.session.scalar(select(Household).where(Household.account_no == clean_text(account_no)))
+        household = db.session.scalar(select(Household).options(*_WITH_ADDRESS)
+                                      .where(Household.account_no == clean_text(account_no)))
         if household is not None:
             return household
     phone = phones.try_normalise(phone) if phone else None
     if phone:
-        found = list(db.session.scalars(select(Household).where(Household.owner_phone == phone).limit(2)))
+        found = list(db.session.scalars(select(Household).options(*_WITH_ADDRESS)
+                                        .where(Household.owner_phone == phone).limit(2)))
         if len(found) == 1:
             return found[0]
     return None

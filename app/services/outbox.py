@@ -14,8 +14,10 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
+from app.dbutil import insert_or_skip
 from app.extensions import db
 from app.models import OutboxMessage, OutboxStatus, utcnow
+from app.queue import enqueue_each
 
 log = logging.getLogger(__name__)
 
@@ -24,20 +26,24 @@ _NEW_KEY = "outbox_new_ids"
 
 
 def record(topic: str, payload: dict, *, dedupe_key: str, ordering_key: str | None = None,
-           session: Session | None = None) -> OutboxMessage:
-    """Add an outbox row to the current transaction (nothing is sent before commit).
+           session: Session | None = None) -> int:
+    """Add an outbox row to the current transaction (nothing is sent before commit); its id.
 
     ``dedupe_key`` makes the promise idempotent: recording the same notification twice in
-    retried code leaves one row (the unique constraint refuses the second at flush).
+    retried code leaves one row (INSERT ... ON CONFLICT DO NOTHING on its unique key; the
+    second call answers the first row's id). One statement per new row, no ORM object: this
+    runs for every ticket change.
     """
     session = session or db.session
-    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
-    if existing is not None:
-        return existing
-    msg = OutboxMessage(topic=topic, payload=payload, dedupe_key=dedupe_key, ordering_key=ordering_key)
-    session.add(msg)
-    session.info.setdefault("outbox_pending", []).append(msg)
-    return msg
+    table = OutboxMessage.__table__
+    new_id = session.execute(
+        insert_or_skip(table, conflict=["dedupe_key"])
+        .values(topic=topic, payload=payload, dedupe_key=dedupe_key, ordering_key=ordering_key)
+        .returning(table.c.id)).scalar()
+    if new_id is None:
+        return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+    session.info.setdefault(_NEW_KEY, []).append(new_id)
+    return new_id
 
 
 def pending_ready(limit: int, *, older_than: timedelta = timedelta(0), now: datetime | None = None) -> list[OutboxMessage]:
@@ -74,26 +80,17 @@ def install_after_commit_dispatch(app: Flask) -> None:
         return
     _installed = True
 
-    @event.listens_for(Session, "after_flush")
-    def _collect_ids(session, flush_context):
-        pending = session.info.pop("outbox_pending", None)
-        if pending:
-            session.info.setdefault(_NEW_KEY, []).extend(m.id for m in pending if m.id is not None)
-
     @event.listens_for(Session, "after_commit")
     def _dispatch(session):
         ids = session.info.pop(_NEW_KEY, None)
         if not ids or not has_app_context() or not current_app.config.get("OUTBOX_DISPATCH_ON_COMMIT", True):
             return
         try:
-            from app.queue import enqueue
-
-            for outbox_id in ids:
-                enqueue(DELIVER_JOB, outbox_id, queue="notify", job_id=f"outbox-{outbox_id}")
+            enqueue_each(DELIVER_JOB, [(outbox_id,) for outbox_id in ids], queue="notify",
+                         job_ids=[f"outbox-{outbox_id}" for outbox_id in ids])
         except Exception:  # Redis down: the rows stay pending and the sweeper enqueues them later
             log.warning("outbox: could not enqueue %s now; left pending for the sweeper", ids, exc_info=True)
 
     @event.listens_for(Session, "after_rollback")
     def _forget(session):
         session.info.pop(_NEW_KEY, None)
-        session.info.pop("outbox_pending", None)

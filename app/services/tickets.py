@@ -17,12 +17,12 @@ from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.errors import (
     ConflictError, InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError,
 )
-from app.dbutil import insert_or_skip
+from app.dbutil import insert_or_update
 from app.extensions import db
 from app.models import (
     Crew, EvidenceRule, Household, HouseholdBinding, Outage, Priority, Role, Staff, Ticket, TicketCategory,
@@ -99,16 +99,15 @@ def _local_day(now: datetime) -> str:
 def next_ticket_number(now: datetime | None = None) -> str:
     """GD<local day>-<per-day sequence>, e.g. GD20261123-0001.
 
-    Insert-if-missing then increment-and-return: on PostgreSQL the UPDATE locks the day's
-    counter row until commit, so concurrent creators wait for each other and never share or
-    skip a number; SQLite serialises writers anyway.
+    One upsert that increments and returns: on PostgreSQL it locks the day's counter row
+    until commit, so concurrent creators wait for each other and never share or skip a
+    number; SQLite serialises writers anyway.
     """
     day = _local_day(now or utcnow())
-    db.session.execute(insert_or_skip(TicketCounter, conflict=["day"]).values(day=day, value=0))
+    counter = TicketCounter.__table__
     value = db.session.execute(
-        update(TicketCounter).where(TicketCounter.day == day)
-        .values(value=TicketCounter.value + 1).returning(TicketCounter.value),
-        execution_options={"synchronize_session": False},
+        insert_or_update(counter, conflict=["day"], set_={"value": counter.c.value + 1})
+        .values(day=day, value=1).returning(counter.c.value)
     ).scalar_one()
     return f"GD{day}-{value:04d}"
 
@@ -179,6 +178,9 @@ def _move(ticket: Ticket, actor: Actor, action: str, to_state: str, **kw) -> Tic
 
 
 def _attach_photos(ticket: Ticket, event: TicketEvent, actor: Actor, photos: Iterable[PhotoArg]) -> None:
+    photos = list(photos)
+    if not photos:
+        return  # most events carry none: don't load the ticket's photos for nothing
     seen = {p.media_id for p in ticket.photos if p.media_id}
     for photo in photos:
         if isinstance(photo, str):

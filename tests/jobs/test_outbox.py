@@ -37,11 +37,11 @@ def test_rollback_discards_the_change_and_its_notification(db, redis, make_house
 
 
 def test_commit_keeps_the_row_and_enqueues_delivery_after_commit(db, redis, make_household):
-    msg = _make_change(db, make_household)
+    msg_id = _make_change(db, make_household)
     assert Queue("notify", connection=redis).count == 0  # nothing before the commit
     db.session.commit()
-    assert db.session.get(OutboxMessage, msg.id).status == OutboxStatus.PENDING
-    assert Queue("notify", connection=redis).job_ids == [f"outbox-{msg.id}"]
+    assert db.session.get(OutboxMessage, msg_id).status == OutboxStatus.PENDING
+    assert Queue("notify", connection=redis).job_ids == [f"outbox-{msg_id}"]
 
 
 def test_same_dedupe_key_records_one_row(db, make_household):
@@ -54,25 +54,25 @@ def test_same_dedupe_key_records_one_row(db, make_household):
 
 
 def test_worker_delivers_once_even_if_the_job_runs_twice(db, redis, worker, make_household, test_handler):
-    msg = _make_change(db, make_household)
+    msg_id = _make_change(db, make_household)
     db.session.commit()
     worker()
-    assert [d["id"] for d in _delivered(redis)] == [msg.id]
-    assert outbox_jobs.deliver_outbox_message(msg.id) == "already done"
+    assert [d["id"] for d in _delivered(redis)] == [msg_id]
+    assert outbox_jobs.deliver_outbox_message(msg_id) == "already done"
     assert len(_delivered(redis)) == 1
     db.session.expire_all()
-    assert db.session.get(OutboxMessage, msg.id).status == OutboxStatus.DONE
+    assert db.session.get(OutboxMessage, msg_id).status == OutboxStatus.DONE
 
 
 def test_notification_recorded_while_redis_is_down_goes_out_when_it_is_back(
         app, db, redis, worker, make_household, test_handler, monkeypatch):
     monkeypatch.setitem(app.extensions, "redis", redis_lib.Redis.from_url("redis://127.0.0.1:1/0",
                                                                           socket_connect_timeout=0.2))
-    msg = _make_change(db, make_household)
+    msg_id = _make_change(db, make_household)
     db.session.commit()  # the change is not lost because Redis is down
     monkeypatch.setitem(app.extensions, "redis", redis)
     assert Queue("notify", connection=redis).count == 0
-    assert db.session.get(OutboxMessage, msg.id).status == OutboxStatus.PENDING
+    assert db.session.get(OutboxMessage, msg_id).status == OutboxStatus.PENDING
 
     # Within the grace period the sweeper leaves fresh rows to the after-commit path.
     assert outbox_jobs.sweep_outbox() == 0
@@ -81,14 +81,14 @@ def test_notification_recorded_while_redis_is_down_goes_out_when_it_is_back(
     assert outbox_jobs.sweep_outbox() == 1
     assert outbox_jobs.sweep_outbox() == 0  # already enqueued: not twice
     worker()
-    assert [d["id"] for d in _delivered(redis)] == [msg.id]
+    assert [d["id"] for d in _delivered(redis)] == [msg_id]
 
 
 def test_rows_without_a_handler_stay_pending_and_are_not_swept(db, redis, make_household):
-    msg = _make_change(db, make_household, topic="unhandled.topic")
+    msg_id = _make_change(db, make_household, topic="unhandled.topic")
     db.session.commit()
     db.session.execute(update(OutboxMessage).values(available_at=utcnow() - timedelta(minutes=1)))
     db.session.commit()
     assert outbox_jobs.sweep_outbox() == 0
-    assert outbox_jobs.deliver_outbox_message(msg.id) == "no handler yet"
-    assert db.session.get(OutboxMessage, msg.id).status == OutboxStatus.PENDING
+    assert outbox_jobs.deliver_outbox_message(msg_id) == "no handler yet"
+    assert db.session.get(OutboxMessage, msg_id).status == OutboxStatus.PENDING

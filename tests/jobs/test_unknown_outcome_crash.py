@@ -151,11 +151,11 @@ def _ticket_notice(db, user, home):
     ticket = tickets.create_ticket(Actor.system(), type=TicketType.INQUIRY, source=TicketSource.PHONE,
                                    description="暖气什么时候开始供热？", household=home)
     db.session.flush()
-    row = outbox.record("notify.ticket_updated",
-                        {"ticket_id": ticket.id, "wechat_user_id": user.id, "state": "replied"},
-                        dedupe_key=f"test:ticket_updated:{ticket.id}")
+    row_id = outbox.record("notify.ticket_updated",
+                           {"ticket_id": ticket.id, "wechat_user_id": user.id, "state": "replied"},
+                           dedupe_key=f"test:ticket_updated:{ticket.id}")
     db.session.commit()
-    return row.id
+    return row_id
 
 
 NOTICE_TITLE = "维修人员已处理并回复"
