@@ -6,17 +6,16 @@ crew holds. Anything else answers 404. Every change goes through ``app.services.
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 
-from app.errors import NotFoundError, ValidationError
+from app.errors import ValidationError
 from app.extensions import db
-from app.models import Crew, Role, Staff, Ticket, TicketState, utcnow
+from app.models import Crew, Staff, Ticket, TicketState, utcnow
 from app.http_limits import body_limit
-from app.services import staff_admin, tickets, uploads
+from app.services import access, staff_admin, tickets, uploads
 from app.services.actors import Actor
 from mobile_api.auth import current_staff, staff_required
 from mobile_api.common import ApiBlueprint, documented, paginate
-from mobile_api.residents import commit_or_forget, photo_inputs
 from mobile_api.schemas import (
     DefectArgs, ForwardArgs, LocationArgs, LocationSchema, NoteArgs, ReplyArgs, TaskDetailSchema, TaskListArgs,
     TaskPageSchema,
@@ -25,24 +24,11 @@ from mobile_api.schemas import (
 bp = ApiBlueprint("mobile_crews", __name__, url_prefix="/api/v1",
                   description="维修人员：我的任务、接单、进展、回复、转办、消缺单、位置")
 
-CREW_ROLES = (Role.CREW_MEMBER, Role.CREW_LEAD)
-
-
-def visible_tasks(staff: Staff):
-    """Tasks assigned or forwarded to ``staff``; for a crew lead also their crew's."""
-    mine = Ticket.assignee_id == staff.id
-    if staff.role == Role.CREW_LEAD and staff.crew_id is not None:
-        mine = or_(mine, Ticket.crew_id == staff.crew_id)
-    elif staff.role not in CREW_ROLES:
-        mine = Ticket.id.is_(None)   # nobody else has tasks here
-    return select(Ticket).where(mine)
+CREW_ROLES = access.CREW_ROLES
 
 
 def _my_task(ticket_id: int) -> Ticket:
-    ticket = db.session.scalar(visible_tasks(current_staff()).where(Ticket.id == ticket_id).with_for_update())
-    if ticket is None:
-        raise NotFoundError("任务不存在", code="task_not_found")
-    return ticket
+    return access.task_of(current_staff(), ticket_id)
 
 
 def _with_overdue(ticket: Ticket, now) -> Ticket:
@@ -62,7 +48,7 @@ def _detail(ticket: Ticket) -> Ticket:
 def list_tasks(args):
     """我的任务：超时的在前，其余按完成时限排序；附按状态计数"""
     staff, now = current_staff(), utcnow()
-    base = visible_tasks(staff)
+    base = access.visible_tasks(staff)
     query = base
     if args["state"] == "open":
         query = query.where(Ticket.state.in_(TicketState.OPEN))
@@ -111,9 +97,9 @@ def accept_task(ticket_id):
 def add_note(args, ticket_id):
     """记录进展（文字和/或最多9张照片）"""
     ticket = _my_task(ticket_id)
-    photos = photo_inputs(args["photos"])
+    photos = uploads.photo_inputs(args["photos"])
     tickets.add_progress_note(ticket, Actor.of_staff(current_staff()), args["note"], photos)
-    commit_or_forget(photos)
+    uploads.commit_or_forget(db.session, photos)
     return _detail(ticket)
 
 
@@ -126,9 +112,9 @@ def add_note(args, ticket_id):
 def reply_task(args, ticket_id):
     """回复处理结果（可附照片）；住户会收到通知"""
     ticket = _my_task(ticket_id)
-    photos = photo_inputs(args["photos"])
+    photos = uploads.photo_inputs(args["photos"])
     tickets.reply_ticket(ticket, Actor.of_staff(current_staff()), args["reply"], photos)
-    commit_or_forget(photos)
+    uploads.commit_or_forget(db.session, photos)
     return _detail(ticket)
 
 
@@ -163,10 +149,10 @@ def forward_task(args, ticket_id):
 def open_defect(args, ticket_id):
     """开具消缺单（子工单，留在本班组）"""
     parent = _my_task(ticket_id)
-    photos = photo_inputs(args["photos"])
+    photos = uploads.photo_inputs(args["photos"])
     child = tickets.open_defect_order(parent, Actor.of_staff(current_staff()), args["description"],
                                       category=args["category"], priority=args["priority"], photos=photos)
-    commit_or_forget(photos)
+    uploads.commit_or_forget(db.session, photos)
     return _detail(child)
 
 

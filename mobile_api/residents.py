@@ -12,19 +12,18 @@ import io
 
 import qrcode
 from flask import current_app, send_file
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 
 from app.dbutil import insert_or_skip
 from app.errors import ConflictError, NotFoundError, ValidationError
 from app.extensions import db
 from app.http_limits import body_limit
 from app.models import (
-    Announcement, AnnouncementStatus, Audience, Bill, HeatingSeason, HouseholdBinding, Payment, PaymentState, Refund,
-    RefundState, SubscribeConsent, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
+    Announcement, AnnouncementStatus, Audience, Bill, HeatingSeason, Payment, PaymentState, Refund, RefundState,
+    SubscribeConsent, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
 )
-from app.services import binding, billing, outages as outage_service, payments, ratings, tickets, uploads
+from app.services import access, binding, billing, outages as outage_service, payments, ratings, tickets, uploads
 from app.services.actors import Actor
-from app.services.outages import outages_touching
 from app.services.receipts import receipt_number, receipt_token, receipt_url  # noqa: F401 (receipt_number: mobile_api.receipts)
 from mobile_api.auth import current_user, login_required
 from mobile_api.common import ApiBlueprint, PageArgs, documented, paginate, paginate_list
@@ -39,45 +38,6 @@ from wechat import templates as wechat_templates
 
 bp = ApiBlueprint("mobile_residents", __name__, url_prefix="/api/v1",
                   description="住户：绑定户号、账单、缴费、报修、停热、公告、订阅消息授权")
-
-
-# --- access -------------------------------------------------------------------------------------
-
-def my_household_ids(user) -> list[int]:
-    return list(db.session.scalars(
-        select(HouseholdBinding.household_id).where(HouseholdBinding.wechat_user_id == user.id)))
-
-
-def _my_household(user, household_id: int):
-    row = db.session.scalar(select(HouseholdBinding).where(
-        HouseholdBinding.wechat_user_id == user.id, HouseholdBinding.household_id == household_id))
-    if row is None:
-        raise NotFoundError("您未绑定该户", code="household_not_found")
-    return row.household
-
-
-def visible_tickets(user):
-    """Tickets a resident may see: reported by them, or of a household bound to them."""
-    bound = select(HouseholdBinding.household_id).where(HouseholdBinding.wechat_user_id == user.id)
-    return select(Ticket).where(or_(Ticket.reporter_id == user.id, Ticket.household_id.in_(bound)))
-
-
-def _my_ticket(user, ticket_id: int, *, for_update: bool = False) -> Ticket:
-    query = visible_tickets(user).where(Ticket.id == ticket_id)
-    if for_update:
-        query = query.with_for_update()
-    ticket = db.session.scalar(query)
-    if ticket is None:
-        raise NotFoundError("工单不存在", code="ticket_not_found")
-    return ticket
-
-
-def _my_payment(user, out_trade_no: str) -> Payment:
-    payment = db.session.scalar(select(Payment).where(Payment.out_trade_no == out_trade_no,
-                                                      Payment.wechat_user_id == user.id))
-    if payment is None:
-        raise NotFoundError("订单不存在", code="payment_not_found")
-    return payment
 
 
 # --- households -----------------------------------------------------------------------------------
@@ -123,7 +83,7 @@ def unbind_household(household_id):
 @documented(bp, 400, 404)
 def list_bills(args, household_id):
     """某户的账单（可按供暖季筛选），含截至今日的滞纳金与欠费合计"""
-    household = _my_household(current_user(), household_id)
+    household = access.household_of(current_user(), household_id)
     today = billing.local_today()
     query = (select(Bill).join(Bill.season).where(Bill.household_id == household.id)
              .order_by(HeatingSeason.starts_on.desc(), Bill.id))
@@ -160,7 +120,7 @@ def create_payment(args):
     for an order we do not know; if the prepay fails the order is closed again.
     """
     user = current_user()
-    household = _my_household(user, args["household_id"])
+    household = access.household_of(user, args["household_id"])
     if not user.mp_openid:
         raise ValidationError("请在小程序中登录后缴费", code="mini_program_login_required")
     gateway = wechat_pay.JsapiGateway.mini_program()
@@ -190,8 +150,8 @@ def list_payments(args):
 def get_payment(out_trade_no):
     """订单状态；未确认的订单向微信支付查询，已支付则入账（与支付通知只入账一次）"""
     # Uncertain answers from WeChat Pay leave it as we know it; the notification settles it.
-    return payments.refresh_state(_my_payment(current_user(), out_trade_no), wechat_pay.JsapiGateway.mini_program(),
-                                  db.session)
+    payment = access.payment_of(current_user(), out_trade_no)
+    return payments.refresh_state(payment, wechat_pay.JsapiGateway.mini_program(), db.session)
 
 
 def _qr_data_url(text: str) -> str:
@@ -206,7 +166,7 @@ def _qr_data_url(text: str) -> str:
 @documented(bp, 404, 409)
 def get_receipt(out_trade_no):
     """电子收据（本金、滞纳金、合计，及重复缴费的退款），含指向核验页的二维码"""
-    payment = _my_payment(current_user(), out_trade_no)
+    payment = access.payment_of(current_user(), out_trade_no)
     if payment.state not in (PaymentState.PAID, PaymentState.REFUNDED):
         raise ConflictError("订单尚未支付成功，暂无收据", code="not_paid")
     household = payment.items[0].bill.household
@@ -224,21 +184,6 @@ def get_receipt(out_trade_no):
 
 # --- repairs --------------------------------------------------------------------------------------------
 
-def photo_inputs(files) -> list[tickets.PhotoInput]:
-    return [tickets.PhotoInput(path=path, content_type=content_type, size_bytes=size)
-            for path, content_type, size in uploads.store_uploads(files)]
-
-
-def commit_or_forget(photos: list[tickets.PhotoInput]) -> None:
-    """Commit; if that fails, remove the files stored for this request."""
-    try:
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        uploads.remove_stored([p.path for p in photos])
-        raise
-
-
 @bp.route("/repairs", methods=["POST"])
 @body_limit(uploads.MAX_REQUEST_BYTES, per_file=uploads.MAX_BYTES)
 @login_required
@@ -251,8 +196,8 @@ def create_repair(args):
     所在区域正在停热时，不热/温度偏低的报修关联到该停热（outage、message 给出预计恢复时间），不单独派单。
     """
     user = current_user()
-    household = _my_household(user, args["household_id"])
-    photos = photo_inputs(args["photos"])
+    household = access.household_of(user, args["household_id"])
+    photos = uploads.photo_inputs(args["photos"])
     try:
         ticket = tickets.create_ticket(
             Actor.of_resident(user), type=TicketType.REPAIR, source=TicketSource.MINI_PROGRAM,
@@ -262,7 +207,7 @@ def create_repair(args):
     except Exception:
         uploads.remove_stored([p.path for p in photos])
         raise
-    commit_or_forget(photos)
+    uploads.commit_or_forget(db.session, photos)
     return ticket
 
 
@@ -273,7 +218,7 @@ def create_repair(args):
 @documented(bp, 400)
 def list_repairs(args):
     """我的报修（本人提交或本人绑定户的工单），最新在前"""
-    query = visible_tickets(current_user()).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    query = access.visible_tickets(current_user()).order_by(Ticket.created_at.desc(), Ticket.id.desc())
     if args["state"] == "open":
         query = query.where(Ticket.state.in_(TicketState.OPEN))
     elif args["state"] != "all":
@@ -287,7 +232,7 @@ def list_repairs(args):
 @documented(bp, 404)
 def get_repair(ticket_id):
     """报修详情与完整处理进度"""
-    return _my_ticket(current_user(), ticket_id)
+    return access.ticket_of(current_user(), ticket_id)
 
 
 @bp.route("/repairs/<int(max=2147483647):ticket_id>/cancel", methods=["POST"])
@@ -298,7 +243,7 @@ def get_repair(ticket_id):
 def cancel_repair(args, ticket_id):
     """撤销报修（维修人员接单前）"""
     user = current_user()
-    ticket = _my_ticket(user, ticket_id, for_update=True)
+    ticket = access.ticket_of(user, ticket_id, for_update=True)
     tickets.cancel_ticket(ticket, Actor.of_resident(user), args["reason"])
     db.session.commit()
     return ticket
@@ -312,7 +257,7 @@ def cancel_repair(args, ticket_id):
 def still_cold(args, ticket_id):
     """仍不热：停热恢复供热后，在反馈期内转为维修工单，派给负责班组"""
     user = current_user()
-    ticket = _my_ticket(user, ticket_id, for_update=True)
+    ticket = access.ticket_of(user, ticket_id, for_update=True)
     outage_service.report_still_cold(ticket, Actor.of_resident(user), note=args["note"])
     db.session.commit()
     return ticket
@@ -326,7 +271,7 @@ def still_cold(args, ticket_id):
 def rate_repair(args, ticket_id):
     """评价（办结后，1–5分和评语，一次）"""
     user = current_user()
-    ticket = _my_ticket(user, ticket_id, for_update=True)
+    ticket = access.ticket_of(user, ticket_id, for_update=True)
     ratings.rate_ticket(ticket, args["rating"], args["comment"], source=ratings.RatingSource.API, by=user)
     db.session.commit()
     return ticket
@@ -339,15 +284,8 @@ def rate_repair(args, ticket_id):
 @documented(bp, 404)
 def get_photo(photo_id):
     """工单照片（住户：本人可见的工单；维修人员：自己的任务）"""
-    from mobile_api.crews import visible_tasks
-
-    user = current_user()
     photo = db.session.get(TicketPhoto, photo_id)
-    allowed = photo is not None and photo.path and (
-        db.session.scalar(visible_tickets(user).where(Ticket.id == photo.ticket_id)) is not None
-        or (user.staff is not None and user.staff.active
-            and db.session.scalar(visible_tasks(user.staff).where(Ticket.id == photo.ticket_id)) is not None))
-    if not allowed:
+    if not access.may_see_photo(current_user(), photo):
         raise NotFoundError("照片不存在", code="photo_not_found")
     try:
         path = uploads.open_stored(photo.path)
@@ -367,15 +305,11 @@ def get_photo(photo_id):
 @documented(bp, 400)
 def list_outages(args):
     """影响我绑定户的停热（计划中与停热中）"""
-    found: dict[int, dict] = {}
-    for household in binding.bound_households(current_user()):
-        for outage in outages_touching(household):
-            row = found.setdefault(outage.id, {
-                "id": outage.id, "title": outage.title, "kind": outage.kind, "reason": outage.reason,
-                "status": outage.status, "starts_at": outage.starts_at, "expected_end_at": outage.expected_end_at,
-                "actual_end_at": outage.actual_end_at, "household_ids": []})
-            row["household_ids"].append(household.id)
-    rows = sorted(found.values(), key=lambda o: (o["starts_at"], o["id"]))
+    user = current_user()
+    rows = [{"id": outage.id, "title": outage.title, "kind": outage.kind, "reason": outage.reason,
+             "status": outage.status, "starts_at": outage.starts_at, "expected_end_at": outage.expected_end_at,
+             "actual_end_at": outage.actual_end_at, "household_ids": [h.id for h in households]}
+            for outage, households in access.outages_of(user)]
     return paginate_list(rows, args["page"], args["per_page"])
 
 

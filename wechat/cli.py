@@ -16,31 +16,77 @@ from wechat.sandbox_link import sandbox_templates
 wechat_cli = AppGroup("wechat", help="公众号管理 (official account housekeeping)")
 
 
+# WeChat's menu rules (menu/create): 1-3 top-level buttons, at most 5 under each; a name at
+# most 16 bytes at the top and 60 bytes below (UTF-8; the client shows about 4 and 8 Chinese
+# characters); a key at most 128 bytes, a URL at most 1024.
+MENU_TOP, MENU_SUB = 3, 5
+NAME_BYTES = {"top": 16, "sub": 60}
+KEY_BYTES, URL_BYTES = 128, 1024
+
+
 def menu_definition() -> dict:
-    """The official account's menu: at most 3 top-level buttons, 5 under each (WeChat's rule)."""
+    """The official account's menu: the pages (缴费, 报修, 我的工单, 我的…) as view buttons, the
+    mini-program's repair form for those who prefer it, and clicks the chat answers."""
     cfg = current_app.config
+    base = cfg["PUBLIC_BASE_URL"]
     return {"button": [
-        {"type": "click", "name": "缴费查询", "key": "MENU_BILL"},
-        {"type": "miniprogram", "name": "我要报修", "url": cfg["PUBLIC_BASE_URL"],
-         "appid": cfg["MINIAPP_APPID"], "pagepath": "pages/repair/new"},
-        {"name": "服务中心", "sub_button": [
-            {"type": "click", "name": "停热公告", "key": "MENU_OUTAGE"},
-            {"type": "click", "name": "我的工单", "key": "MENU_TICKETS"},
+        {"type": "view", "name": "缴费", "url": f"{base}/pay"},
+        {"name": "报修", "sub_button": [
+            {"type": "view", "name": "在线报修", "url": f"{base}/report"},
+            {"type": "view", "name": "我的工单", "url": f"{base}/t"},
+            # Old clients without mini-program support open the url instead: the same form as a page.
+            {"type": "miniprogram", "name": "小程序报修", "url": f"{base}/report",
+             "appid": cfg["MINIAPP_APPID"], "pagepath": "pages/repair/new"},
+        ]},
+        {"name": "我的", "sub_button": [
+            {"type": "view", "name": "我的户号", "url": f"{base}/me"},
+            {"type": "view", "name": "停热公告", "url": f"{base}/outages"},
             {"type": "click", "name": "联系客服", "key": "MENU_SERVICE"},
         ]},
     ]}
 
 
+def menu_problems(menu: dict) -> list[str]:
+    """What WeChat would refuse in ``menu`` (its counts and byte limits), in Chinese."""
+    problems = []
+    buttons = menu.get("button") or []
+    if not 1 <= len(buttons) <= MENU_TOP:
+        problems.append(f"一级菜单须为1到{MENU_TOP}个，现有{len(buttons)}个")
+    for button in buttons:
+        subs = button.get("sub_button") or []
+        if len(subs) > MENU_SUB:
+            problems.append(f"“{button.get('name')}”下的二级菜单超过{MENU_SUB}个")
+        for item, level in ((button, "top"), *((sub, "sub") for sub in subs)):
+            name = item.get("name") or ""
+            if not name or len(name.encode()) > NAME_BYTES[level]:
+                problems.append(f"菜单名“{name}”须为1到{NAME_BYTES[level]}字节")
+            if len((item.get("key") or "").encode()) > KEY_BYTES:
+                problems.append(f"“{name}”的key超过{KEY_BYTES}字节")
+            if len((item.get("url") or "").encode()) > URL_BYTES:
+                problems.append(f"“{name}”的链接超过{URL_BYTES}字节")
+    return problems
+
+
+def create_menu() -> dict:
+    """Set the menu on the account (the real one, or the sandbox in the demo)."""
+    menu = menu_definition()
+    problems = menu_problems(menu)
+    if problems:
+        raise click.ClickException("菜单不符合微信的规则：" + "；".join(problems))
+    wechat_client.official_account().menu.create(menu)
+    return menu
+
+
 @wechat_cli.command("sync-menu")
 @click.option("--dry-run", is_flag=True, help="print the menu instead of creating it")
 def sync_menu(dry_run: bool) -> None:
-    """Create the official account's menu (缴费查询, 我要报修, 停热公告, 我的工单, 联系客服)."""
-    menu = menu_definition()
+    """Create the official account's menu: 缴费 · 报修 (在线报修, 我的工单, 小程序报修) · 我的
+    (我的户号, 停热公告, 联系客服), the pages as view buttons."""
     if dry_run:
-        click.echo(json.dumps(menu, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(menu_definition(), ensure_ascii=False, indent=2))
         return
     try:
-        wechat_client.official_account().menu.create(menu)
+        create_menu()
     except WeChatClientException as exc:
         raise click.ClickException(f"创建菜单失败：errcode={exc.errcode} {exc.errmsg}") from exc
     click.echo("公众号菜单已更新 (menu created).")
@@ -108,7 +154,7 @@ def register_demo(wait_seconds: float) -> None:
     if result.errors:
         raise click.ClickException(f"{len(result.errors)} 个用户未能注册")
     # The account's menu, as `flask wechat sync-menu` sets it on the real account.
-    wechat_client.official_account().menu.create(menu_definition())
+    create_menu()
     click.echo("沙箱公众号菜单 sandbox menu: 已设置 set")
     created, existing = sandbox_people.register_payments(base)
     click.echo(f"沙箱支付记录 sandbox paid orders: {created} 新登记 registered, {existing} 已存在 already there")

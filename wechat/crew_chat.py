@@ -1,7 +1,8 @@
 """Crews in chat: what an active crew member (维修人员 or 班组长 whose WeChat is bound to their
 staff account) can do by writing to the official account.
 
-    任务 / 我的任务      my open tasks, soonest deadline first, with a link to each task page
+    任务 / 我的任务      my open tasks (``access.open_tasks``: a crew lead's include their crew's),
+                        soonest deadline first, with a link to each task page
     接单 N              accept task N                         (tickets.accept_ticket)
     回复 N 内容          a progress note on task N             (tickets.add_progress_note)
     完成 N [说明]        submit the result of task N           (tickets.reply_ticket)
@@ -44,7 +45,7 @@ from sqlalchemy.orm import Session
 from app.errors import DomainError, InvalidTransitionError
 from app.extensions import db
 from app.models import Staff, Ticket, TicketCategory, TicketState, WechatUser, utcnow
-from app.services import outages, tickets
+from app.services import access, outages, tickets
 from app.services.actors import Actor
 from app.web.console import task_url
 
@@ -53,8 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CREW_ROLES = tickets.FIELD_ROLES  # crew members and crew leads
-ACTIVE_TASK_STATES = (TicketState.ASSIGNED, TicketState.ACCEPTED, TicketState.IN_PROGRESS)
+CREW_ROLES = access.CREW_ROLES  # crew members and crew leads
 
 ROSTER_KEY = "wechat:crew:openids"
 ROSTER_GENERATION_KEY = "wechat:crew:generation"
@@ -187,13 +187,6 @@ def crew_staff_of(openid: str) -> Staff | None:
 
 # --- tasks ------------------------------------------------------------------------------------
 
-def crew_tasks(staff: Staff) -> list[Ticket]:
-    """The tasks assigned to ``staff`` still to be done, soonest deadline first (none last)."""
-    return list(db.session.scalars(
-        select(Ticket).where(Ticket.assignee_id == staff.id, Ticket.state.in_(ACTIVE_TASK_STATES))
-        .order_by(Ticket.finish_by.is_(None), Ticket.finish_by, Ticket.id)))
-
-
 def _address(ticket: Ticket) -> str:
     address = ticket.household.address if ticket.household is not None else (ticket.address or "地址未登记")
     return address if len(address) <= ADDRESS_CHARS else address[:ADDRESS_CHARS] + "…"
@@ -208,7 +201,7 @@ def _task_line(ticket: Ticket, now) -> str:
 
 
 def _list_tasks(staff: Staff) -> str:
-    tasks = crew_tasks(staff)
+    tasks = access.open_tasks(staff)
     if not tasks:
         return "您当前没有未完成的任务。"
     head = f"您有{len(tasks)}条未完成任务（按完成时限排序，方括号中为任务编号）："
@@ -269,7 +262,7 @@ def _done(text: str):
 
 
 def _plain_note(caller: Caller, staff: Staff, text: str) -> str:
-    tasks = crew_tasks(staff)
+    tasks = access.open_tasks(staff)
     if not tasks:
         return "您当前没有未完成的任务，这条消息未记录。\n" + CREW_HELP
     if len(tasks) == 1:

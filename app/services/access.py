@@ -36,6 +36,7 @@ from app.models import (
     OutageStatus, Ticket, TicketPhoto, TicketState, WechatUser, utcnow,
 )
 from app.services.announcements import audience_user_ids
+from app.services.binding import bound_households
 from app.services.outages import outages_touching, still_cold_until
 from app.services.ratings import may_rate
 from app.services.tickets import FIELD_ROLES, waits_on_outage
@@ -132,9 +133,7 @@ def outages_of(user: WechatUser, households: list[Household] | None = None) -> l
     """Live outages touching the households bound to ``user`` (soonest first), each with the
     households it touches."""
     if households is None:
-        households = list(db.session.scalars(
-            select(Household).join(HouseholdBinding, HouseholdBinding.household_id == Household.id)
-            .where(HouseholdBinding.wechat_user_id == user.id).order_by(HouseholdBinding.id)))
+        households = bound_households(user)
     found: dict[int, tuple[Outage, list[Household]]] = {}
     for household in households:
         for outage in outages_touching(household):

@@ -44,6 +44,12 @@ def unionid_asked_key(openid: str) -> str:
     return f"identity:asked:{openid}"
 
 
+def claim_unionid_lookup(redis, openid: str) -> bool:
+    """True at most once per ``UNIONID_ASK_INTERVAL`` per openid: the caller then enqueues
+    ``jobs.identity.learn_unionid`` after its commit (chat and web sign-in alike)."""
+    return bool(redis.set(unionid_asked_key(openid), 1, ex=UNIONID_ASK_INTERVAL, nx=True))
+
+
 def attach_unionid(user: WechatUser, unionid: str | None) -> WechatUser:
     """Record ``unionid`` on ``user``; when another row already holds it, merge the two.
 

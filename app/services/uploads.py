@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from app.errors import DomainError, PayloadTooLargeError, ValidationError
 from app.models import utcnow
+from app.services.tickets import PhotoInput
 
 MAX_PHOTOS = 9                   # per request
 MAX_BYTES = 10 * 1024 * 1024     # per photo
@@ -154,6 +155,23 @@ def store_uploads(files, *, limit: int = MAX_PHOTOS, field: str = "photos") -> l
         remove_stored([path for path, _, _ in stored])
         raise
     return stored
+
+
+def photo_inputs(files) -> list[PhotoInput]:
+    """Check and store a request's photos (``store_uploads``) as the ticket service takes them."""
+    return [PhotoInput(path=path, content_type=content_type, size_bytes=size)
+            for path, content_type, size in store_uploads(files)]
+
+
+def commit_or_forget(unit, photos: list[PhotoInput]) -> None:
+    """Commit the caller's unit of work (``db.session``); if that fails, remove the files
+    stored for this request (a photo row never points at nothing, nor a file at no row)."""
+    try:
+        unit.commit()
+    except Exception:
+        unit.rollback()
+        remove_stored([p.path for p in photos])
+        raise
 
 
 def remove_stored(paths) -> None:

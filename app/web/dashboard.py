@@ -30,7 +30,8 @@ from app.services import tickets as ticket_service
 from app.web import auth
 from app.web.pages import install_html_errors
 from app.web.redirects import safe_next
-from app.web.wechat_oauth import OAuthError, authorize_url, new_state, openid_for_code, public_url
+from app.web.wechat_oauth import new_state, public_url
+from wechat.web_oauth import OAuthError, authorize_url, openid_for_code
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 install_html_errors(bp)

@@ -13,8 +13,7 @@ from sqlalchemy import select
 from app.models import (
     Community, Delivery, DeliveryStatus, Household, HouseholdBinding, Role, Staff, WechatUser,
 )
-from app.services import announcements
-from wechat.crew_chat import crew_tasks
+from app.services import access, announcements
 from wechat.sandbox_link import sandbox_templates
 
 SMALL = 200
@@ -79,9 +78,9 @@ def test_leader1_signs_in_to_the_dashboard_through_wechat(app, demo, db, live_ap
 
 def test_a_seeded_crew_member_says_renwu_and_logs_into_the_mini_program_as_crew(demo, db, wechat, live_app):
     member = next(s for s in db.session.scalars(select(Staff).where(Staff.role == Role.CREW_MEMBER)
-                                                 .order_by(Staff.username)) if crew_tasks(s))
+                                                 .order_by(Staff.username)) if access.open_tasks(s))
     person = _person(db, member.username)
-    tasks = crew_tasks(member)
+    tasks = access.open_tasks(member)
 
     reply = wechat.say(person.oa_openid, "任务")
     assert tasks[0].number in reply, reply

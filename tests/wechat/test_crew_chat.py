@@ -77,6 +77,22 @@ def test_task_command_lists_my_open_tasks_soonest_deadline_first_with_links(db, 
     assert "任务编号" in reply
 
 
+def test_a_crew_lead_sees_their_crews_tasks_in_chat_as_in_the_api(db, wechat, crew_member, make_staff):
+    _, member, made = crew_member(count=2)
+    _, _, (elsewhere,) = crew_member(name="王师傅")   # another crew's task
+    lead = make_staff(role=Role.CREW_LEAD, crew=member.crew, name="赵班长")
+    person = wechat.create_user(nickname="赵班长")
+    db.session.add(WechatUser(oa_openid=person["openid"], subscribed=True, staff_id=lead.id))
+    db.session.commit()
+    assert all(t.assignee_id == member.id for t in made)   # none assigned to the lead in person
+
+    reply = wechat.say(person["openid"], "任务")
+    for ticket in made:
+        assert f"[{ticket.id}] {ticket.number}" in reply
+    assert elsewhere.number not in reply
+    assert f"您有{len(made)}条未完成任务" in reply
+
+
 def test_task_command_without_tasks_says_so(db, wechat, crew_member):
     openid, member, (task,) = crew_member()
     tickets.accept_ticket(task, Actor.of_staff(member))

@@ -28,6 +28,32 @@ def user_info(sb, openid: str) -> dict:
     }
 
 
+# menu/create's rules: name ≤ 16 bytes at the top, ≤ 60 below; key ≤ 128; url ≤ 1024; a button
+# with no sub-buttons needs a known type and what the type needs (the codes: top / sub).
+MENU_TYPES = {"click": "key", "view": "url", "miniprogram": "url", "scancode_push": "key",
+              "scancode_waitmsg": "key", "pic_sysphoto": "key", "pic_photo_or_album": "key",
+              "pic_weixin": "key", "location_select": "key", "media_id": "media_id",
+              "article_id": "article_id", "article_view_limited": "article_id"}
+
+
+def _check_button(button: dict, *, top: bool, leaf: bool) -> None:
+    codes = (40017, 40018, 40019, 40020) if top else (40024, 40025, 40026, 40027)
+    name = button.get("name")
+    if not isinstance(name, str) or not name or len(name.encode()) > (16 if top else 60):
+        raise WeChatError(codes[1])
+    if not leaf:
+        return
+    kind = button.get("type")
+    if kind not in MENU_TYPES or not button.get(MENU_TYPES[kind]):
+        raise WeChatError(codes[0])
+    if kind == "miniprogram" and not (button.get("appid") and button.get("pagepath")):
+        raise WeChatError(codes[0])
+    if len(str(button.get("key") or "").encode()) > 128:
+        raise WeChatError(codes[2])
+    if len(str(button.get("url") or "").encode()) > 1024:
+        raise WeChatError(codes[3])
+
+
 def register(bp: Blueprint, sb) -> None:
     @bp.route("/cgi-bin/user/info")
     @wechat_api(sb, "cgi-bin/user/info", app="oa")
@@ -132,8 +158,9 @@ def register(bp: Blueprint, sb) -> None:
             subs = button.get("sub_button") or []
             if len(subs) > 5:
                 raise WeChatError(40023, "invalid sub button size")
-            if not button.get("name"):
-                raise WeChatError(40017, "invalid button type")
+            _check_button(button, top=True, leaf=not subs)
+            for sub in subs:
+                _check_button(sub, top=False, leaf=True)
         sb.store.set_json("menu", data)
         return jsonify({"errcode": 0, "errmsg": "ok"})
 

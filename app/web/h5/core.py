@@ -23,10 +23,11 @@ from app.models import Staff, WechatUser
 from app.services import access, sessions, staff_auth
 from app.web import WEB_BODY_BYTES, auth
 from app.web.pages import MESSAGES
-from app.web.wechat_oauth import is_real_wechat
+from wechat.web_oauth import is_real_wechat
 
 log = logging.getLogger(__name__)
 
+PAGE_FIELDS = ("csrf_token", "back")   # a form's own fields (CSRF token, where to go back), not the action's
 SESSION_KEY = "h5_sid"          # the login family's id, in the signed cookie
 HOME_ENDPOINT = "h5_me.me"      # where a sign-in without a `next` lands
 
@@ -41,10 +42,16 @@ def h5_blueprint(name: str, import_name: str, **kw) -> Blueprint:
     (a view taking photos sets its own ``@body_limit``)."""
     bp = Blueprint(name, import_name, **kw)
     limit_blueprint(bp, WEB_BODY_BYTES)
+    bp.before_request(_forget_user)
     bp.before_request(_check_csrf)
     bp.context_processor(template_globals)
     install_h5_errors(bp)
     return bp
+
+
+def _forget_user():
+    """Who is asking is looked up per request (an app context — a test's — may outlive one)."""
+    g.pop("h5_user", None)
 
 
 def _check_csrf():
@@ -136,8 +143,9 @@ def h5_login_required(view):
 
 def load_form(schema, *, exclude=()) -> dict:
     """The posted form checked with an API argument schema (the same limits as the API);
-    empty fields count as left out. A ``ValidationError`` (Chinese 400 page) otherwise."""
-    data = {key: value for key, value in request.form.items() if key != "csrf_token" and value != ""}
+    empty fields and the page's own (``PAGE_FIELDS``) count as left out. A ``ValidationError``
+    (Chinese 400 page) otherwise."""
+    data = {key: value for key, value in request.form.items() if key not in PAGE_FIELDS and value != ""}
     try:
         return schema(exclude=exclude).load(data)
     except SchemaError as exc:

@@ -15,7 +15,6 @@ polite refusal page, never the task.
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
-from marshmallow import ValidationError as SchemaError
 from sqlalchemy import select
 
 from app.errors import NotFoundError, ValidationError
@@ -24,13 +23,10 @@ from app.http_limits import body_limit
 from app.models import Crew, Priority, Staff, TicketCategory, TicketState, TicketType, utcnow
 from app.services import access, staff_admin, tickets, uploads
 from app.services.actors import Actor
-from app.web.h5.core import current_crew_staff, h5_blueprint, h5_error, h5_login_required
-from mobile_api.residents import commit_or_forget, photo_inputs
+from app.web.h5.core import current_crew_staff, h5_blueprint, h5_error, h5_login_required, load_form
 from mobile_api.schemas import DefectArgs, ForwardArgs, LocationArgs, NoteArgs, ReplyArgs
 
 bp = h5_blueprint("h5_crew", __name__)
-
-FORM_ONLY = ("csrf_token", "back")    # the page's own fields, not the action's
 
 NOT_CREW = ("此链接为维修任务页面，仅供负责的维修人员查看。如您是住户，可在“工单”中查看您的报修进度。")
 NOT_YOURS = ("无法查看该任务：它没有派给您或您的班组，或已被撤销。如有疑问请联系班组长或客服。")
@@ -48,17 +44,6 @@ def _task(staff: Staff, ticket_id: int, *, for_update: bool = False):
         return access.task_of(staff, ticket_id, for_update=for_update)
     except NotFoundError:
         return None
-
-
-def _form(schema, *, exclude=()) -> dict:
-    """The form checked with the crew API's schema (the same limits); a Chinese 400 otherwise."""
-    data = {key: value for key, value in request.form.items() if key not in FORM_ONLY and value != ""}
-    try:
-        return schema(exclude=exclude).load(data)
-    except SchemaError as exc:
-        raise ValidationError("填写有误，请检查后重试", fields={
-            name: messages if isinstance(messages, list) else [str(messages)]
-            for name, messages in exc.normalized_messages().items()}) from exc
 
 
 def _done(ticket_id: int, message: str):
@@ -128,10 +113,10 @@ def notes(ticket_id: int):
     staff, ticket, refusal = _acting(ticket_id)
     if refusal:
         return refusal
-    args = _form(NoteArgs, exclude=("photos",))
-    photos = photo_inputs(request.files.getlist("photos"))
+    args = load_form(NoteArgs, exclude=("photos",))
+    photos = uploads.photo_inputs(request.files.getlist("photos"))
     tickets.add_progress_note(ticket, Actor.of_staff(staff), args.get("note"), photos)
-    commit_or_forget(photos)
+    uploads.commit_or_forget(db.session, photos)
     return _done(ticket_id, "进展已记录")
 
 
@@ -142,10 +127,10 @@ def reply(ticket_id: int):
     staff, ticket, refusal = _acting(ticket_id)
     if refusal:
         return refusal
-    args = _form(ReplyArgs, exclude=("photos",))
-    photos = photo_inputs(request.files.getlist("photos"))
+    args = load_form(ReplyArgs, exclude=("photos",))
+    photos = uploads.photo_inputs(request.files.getlist("photos"))
     tickets.reply_ticket(ticket, Actor.of_staff(staff), args["reply"], photos)
-    commit_or_forget(photos)
+    uploads.commit_or_forget(db.session, photos)
     return _done(ticket_id, "处理结果已提交，住户会收到通知")
 
 
@@ -155,7 +140,7 @@ def forward(ticket_id: int):
     staff, ticket, refusal = _acting(ticket_id)
     if refusal:
         return refusal
-    args = _form(ForwardArgs)
+    args = load_form(ForwardArgs)
     crew = db.session.get(Crew, args["crew_id"]) if args["crew_id"] else None
     target = db.session.get(Staff, args["staff_id"]) if args["staff_id"] else None
     if args["crew_id"] and crew is None:
@@ -176,11 +161,11 @@ def defect(ticket_id: int):
     staff, ticket, refusal = _acting(ticket_id)
     if refusal:
         return refusal
-    args = _form(DefectArgs, exclude=("photos",))
-    photos = photo_inputs(request.files.getlist("photos"))
+    args = load_form(DefectArgs, exclude=("photos",))
+    photos = uploads.photo_inputs(request.files.getlist("photos"))
     child = tickets.open_defect_order(ticket, Actor.of_staff(staff), args["description"],
                                       category=args["category"], priority=args["priority"], photos=photos)
-    commit_or_forget(photos)
+    uploads.commit_or_forget(db.session, photos)
     return _done(child.id, f"已开具消缺单 {child.number}")
 
 
@@ -190,7 +175,7 @@ def location():
     staff, refusal = _crew()
     if refusal:
         return refusal
-    args = _form(LocationArgs)
+    args = load_form(LocationArgs)
     staff_admin.record_location(staff, args["latitude"], args["longitude"], args["label"])
     db.session.commit()
     flash("位置已上报", "success")

@@ -4,19 +4,23 @@
 ``&sandbox_openid=`` consents at once as that user, without it the sandbox asks whom to act
 as); WeChat sends the browser back to ``/h5/oauth?code=&state=``, where the code becomes the
 openid, the openid the person (``identity.oa_user``: the same row the official account's chat
-and, once joined, the mini-program use), and the browser goes on to ``next`` (a same-site path,
+and, once joined, the mini-program use; like the chat, a sign-in asks WeChat once a day for
+the person's unionid to join them with their mini-program row), and the browser goes on to ``next`` (a same-site path,
 ``app.web.redirects.safe_next``). A forged, used or expired code shows a page and signs nobody in.
 """
 from __future__ import annotations
 
 from flask import abort, current_app, redirect, request, session, url_for
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.queue import enqueue
 from app.services import identity, staff_auth
 from app.web.h5.core import HOME_ENDPOINT, h5_blueprint, h5_error, sign_in_wechat, sign_out_wechat
 from app.web.redirects import safe_next
-from app.web.wechat_oauth import OAuthError, authorize_url, new_state, openid_for_code, public_url
+from app.web.wechat_oauth import new_state, public_url
+from wechat.web_oauth import OAuthError, authorize_url, openid_for_code
 
 bp = h5_blueprint("h5", __name__)
 
@@ -54,8 +58,22 @@ def oauth_callback():
         sign_in_wechat(user)
     except IntegrityError:   # the same person's first visit twice at once: the other one made the row
         db.session.rollback()
-        sign_in_wechat(identity.oa_user(openid))
+        user = identity.oa_user(openid)
+        sign_in_wechat(user)
+    _learn_unionid(user)
     return redirect(next_url)
+
+
+def _learn_unionid(user) -> None:
+    """As the chat does: once a day, ask WeChat for a signed-in person's unionid, so someone who
+    only uses these pages is joined with their mini-program self (``jobs.identity``)."""
+    if user.unionid is not None:
+        return
+    try:
+        if identity.claim_unionid_lookup(current_app.extensions["redis"], user.oa_openid):
+            enqueue("jobs.identity.learn_unionid", user.oa_openid)
+    except RedisError:   # best effort, like the chat's: the daily job links them later
+        current_app.logger.warning("web sign-in: could not ask for the unionid of %s", user.oa_openid, exc_info=True)
 
 
 @bp.route("/h5/logout", methods=["POST"])

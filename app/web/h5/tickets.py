@@ -18,7 +18,6 @@ from app.models import Ticket, TicketCategory, TicketPhoto, TicketSource, Ticket
 from app.services import access, binding, outages as outage_service, ratings, tickets, uploads
 from app.services.actors import Actor, ActorKind
 from app.web.h5.core import current_wechat_user, h5_blueprint, h5_login_required, load_form
-from mobile_api.residents import commit_or_forget, photo_inputs
 from mobile_api.schemas import CancelArgs, RateArgs, RepairArgs, StillColdArgs
 
 bp = h5_blueprint("h5_tickets", __name__)
@@ -161,7 +160,7 @@ def report():
     try:
         args = load_form(RepairArgs, exclude=("photos",))
         household = access.household_of(user, args["household_id"])
-        photos = photo_inputs(files)
+        photos = uploads.photo_inputs(files)
         ticket_row = tickets.create_ticket(
             Actor.of_resident(user), type=TicketType.REPAIR, source=TicketSource.OFFICIAL_ACCOUNT,
             description=args["description"], category=args["category"], household=household,
@@ -171,6 +170,6 @@ def report():
         db.session.rollback()
         uploads.remove_stored([p.path for p in photos])
         return _report_page(households, form, exc, exc.status)
-    commit_or_forget(photos)
+    uploads.commit_or_forget(db.session, photos)
     flash("报修已提交" if not ticket_row.outage_id else outage_service.linked_message(ticket_row.outage), "success")
     return redirect(url_for("h5_tickets.ticket", number=ticket_row.number), code=303)
