@@ -10,9 +10,11 @@ SANDBOX_PORT ?= 8001
 
 .PHONY: run test install migrate seed stop bench clean
 
-$(STAMP): requirements.txt
+# The development install: the runtime (requirements.txt) and the tests', benches' and
+# `make run`'s tools (requirements-dev.txt). Production installs requirements.txt only.
+$(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
 install: $(STAMP)
