@@ -15,6 +15,10 @@ PAY_SIGN_MODES = ("public_key", "platform_cert", "both")
 DEFAULTS: dict = {
     "store_path": "instance/sandbox.db",
     "callback_url": "http://127.0.0.1:5000/wechat/callback",
+    # The backend's page that starts WeChat's web sign-in (its official-account pages), which
+    # the sandbox page's "打开公众号页面" opens with ?next=<page>&sandbox_openid=<the user>;
+    # None: <the callback URL's origin>/h5/login.
+    "web_entry_url": None,
     # The web-authorisation domain(s) (网页授权域名, comma-separated) that an OAuth redirect_uri
     # must be on (10003 otherwise); the host of the backend's PUBLIC_BASE_URL by default.
     "oauth_domain": "127.0.0.1",
@@ -68,6 +72,7 @@ DEFAULTS: dict = {
 ENV_NAMES: dict[str, tuple[str, ...]] = {
     "store_path": ("SANDBOX_STORE",),
     "callback_url": ("SANDBOX_CALLBACK_URL",),
+    "web_entry_url": ("SANDBOX_WEB_ENTRY_URL",),
     "token": ("SANDBOX_TOKEN", "WECHAT_TOKEN"),
     "aes_key": ("SANDBOX_AES_KEY", "WECHAT_AES_KEY"),
     "oa_appid": ("SANDBOX_OA_APPID", "WECHAT_APPID"),

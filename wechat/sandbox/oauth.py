@@ -18,7 +18,7 @@ from flask import Blueprint, Response, jsonify, redirect, request
 
 from . import faults, people
 from .core import user_json
-from .errors import WeChatError
+from .errors import ControlError, WeChatError
 from .tokens import EXPIRES_IN, check_credentials
 
 CODE_LIFETIME = 300
@@ -108,6 +108,18 @@ def register(bp: Blueprint, sb) -> None:
         separator = "&" if "?" in uri else "?"
         return redirect(uri + separator + urlencode({"code": code, "state": args.get("state", "")}))
 
+    @bp.route("/users/<openid>/web")
+    def open_pages(openid):
+        """The sandbox page's "打开公众号页面": the backend's pages in this browser as that user —
+        its web sign-in entry with ``next`` (a path on its site, default /me) and
+        ``sandbox_openid``, so the sign-in goes through /connect/oauth2/authorize consenting as
+        them (the browser's earlier sign-in, as somebody else, is replaced)."""
+        user = sb.user_or_404(openid)
+        path = request.args.get("path") or "/me"
+        if not path.startswith("/") or path.startswith("//") or "\\" in path:
+            raise ControlError(400, "path must be a path on the backend's site, e.g. /me")
+        return redirect(f"{web_entry_url(sb)}?{urlencode({'next': path, 'sandbox_openid': user['oa_openid']})}")
+
     @bp.route("/sns/oauth2/access_token")
     def oauth_access_token():
         appid = request.args.get("appid")
@@ -153,6 +165,15 @@ def register(bp: Blueprint, sb) -> None:
     def auth_check():
         _web_token()
         return jsonify({"errcode": 0, "errmsg": "ok"})
+
+
+def web_entry_url(sb) -> str:
+    """Where the backend starts its web sign-in (setting ``web_entry_url``, else on the
+    callback URL's site)."""
+    if sb.config.get("web_entry_url"):
+        return sb.config["web_entry_url"]
+    parts = urlsplit(sb.config["callback_url"])
+    return f"{parts.scheme}://{parts.netloc}/h5/login"
 
 
 CHOOSER_LIMIT = 50

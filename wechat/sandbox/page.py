@@ -7,7 +7,8 @@ The demo city has hundreds of users, so the page opens only a few phones: a peop
 searches them (GET /users?q=&limit=), staff come first as quick chips, and the open phones
 live in the address (#open=<openid>,<openid>), so a link opens a given person's chat and a
 reload keeps them. With nothing in the address, the 4 most recently active users are open.
-Only open phones are polled.
+Only open phones are polled. Each phone's "打开公众号页面" opens the backend's web pages in a
+new tab as that person (``/users/<openid>/web``, through WeChat's web authorisation).
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ PAGE = """<!doctype html>
                   color: #888; cursor: pointer; padding: 2px 6px; }
   .phone.flash { box-shadow: 0 0 0 4px #07c160; }
   .title small { display: block; font-weight: normal; color: #888; font-size: 11px; }
+  .title a.web { display: inline-block; margin-top: 3px; font-weight: normal; font-size: 12px; color: #576b95; }
   .chat { flex: 1; overflow-y: auto; padding: 10px 8px; }
   .row { display: flex; margin: 8px 0; align-items: flex-start; }
   .row.in { flex-direction: row-reverse; }
@@ -205,6 +207,15 @@ PAGE = """<!doctype html>
     close.setAttribute("aria-label", "关闭" + user.nickname + "的手机");
     close.addEventListener("click", onClose);
     title.appendChild(close);
+    // The official account's web pages (缴费、报修、工单、我的) in a new tab, signed in as this
+    // person through WeChat's web authorisation (GET /users/<openid>/web).
+    var web = el("a", "web", "打开公众号页面");
+    web.href = base + "/users/" + encodeURIComponent(user.openid) + "/web";
+    web.target = "_blank";
+    web.rel = "noopener";
+    web.title = "以" + user.nickname + "的身份打开公众号网页";
+    web.setAttribute("data-testid", "open-pages");
+    title.appendChild(web);
     var chat = el("div", "chat");
     var form = el("form");
     var input = el("input");
