@@ -119,3 +119,7 @@ def test_api_binding_fields_fold_full_width_input():
     from mobile_api.schemas import BindArgs
     assert BindArgs().load({"account_no": " １０１００００１ ", "owner_name": "郑\u3000淑华", "phone_last4": "３９４０"}) == {
         "account_no": "10100001", "owner_name": "郑 淑华", "phone_last4": "3940"}
+
+
+def test_prose_keeps_chinese_punctuation_and_folds_full_width_digits():
+    assert clean_text("暖气不热，屋里只有１４度（卧室）！", multiline=True) == "暖气不热，屋里只有14度（卧室）！"

@@ -59,7 +59,7 @@ def test_missed_call_outside_working_hours_becomes_a_call_back_task(db, phone):
     res = phone.post("/calls", _call("missed", _at(22, 30)))
     task_id = res.get_json()["callback_task_id"]
     task = db.session.get(CallbackTask, task_id)
-    assert task.state == "open" and task.caller_phone == "13812345678" and task.missed_at == _at(22, 30)
+    assert task.state == "open" and task.caller_phone == "+8613812345678" and task.missed_at == _at(22, 30)
 
 
 def test_missed_call_during_working_hours_makes_no_task(db, phone):
@@ -99,7 +99,7 @@ def test_caller_lookup_shows_households_arrears_tickets_and_outages(db, phone, c
     res = phone.get("/callers/+8613812345678")
     assert res.status_code == 200
     body = res.get_json()
-    assert body["known"] is True and body["phone"] == "13812345678"
+    assert body["known"] is True and body["phone"] == "+8613812345678"  # stored form (E.164)
     [h] = body["households"]
     assert h["account_no"] == "A0001001" and h["arrears_fen"] > 0 and h["arrears"][0]["season"] == "2026-2027"
     assert [o["title"] for o in h["outages"]] == ["3号换热站抢修"]

@@ -79,7 +79,7 @@ def test_admin_adds_a_staff_member_who_can_then_sign_in(db, app, staff, console,
     assert res.status_code == 302
     created = db.session.scalar(select(Staff).where(Staff.username == "wangbz"))
     assert (created.name, created.role, created.crew_id, created.phone, created.active) == \
-        ("王班长", Role.CREW_LEAD, crew.id, "13912345678", True)
+        ("王班长", Role.CREW_LEAD, crew.id, "+8613912345678", True)
     assert created.check_password(NEW_PASSWORD)
     staff(Role.AGENT, username="kefu2", name="客服二")  # and an agent, who may use the console
     assert console.post("/console/staff", {"username": "kefu3", "name": "客服三", "role": Role.AGENT,
@@ -111,8 +111,8 @@ def test_admin_edits_role_crew_name_and_phone(db, app, staff, console, make_crew
                                                       "role": Role.CREW_MEMBER, "crew_id": str(crew.id)})
     assert res.status_code == 302
     changed = _fresh(db, agent.id)
-    assert (changed.name, changed.phone, changed.role, changed.crew_id) == ("刘师傅", "13700000000",
-                                                                           Role.CREW_MEMBER, crew.id)
+    assert (changed.name, changed.phone, changed.role, changed.crew_id) == ("刘师傅", "+8613700000000",
+                                                                            Role.CREW_MEMBER, crew.id)
     # Now a crew member: the console is closed to them at once.
     assert agent_console.get("/console/tickets").status_code == 403
 
