@@ -74,8 +74,11 @@ def note_heat_report(ticket: Ticket, *, now: datetime | None = None) -> OutageCl
     now = now or utcnow()
     since = now - window()
     recent = None
-    for key, columns in _scopes(household):
-        cluster = db.session.scalar(select(OutageCluster).where(OutageCluster.open_key == key))
+    scopes = _scopes(household)
+    open_now = {c.open_key: c for c in db.session.scalars(
+        select(OutageCluster).where(OutageCluster.open_key.in_([key for key, _ in scopes])))}
+    for key, columns in scopes:
+        cluster = open_now.get(key)
         if cluster is not None and cluster.last_report_at < since:
             _resolve(cluster, ClusterStatus.EXPIRED, now)  # quiet for a whole window: that one is over
             cluster = None
@@ -157,12 +160,6 @@ def cluster_reports(cluster: OutageCluster, *, open_only: bool = True) -> list[T
     if open_only:
         query = query.where(Ticket.state.in_(TicketState.OPEN))
     return list(db.session.scalars(query))
-
-
-def open_cluster_count() -> int:
-    """How many suspected outages wait for staff (the console menu's badge)."""
-    return db.session.scalar(select(func.count(OutageCluster.id))
-                             .where(OutageCluster.status == ClusterStatus.OPEN)) or 0
 
 
 def open_cluster_count() -> int:
