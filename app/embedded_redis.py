@@ -60,6 +60,10 @@ def ensure_embedded_redis(socket_path: str) -> str:
     raise RuntimeError(f"embedded Redis did not start; see {sock.with_suffix('.log')}")
 
 
+def embedded_redis_running(socket_path: str) -> bool:
+    return _alive(f"unix://{socket_path}")
+
+
 def stop_embedded_redis(socket_path: str) -> None:
     url = f"unix://{socket_path}"
     if _alive(url):

@@ -273,11 +273,10 @@ def main() -> None:
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="bench-dashboard-")
-    app = build_app(tmp)
     # Stopped with SIGTERM (kill), still stop the embedded Redis: `finally` runs on SystemExit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        run(app, args)
+        run(build_app(tmp), args)  # the Redis build_app starts is stopped even if the app fails to build
     finally:
         stop_redis(tmp)
 

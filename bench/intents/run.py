@@ -20,7 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 from app.models import Intent  # noqa: E402
 from app.reference import intent_rules  # noqa: E402
+from app.config import load_config  # noqa: E402
 from app.services import intents  # noqa: E402
+from bench.lifecycle import stops_what_it_starts  # noqa: E402
 
 CORPUS = ROOT / "tests" / "wechat" / "intent_corpus.tsv"
 
@@ -37,9 +39,11 @@ def load_corpus(path: Path) -> list[tuple[str, str]]:
 def _database_rules() -> intents._Rules:
     from app import create_app
 
-    app = create_app()
-    with app.app_context():
-        return intents._rules()
+    # create_app starts the instance's embedded Redis unless one runs (make run's): stop ours.
+    with stops_what_it_starts(load_config().REDIS_EMBEDDED_SOCKET):
+        app = create_app()
+        with app.app_context():
+            return intents._rules()
 
 
 def main() -> int:

@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench.lifecycle import exit_on_sigterm  # noqa: E402
 from bench.pages.measure import WECHAT_PHONE, first_load, sign_in_browser  # noqa: E402
 
 BASELINE = '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>基线</title><p>ok</p></html>'
@@ -164,6 +165,7 @@ def main(argv=None) -> int:
 
     tmp = tempfile.mkdtemp(prefix="bench-pages-")
     servers, browser, playwright = [], None, None
+    exit_on_sigterm()  # a `kill` still closes the browser and stops the servers and Redis below
     try:
         from wechat.sandbox import create_sandbox_app
         from wechat.sandbox.crypto import generate_rsa_key, private_key_pem

@@ -56,6 +56,7 @@ from app.models import (  # noqa: E402
     WechatUser, utcnow,
 )
 from app.services import billing  # noqa: E402
+from bench.lifecycle import stops_what_it_starts  # noqa: E402
 from wechat.sandbox.crypto import aead_encrypt, generate_rsa_key, public_key_pem, rsa_sign  # noqa: E402
 
 BATCH = 5000
@@ -217,7 +218,11 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--large", type=int, default=100_000)
     args = parser.parse_args()
+    with stops_what_it_starts(f"{TMP}/redis.sock"):  # the embedded Redis create_app starts
+        run(args)
 
+
+def run(args) -> None:
     app = create_app()
     import logging
 
@@ -250,10 +255,6 @@ def main() -> None:
             print(f"ratio {label} {args.large}/{args.small}: wall {w2 / w1:.2f}, CPU {c2 / c1:.2f}, "
                   f"p50 {p2 / p1:.2f} (target ≈ 1, ≤ 1.5)")
         print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if app.config.get("REDIS_EMBEDDED"):
-        from app.embedded_redis import stop_embedded_redis
-
-        stop_embedded_redis(app.config["REDIS_EMBEDDED_SOCKET"])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ import json
 import secrets
 import string
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
 
 from .config import build_config
 from .crypto import MessageCrypto
@@ -14,6 +17,8 @@ from .store import Store
 
 BEIJING = timezone(timedelta(hours=8))
 _OPENID_CHARS = string.ascii_letters + string.digits + "-_"
+# Settings read once per WeChat API call (see Sandbox.snapshot); None outside a call.
+_SNAPSHOT: ContextVar[dict | None] = ContextVar("sandbox_snapshot", default=None)
 
 
 def make_openid(prefix: str = "o") -> str:
@@ -35,9 +40,30 @@ class Sandbox:
 
         self.pay_keys = load_pay_keys(self)
 
+    # --- settings of the store, read once per API call ---
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One WeChat API call: the clock offset and the fault settings are read from the
+        store once, not at every use (they change only through the /sandbox/... control
+        endpoints, never during an API call). Threads the call starts read afresh."""
+        token = _SNAPSHOT.set({})
+        try:
+            yield
+        finally:
+            _SNAPSHOT.reset(token)
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """A JSON value of the store's kv table (memoised inside ``snapshot``)."""
+        memo = _SNAPSHOT.get()
+        if memo is None:
+            return self.store.get_json(key, default)
+        if key not in memo:
+            memo[key] = self.store.get_json(key, default)
+        return memo[key]
+
     # --- clock: real time plus an offset tests can move forward (POST /sandbox/clock) ---
     def now(self) -> float:
-        return time.time() + self.store.get_json("clock_offset", 0)
+        return time.time() + self.setting("clock_offset", 0)
 
     def beijing_now(self) -> datetime:
         return datetime.fromtimestamp(self.now(), BEIJING)

@@ -72,7 +72,7 @@ def _matches(pattern: str | None, api: str) -> bool:
 
 
 def settings(sb) -> dict:
-    return sb.store.get_json(SETTINGS_KEY, {})
+    return sb.setting(SETTINGS_KEY, {})
 
 
 def daily_quota(sb, api: str) -> int | None:
@@ -114,51 +114,83 @@ def split_list(value) -> list[str] | None:
     return [str(item).strip() for item in items if str(item).strip()]
 
 
-def guard(sb, api: str, appid: str, with_token: bool) -> None:
-    """Apply slow answers, injected errors, the per-minute limit and the daily quota."""
-    now = sb.now()
-    conf = settings(sb)
+def guard(sb, api: str, appid: str, with_token: bool, *, count: bool = True) -> None:
+    """Apply slow answers, injected errors, the per-minute limit and the daily quota.
+
+    ``count=False``: the call is counted later by ``count_call`` in the view's own write
+    transaction (one write per call on a hot path); ``wechat_api`` makes sure it is counted,
+    and that 45011/45009 still outrank the view's own errors, as when counted here."""
     delay = 0.0
     injected = None
-    with sb.store.tx() as conn:
-        for row in conn.execute("SELECT * FROM faults ORDER BY id").fetchall():
-            if not _matches(row["api"], api):
-                continue
-            value = json.loads(row["value"])
-            if row["kind"] == "errcode":
-                if injected or (value["errcode"] in TOKEN_ERRCODES and not with_token):
-                    continue
-                injected = value
-            elif row["kind"] == "delay" and not delay:
-                delay = float(value["seconds"])
-            else:
-                continue
-            if row["remaining"] <= 1:
-                conn.execute("DELETE FROM faults WHERE id = ?", (row["id"],))
-            else:
-                conn.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?", (row["id"],))
-        over_minute = over_day = False
-        if not injected:
-            limit = minute_quota(sb, api)
-            if limit:
-                minute = int(now // 60)
-                count = _bump(conn, f"minute:{appid}:{api}:{minute}", (minute + 1) * 60)
-                over_minute = count > int(limit)
-            quota = daily_quota(sb, api)
-            if quota is not None and not over_minute:
-                day = sb.beijing_now().strftime("%Y-%m-%d")
-                count = _bump(conn, f"day:{appid}:{api}:{day}", now + 2 * 86400)
-                over_day = count > quota
-        if random.random() < 0.01:
-            conn.execute("DELETE FROM counters WHERE expires_at < ?", (now,))
+    over = None
+    if _any_fault(sb, api):
+        with sb.store.tx() as conn:
+            delay, injected = _take_faults(conn, api, with_token)
+            if not injected and count:
+                over = count_call(sb, conn, api, appid)
+    elif count and _limited(sb, api):
+        with sb.store.tx() as conn:
+            over = count_call(sb, conn, api, appid)
     if delay:
         time.sleep(delay)  # outside the transaction: a slow answer holds no lock
     if injected:
         raise WeChatError(injected["errcode"], injected.get("errmsg"))
-    if over_minute:
-        raise WeChatError(45011)
-    if over_day:
-        raise WeChatError(45009)
+    if over:
+        raise WeChatError(over)
+
+
+def _any_fault(sb, api: str) -> bool:
+    """Whether an injected errcode or delay may apply (a read: most calls take no lock for it)."""
+    return any(_matches(row["api"], api) for row in sb.store.all(
+        "SELECT api FROM faults WHERE kind IN ('errcode', 'delay')"))
+
+
+def _take_faults(conn, api: str, with_token: bool) -> tuple[float, dict | None]:
+    """Count down the injected faults that apply to this call: (delay, injected error)."""
+    delay = 0.0
+    injected = None
+    for row in conn.execute("SELECT * FROM faults ORDER BY id").fetchall():
+        if not _matches(row["api"], api):
+            continue
+        value = json.loads(row["value"])
+        if row["kind"] == "errcode":
+            if injected or (value["errcode"] in TOKEN_ERRCODES and not with_token):
+                continue
+            injected = value
+        elif row["kind"] == "delay" and not delay:
+            delay = float(value["seconds"])
+        else:
+            continue
+        if row["remaining"] <= 1:
+            conn.execute("DELETE FROM faults WHERE id = ?", (row["id"],))
+        else:
+            conn.execute("UPDATE faults SET remaining = remaining - 1 WHERE id = ?", (row["id"],))
+    return delay, injected
+
+
+def _limited(sb, api: str) -> bool:
+    return bool(minute_quota(sb, api)) or daily_quota(sb, api) is not None
+
+
+def count_call(sb, conn, api: str, appid: str) -> int | None:
+    """Count the call against the per-minute limit and the daily quota, in the caller's
+    write transaction; 45011 or 45009 when it is over (the count stays: WeChat counts
+    refused calls too), else None."""
+    now = sb.now()
+    over = None
+    limit = minute_quota(sb, api)
+    if limit:
+        minute = int(now // 60)
+        if _bump(conn, f"minute:{appid}:{api}:{minute}", (minute + 1) * 60) > int(limit):
+            over = 45011
+    quota = daily_quota(sb, api)
+    if quota is not None and not over:
+        day = sb.beijing_now().strftime("%Y-%m-%d")
+        if _bump(conn, f"day:{appid}:{api}:{day}", now + 2 * 86400) > quota:
+            over = 45009
+    if random.random() < 0.01:
+        conn.execute("DELETE FROM counters WHERE expires_at < ?", (now,))
+    return over
 
 
 def pay_guard(sb, api: str) -> None:
@@ -182,12 +214,11 @@ def pay_guard(sb, api: str) -> None:
 
 
 def _bump(conn, key: str, expires_at: float) -> int:
-    conn.execute(
+    return conn.execute(
         "INSERT INTO counters (key, count, expires_at) VALUES (?, 1, ?) "
-        "ON CONFLICT(key) DO UPDATE SET count = count + 1",
+        "ON CONFLICT(key) DO UPDATE SET count = count + 1 RETURNING count",
         (key, expires_at),
-    )
-    return conn.execute("SELECT count FROM counters WHERE key = ?", (key,)).fetchone()["count"]
+    ).fetchone()["count"]
 
 
 def _add(sb, kind: str, value: dict, times, api) -> None:

@@ -19,7 +19,7 @@ from . import callback, faults, templates
 from .errors import WeChatError
 from .links import text_link_flags
 from .people import take_consent
-from .tokens import json_body, wechat_api
+from .tokens import count_pending, json_body, wechat_api
 
 WINDOW_MESSAGE = 48 * 3600  # after a user message: 5 messages within 48 h
 WINDOW_MESSAGE_COUNT = 5
@@ -61,6 +61,20 @@ def check_window(sb, user) -> None:
         if row["n"] < limit:
             return
     raise WeChatError(45047)
+
+
+def _keep_template(conn, openid: str, client_msg_id, msgid: int, now: float) -> int | None:
+    """The msgid of the message already sent with this openid + client_msg_id within 10
+    minutes (WeChat sends it once), else None, keeping this one's."""
+    if not client_msg_id:
+        return None
+    key = f"tpl:{openid}:{client_msg_id}"
+    row = conn.execute("SELECT msgid FROM client_msgids WHERE key = ? AND expires_at > ?", (key, now)).fetchone()
+    if row:
+        return int(row["msgid"])
+    conn.execute("INSERT OR REPLACE INTO client_msgids (key, msgid, expires_at) VALUES (?, ?, ?)",
+                 (key, str(msgid), now + 600))
+    return None
 
 
 def post_event(sb, openid: str, fields: dict) -> None:
@@ -120,8 +134,10 @@ def register(bp: Blueprint, sb) -> None:
         return jsonify({"errcode": 0, "errmsg": "ok"})
 
     @bp.route("/cgi-bin/message/template/send", methods=["POST"])
-    @wechat_api(sb, "cgi-bin/message/template/send", app="oa")
+    @wechat_api(sb, "cgi-bin/message/template/send", app="oa", counted_by_view=True)
     def template_send(appid):
+        # Broadcasts send these by the hundred thousand: the checks read, and one write
+        # transaction counts the call, keeps the client_msg_id and adds the message.
         data = json_body()
         user = _recipient(sb, data.get("touser"))
         template = templates.require(sb, "oa", "template", data.get("template_id"))
@@ -132,17 +148,17 @@ def register(bp: Blueprint, sb) -> None:
         msgid = new_msgid()
         client_msg_id = data.get("client_msg_id")
         with sb.store.tx() as conn:
-            if client_msg_id:  # the same openid + client_msg_id within 10 minutes is sent once
-                key = f"tpl:{user['oa_openid']}:{client_msg_id}"
-                row = conn.execute("SELECT msgid FROM client_msgids WHERE key = ? AND expires_at > ?",
-                                   (key, now)).fetchone()
-                if row:
-                    return jsonify({"errcode": 0, "errmsg": "ok", "msgid": int(row["msgid"])})
-                conn.execute("INSERT OR REPLACE INTO client_msgids (key, msgid, expires_at) VALUES (?, ?, ?)",
-                             (key, str(msgid), now + 600))
-            body = {k: data.get(k) for k in ("template_id", "url", "miniprogram", "data") if data.get(k)}
-            body.update(title=template["title"], rows=templates.rows(template, data["data"]))
-            sb.record(user["oa_openid"], "out", "template", body, msgid=msgid, conn=conn)
+            over = count_pending(sb, conn)
+            if not over:
+                kept = _keep_template(conn, user["oa_openid"], client_msg_id, msgid, now)
+                if kept is None:
+                    body = {k: data.get(k) for k in ("template_id", "url", "miniprogram", "data") if data.get(k)}
+                    body.update(title=template["title"], rows=templates.rows(template, data["data"]))
+                    sb.record(user["oa_openid"], "out", "template", body, msgid=msgid, conn=conn)
+        if over:
+            raise WeChatError(over)  # counted (committed above); nothing is sent
+        if kept is not None:
+            return jsonify({"errcode": 0, "errmsg": "ok", "msgid": kept})
         _template_finish(sb, user["oa_openid"], msgid)
         return jsonify({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 

@@ -40,6 +40,7 @@ backend always sends one).
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -110,12 +111,17 @@ def key_type(key: str) -> str | None:
 
 def keys_of(content: str) -> list[tuple[str, str]]:
     """(key, label) of each ``{{key.DATA}}`` in a template's content, in order."""
+    return list(_keys_of(content))
+
+
+@functools.lru_cache(maxsize=256)
+def _keys_of(content: str) -> tuple[tuple[str, str], ...]:
     found = []
     for line in content.splitlines():
         for m in KEY_RE.finditer(line):
             label = line[:m.start()].strip().rstrip(":：").strip()
             found.append((m.group(1), label))
-    return found
+    return tuple(found)
 
 
 # --- the account's templates -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+from contextvars import ContextVar
 
 from flask import Blueprint, jsonify, request
 
@@ -147,25 +148,63 @@ def check_token(sb, token: str | None) -> str:
     return row["appid"]
 
 
-def wechat_api(sb, api: str, app: str | None = None, token: bool = True):
+def wechat_api(sb, api: str, app: str | None = None, token: bool = True, counted_by_view: bool = False):
     """Decorate a view of a WeChat JSON API: check the token, then quotas and faults.
 
     The view receives the caller's appid as its first argument. `app` ("oa" or "mp")
-    restricts the API to one kind of account (48001 otherwise).
+    restricts the API to one kind of account (48001 otherwise). ``counted_by_view``: the
+    view counts the call itself with ``count_pending`` in the write transaction it takes
+    anyway (one write per call); it must do so before any write of its own.
     """
 
     def decorate(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            appid = check_token(sb, request.args.get("access_token")) if token else request.args.get("appid", "")
-            if app and token and app_kind(sb, appid) != app:
-                raise WeChatError(48001)
-            faults.guard(sb, api, appid, with_token=token)
-            return view(appid, *args, **kwargs)
+            with sb.snapshot():
+                appid = check_token(sb, request.args.get("access_token")) if token else request.args.get("appid", "")
+                if app and token and app_kind(sb, appid) != app:
+                    raise WeChatError(48001)
+                if not counted_by_view:
+                    faults.guard(sb, api, appid, with_token=token)
+                    return view(appid, *args, **kwargs)
+                faults.guard(sb, api, appid, with_token=token, count=False)
+                pending = _PENDING.set((api, appid))
+                try:
+                    return view(appid, *args, **kwargs)
+                except Exception:
+                    # Refused before it counted the call: count it now; 45011/45009 outrank
+                    # the view's own error, as if counted first.
+                    over = _count_if_pending(sb)
+                    if over:
+                        raise WeChatError(over) from None
+                    raise
+                finally:
+                    _count_if_pending(sb)
+                    _PENDING.reset(pending)
 
         return wrapper
 
     return decorate
+
+
+_PENDING: ContextVar[tuple[str, str] | None] = ContextVar("sandbox_uncounted_call", default=None)
+
+
+def count_pending(sb, conn) -> int | None:
+    """In a ``counted_by_view`` view's write transaction: count the call (45011/45009 when it
+    is over its limit: the view commits the count, writes nothing else and raises it)."""
+    pending = _PENDING.get()
+    if pending is None:
+        return None
+    _PENDING.set(None)
+    return faults.count_call(sb, conn, pending[0], pending[1])
+
+
+def _count_if_pending(sb) -> int | None:
+    if _PENDING.get() is None:
+        return None
+    with sb.store.tx() as conn:
+        return count_pending(sb, conn)
 
 
 def json_body() -> dict:
