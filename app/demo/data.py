@@ -294,4 +294,14 @@ ANNOUNCEMENTS = [
      "您可通过本公众号“缴费”菜单、小程序或各营业厅缴费，逾期将按日加收万分之五的滞纳金。"),
 ]
 
+# 疑似停热: what the residents of one station wrote within half an hour.
+CLUSTER_REPORTS = [
+    "暖气突然不热了，摸着暖气片是凉的，邻居家也不热。",
+    "整个单元都不热，邻居们都在群里说，麻烦查一下是不是管道出问题了。",
+    "从半小时前开始暖气就凉了，是不是停热了？没看到通知。",
+    "家里暖气一下子就凉了，回水管也是凉的，请尽快派人看看。",
+    "我们楼都不热了，家里有老人孩子，什么时候能恢复？",
+    "暖气片冰凉，地暖也不热，问了楼上也一样。",
+]
+
 # The knowledge base (FAQ) is reference data shipped by migration 0015: app/reference/knowledge_base.py.

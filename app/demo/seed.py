@@ -24,13 +24,16 @@ from app.demo.guide import bound_resident_in_arrears
 from app.extensions import db
 from app.models import (
     ChatSendStatus, Conversation, ConversationMessage,
-    Announcement, AnnouncementStatus, Audience, Bill, BillStatus, CallLog, CallStatus, Community, Crew, CrewArea, District,
+    Announcement, AnnouncementStatus, Audience, Bill, BillStatus, CallLog, CallStatus, ClusterStatus, Community, Crew,
+    CrewArea, Delivery, DeliveryStatus, District, OutageCluster,
     FaqEntry, HeatingSeason, Household, HouseholdBinding, HouseholdStatus, Outage, OutageArea, OutageKind,
     OutageStatus, Payment, PaymentItem, PaymentState, Priority, Role, Staff, Station, Ticket,
     TicketCategory, TicketCounter, TicketEvent, TicketSource, TicketState, TicketType, WechatUser, utcnow,
 )
+from app.services import clusters
 from app.services.billing import bill_amount_fen
 from app.services.sla import policy_for
+from wechat.notify import NOT_FOLLOWING, REASONS
 
 RANDOM_SEED = 20261123
 DEFAULT_HOUSEHOLDS = 2000
@@ -42,6 +45,9 @@ ARREARS_SHARE = 0.15
 BOTH_SEASONS_SHARE = 0.4       # of the households in arrears
 BOUND_SHARE = 0.40
 DEFAULT_LATE_FEE_BP = 5
+PAID_TODAY_SHARE = 0.008       # of this season's paid bills: the late payers of today (今日收费)
+BUSY_SHARE = 0.04              # of an announcement's followers: WeChat busy past every retry (失败)
+CLUSTER_STATION = 1            # 建设路换热站: no-heat reports piling up now, no outage recorded (疑似停热)
 
 # The first demo station: its presence means the demo city is already there.
 MARKER_STATION_CODE = data.DISTRICTS[0][1][0][0]
@@ -179,6 +185,7 @@ class _Builder:
         self.build_outages_and_announcements()
         self.build_conversations()
         self.build_live_day()
+        self.build_suspected_outage()
         self.session.flush()
         return self.summary()
 
@@ -363,11 +370,14 @@ class _Builder:
         self.session.flush()
 
         payments = []
+        paid_today = self.paid_today([n for n, (b, unpaid) in enumerate(bills, start=1)
+                                      if not unpaid and b.season_id == self.current.id])
         for n, (bill, unpaid) in enumerate(bills, start=1):
             if unpaid:
                 continue
             season = self.past if bill.season_id == self.past.id else self.current
             paid_at = self.payment_time(season)
+            paid_at = paid_today.get(n, paid_at)
             late_days = (paid_at.astimezone(self.tz).date() - season.due_on).days
             late_fee = _round_fen(Decimal(bill.amount_fen * self.late_fee_bp * late_days) / 10000) if late_days > 0 else 0
             user = self.user_by_household.get(bill.household_id)
@@ -392,6 +402,20 @@ class _Builder:
         self.bills = [b for b, _ in bills]
         self.payments = payments
         self.arrears_households = len(in_arrears)
+
+    def paid_today(self, candidates: list[int]) -> dict[int, datetime]:
+        """Late payers of today (今日收费): a few of this season's paid bills were paid since
+        local midnight, once the season's sales have opened. Their own random stream, so
+        everything else in the demo stays as it was. {bill's position: paid_at}."""
+        rng = random.Random(RANDOM_SEED + 29)
+        day_start = self.local(self.today())
+        latest = self.now - timedelta(minutes=2)
+        if latest <= day_start or self.local(self.current.starts_on - timedelta(days=61), 8) >= day_start \
+                or not candidates:
+            return {}
+        chosen = rng.sample(candidates, min(len(candidates), max(3, round(len(candidates) * PAID_TODAY_SHARE))))
+        return {n: day_start + timedelta(seconds=rng.uniform(0, (latest - day_start).total_seconds()))
+                for n in chosen}
 
     def payment_time(self, season: HeatingSeason) -> datetime:
         """Most pay in the autumn before the due date; some late payers in winter."""
@@ -808,7 +832,38 @@ class _Builder:
             finished_at=restored.created_at + timedelta(minutes=3),
         ))
         self.session.add_all(announcements)
+        self.session.flush()
+        rng = random.Random(RANDOM_SEED + 31)  # its own stream: the rest of the demo stays as it was
+        self.add_deliveries(announcements[0], rng, busy=0)
+        self.add_deliveries(announcements[1], rng, busy=BUSY_SHARE)
         self.announcements = announcements
+
+    def add_deliveries(self, ann: Announcement, rng: random.Random, *, busy: float) -> None:
+        """What the broadcast left of an announcement to 全部用户: sent as a template message to
+        followers; people who unfollowed skipped — WeChat answered 43004 (未关注) when we still
+        thought they followed, or no channel was left once we knew; with ``busy``, a share of
+        followers failed (WeChat busy past every retry, −1), so 重试失败 has work: the sandbox
+        knows them as followers, so a retry reaches them."""
+        sent_at = ann.started_at
+        rows = []
+        for user in self.wechat_users:
+            if not user.bindings:
+                continue
+            row = Delivery(announcement_id=ann.id, wechat_user_id=user.id, attempts=1)
+            if not user.subscribed:
+                answered = rng.random() < 0.5
+                row.status, row.channel = DeliveryStatus.SKIPPED, "template" if answered else None
+                row.errcode, row.reason = (NOT_FOLLOWING, REASONS[NOT_FOLLOWING]) if answered \
+                    else (None, REASONS["no_channel"])
+            elif rng.random() < busy:
+                row.status, row.errcode, row.reason, row.attempts = DeliveryStatus.FAILED, -1, \
+                    REASONS[-1], 5
+            else:
+                sent_at = sent_at + timedelta(milliseconds=rng.randint(5, 40))
+                row.status, row.channel, row.sent_at = DeliveryStatus.SENT, "template", sent_at
+                row.wechat_msgid = str(rng.randrange(10 ** 18, 10 ** 19))
+            rows.append(row)
+        self.session.add_all(rows)
 
     # ------------------------------------------------------------------ the live day
     def build_live_day(self) -> None:
@@ -829,27 +884,13 @@ class _Builder:
         day_start = self.local(self.today())
         phone_today = [t for t in self.tickets if t.source == TicketSource.PHONE and t.created_at >= day_start]
         for n, t in enumerate(phone_today, start=1):
-            started = t.created_at - timedelta(seconds=rng.randint(60, 300))
-            answered = started + timedelta(seconds=rng.randint(4, 45))
-            ended = answered + timedelta(seconds=rng.randint(60, 420))
-            calls.append(CallLog(call_id=f"CALL{t.external_id or n}", caller_phone=t.caller_phone or self.phone(),
-                                 agent=rng.choice(data.CALL_AGENTS), status=CallStatus.HANGUP, started_at=started,
-                                 answered_at=answered, ended_at=ended, duration_s=int((ended - answered).total_seconds()),
-                                 household_id=t.household_id, ticket_id=t.id, last_event_at=ended, created_at=started,
-                                 recording_url=f"{RECORDING_BASE}/{started.strftime('%Y%m%d')}/CALL{n:04d}.mp3"))
+            calls.append(self.answered_call(rng, t, f"CALL{t.external_id or n}", f"CALL{n:04d}"))
         # Earlier phone tickets came from calls too: their records (with recordings) are what
         # the console's customer page shows under 来电记录.
         phone_before = [t for t in self.tickets if t.source == TicketSource.PHONE
                         and day_start - timedelta(days=14) <= t.created_at < day_start]
         for n, t in enumerate(phone_before, start=1):
-            started = t.created_at - timedelta(seconds=rng.randint(60, 300))
-            answered = started + timedelta(seconds=rng.randint(4, 45))
-            ended = answered + timedelta(seconds=rng.randint(60, 420))
-            calls.append(CallLog(call_id=f"CALLP{n:05d}", caller_phone=t.caller_phone or self.phone(),
-                                 agent=rng.choice(data.CALL_AGENTS), status=CallStatus.HANGUP, started_at=started,
-                                 answered_at=answered, ended_at=ended, duration_s=int((ended - answered).total_seconds()),
-                                 household_id=t.household_id, ticket_id=t.id, last_event_at=ended, created_at=started,
-                                 recording_url=f"{RECORDING_BASE}/{started.strftime('%Y%m%d')}/CALLP{n:05d}.mp3"))
+            calls.append(self.answered_call(rng, t, f"CALLP{n:05d}", f"CALLP{n:05d}"))
         span = max((self.now - day_start).total_seconds(), 60)
         for n in range(round(len(phone_today) * 1.6) + 6):     # inquiries answered on the phone, and missed calls
             started = day_start + timedelta(seconds=rng.uniform(0, span - 30))
@@ -869,6 +910,71 @@ class _Builder:
                                  started_at=started, last_event_at=started, created_at=started))
         self.session.add_all(calls)
         self.calls = calls
+
+    def answered_call(self, rng: random.Random, t: Ticket, call_id: str, recording: str) -> CallLog:
+        """The answered phone call a phone ticket came from, with its recording."""
+        started = t.created_at - timedelta(seconds=rng.randint(60, 300))
+        answered = started + timedelta(seconds=rng.randint(4, 45))
+        ended = answered + timedelta(seconds=rng.randint(60, 420))
+        return CallLog(call_id=call_id, caller_phone=t.caller_phone or self.phone(), agent=rng.choice(data.CALL_AGENTS),
+                       status=CallStatus.HANGUP, started_at=started, answered_at=answered, ended_at=ended,
+                       duration_s=int((ended - answered).total_seconds()), household_id=t.household_id,
+                       ticket_id=t.id, last_event_at=ended, created_at=started,
+                       recording_url=f"{RECORDING_BASE}/{started.strftime('%Y%m%d')}/{recording}.mp3")
+
+    # ------------------------------------------------------------------ 疑似停热
+    def build_suspected_outage(self) -> None:
+        """One station's residents report 不热 within the last half hour and no outage is
+        recorded there: enough reports for a suspected outage (``clusters.threshold()`` and
+        two more), so a fresh demo shows 疑似停热 on the console and the dashboard and staff
+        can turn it into an outage. The open cluster is the row ``clusters.note_heat_report``
+        would have opened at the threshold-th report. Its own random stream."""
+        rng = random.Random(RANDOM_SEED + 37)
+        station = self.stations[CLUSTER_STATION]
+        homes = [h for h in self.active if h.station_id == station.id]
+        wanted = clusters.threshold() + 2
+        if len(homes) < wanted:
+            return
+        chosen = rng.sample(homes, wanted)
+        first = self.now - timedelta(minutes=24)
+        step = (self.now - timedelta(minutes=1) - first) / wanted
+        self.session.flush()
+        day = self.now.astimezone(self.tz).strftime("%Y%m%d")
+        counter = db.session.get(TicketCounter, day) or TicketCounter(day=day, value=0)
+        self.session.add(counter)
+        main_rng, self.rng = self.rng, rng  # make_ticket draws from self.rng
+        reports, calls = [], []
+        try:
+            for k, h in enumerate(chosen):
+                user = self.user_by_household.get(h.id)
+                counter.value += 1
+                spec = {"created_at": first + step * k + timedelta(seconds=rng.randint(0, 40)),
+                        "type": TicketType.REPAIR, "category": TicketCategory.NO_HEAT,
+                        "priority": Priority.URGENT if rng.random() < 0.3 else Priority.NORMAL,
+                        "source": TicketSource.OFFICIAL_ACCOUNT if user else TicketSource.PHONE, "household": h,
+                        "state": TicketState.ASSIGNED if rng.random() < 0.6 else TicketState.NEW,
+                        "description": rng.choice(data.CLUSTER_REPORTS), "number": f"GD{day}-{counter.value:04d}"}
+                if spec["source"] == TicketSource.PHONE:
+                    spec["external_id"] = f"HJ{day}C{k + 1:04d}"
+                reports.append(self.make_ticket(spec))
+        finally:
+            self.rng = main_rng
+        self.session.add_all(reports)
+        self.session.flush()
+        for t in reports:
+            if t.source == TicketSource.PHONE:
+                calls.append(self.answered_call(rng, t, f"CALL{t.external_id}", f"CALL{t.external_id}"))
+        self.session.add_all(calls)
+        self.tickets += reports
+        self.calls += calls
+        there = {h.id for h in homes}
+        times = sorted(t.created_at for t in self.tickets if t.household_id in there
+                       and t.category in clusters.HEAT and t.state != TicketState.CANCELLED and t.created_at >= first)
+        key = f"station:{station.id}"
+        self.cluster = OutageCluster(scope=key, open_key=key, station_id=station.id, status=ClusterStatus.OPEN,
+                                     report_count=len(times), first_report_at=times[0], last_report_at=times[-1],
+                                     created_at=times[clusters.threshold() - 1])
+        self.session.add(self.cluster)
 
     # ------------------------------------------------------------------ summary
     def summary(self) -> SeedResult:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
 
 from app.models import (
+    Announcement, CallLog, Delivery, HouseholdBinding, WechatUser,
     Bill, BillStatus, Community, Crew, CrewArea, District, FaqEntry, Household, HouseholdStatus, Outage,
     OutageStatus, Payment, PaymentState, Role, Staff, Station, Ticket, TicketCounter, TicketEvent, TicketState,
     TicketType, utcnow,
@@ -99,7 +100,9 @@ def test_paid_bills_are_backed_by_paid_payments(seeded, db):
 
 
 def test_ticket_volume_and_every_state_present(seeded, db):
-    assert count(Ticket) == 50
+    from app.services import clusters
+
+    assert count(Ticket) == 50 + clusters.threshold() + 2  # the history, and the suspected outage's reports
     states = set(db.session.scalars(select(Ticket.state).distinct()))
     assert states == set(TicketState.ALL)
     numbers = list(db.session.scalars(select(Ticket.number)))
@@ -189,3 +192,88 @@ def test_same_data_on_every_run(db):
     first = snapshot()
     assert count(Household) == 0
     assert snapshot() == first
+
+
+def test_a_suspected_outage_is_open_and_can_be_turned_into_an_outage(seeded, db, clock):
+    """疑似停热 on a fresh demo: one station's no-heat reports of the last window, no outage
+    recorded there, the open cluster a report at the threshold would have opened — and
+    staff can convert it (the reports still waiting are linked to the new outage)."""
+    from app.services import clusters, outages
+
+    now = utcnow()
+    (cluster,) = clusters.open_clusters()
+    assert cluster.station_id is not None and cluster.status == "open"
+    reports = clusters.cluster_reports(cluster)
+    assert len(reports) >= clusters.threshold() and cluster.report_count == len(reports)
+    assert all(now - clusters.window() <= t.created_at < now for t in reports)
+    assert all(t.household.station_id == cluster.station_id and t.category in clusters.HEAT for t in reports)
+    assert cluster.first_report_at == reports[0].created_at and cluster.last_report_at == reports[-1].created_at
+    assert all(outages.active_outage_for(t.household) is None for t in reports)
+    waiting = [t for t in reports if t.state in (TicketState.NEW, TicketState.ASSIGNED)]
+    assert waiting
+    # A phone report came with its answered call.
+    phoned = [t for t in reports if t.source == "phone"]
+    assert all(db.session.scalar(select(CallLog.id).where(CallLog.ticket_id == t.id)) for t in phoned)
+
+    outage, linked = clusters.convert_cluster(cluster.id, expected_end_at=now + timedelta(hours=6), now=now)
+    assert linked == len(waiting) and outage.status == OutageStatus.ACTIVE
+    assert clusters.open_clusters() == []
+    db.session.rollback()
+
+
+def test_an_announcement_has_failed_and_skipped_recipients_like_the_sandbox_people(seeded, db):
+    """重试失败 has work on a fresh demo: an announcement to everyone whose outcome matches the
+    people as the sandbox knows them (followers sent or failed on WeChat busy, people who
+    unfollowed skipped with 43004 or no channel) and 重试失败 queues exactly the failed."""
+    from app.services import announcements
+    from app.demo.sandbox_people import sandbox_spec
+
+    anns = list(db.session.scalars(select(Announcement).where(Announcement.audience == "all")))
+    assert len(anns) == 2
+    audience = count_audience_users(db)
+    failed_one = None
+    for ann in anns:
+        progress = announcements.progress(ann.id)
+        assert progress["total"] == audience and progress["pending"] == progress["sending"] == 0
+        assert progress["sent"] and progress["skipped"]
+        if progress["failed"]:
+            failed_one = ann
+    assert failed_one is not None and failed_one.status == "done"
+    rows = db.session.execute(select(Delivery, WechatUser).join(WechatUser, WechatUser.id == Delivery.wechat_user_id)
+                              .where(Delivery.announcement_id == failed_one.id)).all()
+    for delivery, user in rows:
+        follows = sandbox_spec(user)["follow"]
+        assert follows == (delivery.status in ("sent", "failed")), (delivery.status, follows)
+        if delivery.status == "skipped":
+            assert delivery.errcode in (43004, None) and delivery.reason
+        if delivery.status == "failed":
+            assert delivery.errcode == -1
+    reasons = {r["errcode"] for r in announcements.outcome_summary(failed_one.id)}
+    assert {43004, -1} <= reasons
+    failed = announcements.progress(failed_one.id)["failed"]
+    assert announcements.retry_failed(failed_one.id) == failed
+    assert announcements.retry_failed(failed_one.id) == 0
+    db.session.rollback()
+
+
+def count_audience_users(db) -> int:
+    return db.session.scalar(select(func.count(func.distinct(HouseholdBinding.wechat_user_id))))
+
+
+def test_some_bills_were_paid_today(seeded, db, clock):
+    """今日收费 on a fresh demo: a few late payers of this season paid since local midnight,
+    with the late fee of the days past the due date."""
+    from app.services import metrics
+
+    now = utcnow()
+    day_start = metrics.local_day_start(now)
+    today = list(db.session.scalars(select(Payment).where(Payment.paid_at >= day_start)))
+    assert len(today) >= 3 and all(p.paid_at < now for p in today)
+    for p in today:
+        (item,) = p.items
+        bill = item.bill
+        assert bill.status == BillStatus.PAID and bill.paid_at == p.paid_at
+        late_days = (now.astimezone(metrics._tz()).date() - bill.season.due_on).days
+        assert (item.late_fee_fen > 0) == (late_days > 0)
+    fees = metrics.dashboard_summary(now)["fees"]
+    assert fees["payments_today"] == len(today) and fees["payments_today_fen"] == sum(p.amount_fen for p in today)
