@@ -16,12 +16,6 @@ class DomainError(Exception):
             self.code = code
         self.fields = fields or {}
 
-    def to_dict(self) -> dict:
-        body = {"code": self.code, "message": self.message}
-        if self.fields:
-            body["fields"] = self.fields
-        return body
-
 
 class ValidationError(DomainError):
     status = 400

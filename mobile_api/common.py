@@ -1,5 +1,5 @@
 """Shared pieces of the mobile API: the blueprint class (with multipart input), the error
-schema used in the OpenAPI document, pagination and the 401/503 errors."""
+answers documented (app/http_errors.py's schema), pagination and the 401/503 errors."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -9,6 +9,7 @@ from werkzeug.datastructures import CombinedMultiDict
 
 from app.errors import ServiceUnavailableError, UnauthorizedError  # noqa: F401 (re-exported)
 from app.extensions import db
+from app.http_errors import ApiErrorSchema, http_message
 from app.http_limits import limit_blueprint
 from app.openapi import Blueprint, _Parser
 
@@ -38,20 +39,6 @@ class ApiBlueprint(Blueprint):
         limit_blueprint(self, JSON_BODY_BYTES)
 
 
-class ApiErrorBodySchema(Schema):
-    code = fields.String(required=True)
-    message = fields.String(required=True)
-    fields = fields.Dict(keys=fields.String())
-
-
-class ApiErrorSchema(Schema):
-    """DESIGN §4.2: {"error": {"code", "message", "fields"?}}."""
-
-    error = fields.Nested(ApiErrorBodySchema, required=True)
-
-
-ERROR_TEXT = {400: "输入有误", 401: "未登录或登录已过期", 403: "没有权限", 404: "不存在或无权查看",
-              409: "状态不允许", 413: "上传内容过大", 429: "尝试次数过多", 503: "微信服务暂时不可用"}
 BEARER = [{"bearer": []}]
 
 
@@ -60,7 +47,7 @@ def documented(bp: Blueprint, *statuses: int, auth: bool = True):
 
     def decorator(func):
         for status in sorted({401, *statuses} if auth else set(statuses)):
-            func = bp.alt_response(status, schema=ApiErrorSchema, description=ERROR_TEXT.get(status, "错误"))(func)
+            func = bp.alt_response(status, schema=ApiErrorSchema, description=http_message(status))(func)
         if auth:
             func = bp.doc(security=BEARER)(func)
         return func

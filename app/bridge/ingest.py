@@ -26,8 +26,9 @@ from app.bridge.schemas import (
     CallAnswerSchema, CallEventArgs, RatingAnswerSchema, RatingArgs, TicketAnswerSchema, TicketEventArgs,
 )
 from app.dbutil import insert_or_skip
-from app.errors import ConflictError, DomainError
+from app.errors import DomainError
 from app.extensions import db
+from app.http_errors import error_body
 from app.models import BridgeDeadLetter, BridgeEvent, utcnow
 from app.services import bridge as bridge_service
 from app.services import ratings
@@ -43,15 +44,6 @@ ATTEMPTS = 3  # a lost race on a unique key (same external_id or call_id) is ret
 class Answer:
     status: int
     body: dict
-
-
-def error_body(code: str, message: str, fields: dict | None = None, dead_letter_id: int | None = None) -> dict:
-    error = {"code": code, "message": message}
-    if fields:
-        error["fields"] = fields
-    if dead_letter_id is not None:
-        error["dead_letter_id"] = dead_letter_id
-    return {"error": error}
 
 
 def encode_raw(raw: bytes) -> str:
@@ -98,7 +90,7 @@ def ingest(endpoint: str, raw: bytes, *, received_at: datetime | None = None,
                     raise _Reject(500, "processing_failed", "处理失败，已记录，请稍后重试", detail=repr(exc)) from exc
             except DomainError as exc:
                 db.session.rollback()
-                raise _Reject(422 if exc.status < 500 else exc.status, exc.code, exc.message, exc.fields) from exc
+                raise _Reject(_status(exc), exc.code, exc.message, exc.fields) from exc
     except _Reject as rej:
         return _dead(endpoint, raw, rej, dead_letter)
     except Exception as exc:  # a bug or an outage: keep the payload, answer 500
@@ -107,6 +99,14 @@ def ingest(endpoint: str, raw: bytes, *, received_at: datetime | None = None,
         return _dead(endpoint, raw, _Reject(500, "processing_failed", "处理失败，已记录，请稍后重试",
                                             detail=f"{type(exc).__name__}: {exc}"), dead_letter)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _status(exc: DomainError) -> int:
+    """A state conflict (a closed ticket, a rated call) stays 409 (DESIGN §4.2); any other
+    refusal of a valid payload (unknown assignee, call or ticket) is 422; outages keep theirs."""
+    if exc.status == 409 or exc.status >= 500:
+        return exc.status
+    return 422
 
 
 def _parse(endpoint: str, raw: bytes) -> dict:
@@ -160,12 +160,9 @@ def _process(endpoint: str, data: dict, received_at: datetime) -> Answer:
                                           **bridge_service.outage_answer(outcome.ticket)})
         ticket_id, occurred_at = outcome.ticket.id, outcome.occurred_at
     elif kind == "rating":
-        try:
-            outcome = ratings.record_call_rating(data["call_id"], data["score"], rated_at=data["rated_at"],
-                                                 ticket_number=data.get("ticket_number"),
-                                                 caller_phone=data["caller_phone"].e164 if data.get("caller_phone") else None)
-        except ConflictError as exc:  # a state conflict: 409, kept as a dead letter like any refusal
-            raise _Reject(409, exc.code, exc.message, exc.fields) from exc
+        outcome = ratings.record_call_rating(data["call_id"], data["score"], rated_at=data["rated_at"],
+                                             ticket_number=data.get("ticket_number"),
+                                             caller_phone=data["caller_phone"].e164 if data.get("caller_phone") else None)
         status = 200
         body = RatingAnswerSchema().dump({"result": "recorded", "call": outcome.call, "ticket_rated": outcome.ticket_rated,
                                           "ticket_number": outcome.ticket.number if outcome.ticket else None})
@@ -197,7 +194,7 @@ def _dead(endpoint: str, raw: bytes, rej: _Reject, dead_letter: BridgeDeadLetter
         db.session.add(row)
     db.session.commit()
     log.warning("bridge: %s payload kept as dead letter %s: %s", endpoint, row.id, reason)
-    return Answer(rej.status, error_body(rej.code, rej.message, rej.fields, row.id))
+    return Answer(rej.status, error_body(rej.code, rej.message, rej.fields, dead_letter_id=row.id))
 
 
 # --- staff: list and replay -------------------------------------------------------------------

@@ -295,14 +295,3 @@ class CallerSchema(Schema):
     open_tickets = fields.List(fields.Nested(CallerTicketSchema))
     recent_tickets = fields.List(fields.Nested(CallerTicketSchema), metadata={"description": "the last five"})
     open_callbacks = fields.Integer(metadata={"description": "call-back tasks still open for this phone"})
-
-
-class BridgeErrorBodySchema(Schema):
-    code = fields.String()
-    message = fields.String()
-    fields_ = fields.Dict(data_key="fields")
-    dead_letter_id = fields.Integer(metadata={"description": "stored payload, for staff to fix and replay"})
-
-
-class BridgeErrorSchema(Schema):
-    error = fields.Nested(BridgeErrorBodySchema)

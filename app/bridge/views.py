@@ -14,10 +14,10 @@ from flask import current_app, jsonify, request
 from app import phones
 from app.bridge import ingest, signing
 from app.bridge.schemas import (
-    CallAnswerSchema, CallerSchema, CallEventArgs, BridgeErrorSchema, RatingAnswerSchema, RatingArgs,
+    CallAnswerSchema, CallerSchema, CallEventArgs, RatingAnswerSchema, RatingArgs,
     TicketAnswerSchema, TicketEventArgs,
 )
-from app.http_errors import error_response
+from app.http_errors import ApiErrorSchema, error_response
 from app.http_limits import limit_blueprint
 from app.openapi import Blueprint
 from app.services import bridge as bridge_service
@@ -37,17 +37,20 @@ SIGNED = [{"bridgeSignature": []}]
 TIMESTAMP_PARAM = {"in": "header", "name": signing.TIMESTAMP_HEADER, "required": True,
                    "schema": {"type": "integer"}, "description": "unix seconds; ±300 s of our clock"}
 ERRORS = {
-    "401": {"description": "missing or wrong signature, or timestamp outside ±300 s", "content": {"application/json": {"schema": BridgeErrorSchema}}},
-    "413": {"description": "body over 64 KB (also when sent chunked); nothing is read past the limit", "content": {"application/json": {"schema": BridgeErrorSchema}}},
+    "401": {"description": "missing or wrong signature, or timestamp outside ±300 s", "content": {"application/json": {"schema": ApiErrorSchema}}},
+    "413": {"description": "body over 64 KB (also when sent chunked); nothing is read past the limit", "content": {"application/json": {"schema": ApiErrorSchema}}},
 }
 DEAD_LETTER_ERRORS = {
     **ERRORS,
     "400": {"description": "not JSON or fails validation; stored as a dead letter (see error.dead_letter_id)",
-            "content": {"application/json": {"schema": BridgeErrorSchema}}},
-    "422": {"description": "valid but cannot be processed (e.g. unknown assignee, ticket already closed); stored as a dead letter",
-            "content": {"application/json": {"schema": BridgeErrorSchema}}},
+            "content": {"application/json": {"schema": ApiErrorSchema}}},
+    "409": {"description": "a state conflict: the ticket is closed or cancelled (invalid_transition), or the "
+                           "event_id was used by another kind of event (event_id_reused); stored as a dead letter",
+            "content": {"application/json": {"schema": ApiErrorSchema}}},
+    "422": {"description": "valid but cannot be processed (e.g. unknown assignee); stored as a dead letter",
+            "content": {"application/json": {"schema": ApiErrorSchema}}},
     "500": {"description": "processing failed on our side; stored as a dead letter — retry with the same event_id",
-            "content": {"application/json": {"schema": BridgeErrorSchema}}},
+            "content": {"application/json": {"schema": ApiErrorSchema}}},
 }
 
 
@@ -104,7 +107,7 @@ def post_call():
         responses={**DEAD_LETTER_ERRORS, "409": {
             "description": "the call was rated already with another score, or it belongs to another ticket than "
                            "ticket_number; stored as a dead letter",
-            "content": {"application/json": {"schema": BridgeErrorSchema}}}})
+            "content": {"application/json": {"schema": ApiErrorSchema}}}})
 @bp.response(200, RatingAnswerSchema, description="recorded — or the stored answer to the same rating sent again")
 @signed
 def post_rating():
@@ -114,7 +117,7 @@ def post_rating():
 
 @bp.route("/callers/<phone>", methods=["GET"])
 @bp.doc(security=SIGNED, parameters=[TIMESTAMP_PARAM], responses={**ERRORS, "400": {
-    "description": "not a phone number", "content": {"application/json": {"schema": BridgeErrorSchema}}}})
+    "description": "not a phone number", "content": {"application/json": {"schema": ApiErrorSchema}}}})
 @bp.response(200, CallerSchema)
 @signed
 def get_caller(phone: str):

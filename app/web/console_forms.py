@@ -25,9 +25,9 @@ from werkzeug.exceptions import HTTPException
 
 from app.errors import DomainError
 from app.extensions import db
+from app.http_errors import http_message
 from app.web import auth
 from app.web.console import bp
-from app.web.pages import MESSAGES
 
 # POST endpoint -> the page (GET endpoint, same URL values) that holds its form.
 FORM_PAGES = {
@@ -143,7 +143,7 @@ def _refused(exc: DomainError):
 @bp.errorhandler(HTTPException)
 def _http(exc: HTTPException):
     status = exc.code or 500
-    message = MESSAGES.get(status, "请求失败")
+    message = http_message(status)
     if status == 400 and exc.description == "csrf":
         message = "页面已过期或来源不明（CSRF 校验失败），请刷新页面后重试"
     if auth.current_staff() is None:

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 
 from app.errors import ValidationError
 from app.extensions import db
+from app.http_errors import error_response
 from app.models import (
     Announcement, AnnouncementStatus, Audience, BridgeDeadLetter, ClusterStatus, Community, DeliveryStatus, District,
     FaqEntry,
@@ -191,7 +192,7 @@ def audience_count():
     try:
         count = _announcements().count_audience(audience, _audience_filter(areas) if audience == Audience.AREA else None)
     except ValidationError as exc:
-        return jsonify(error=exc.to_dict()), 400
+        return error_response(400, exc.code, exc.message, exc.fields)
     return jsonify(recipients=count)
 
 

@@ -4,7 +4,9 @@ import json
 from sqlalchemy import func, select
 
 from app.bridge.ingest import decode_raw
-from app.models import BridgeDeadLetter, Ticket, TicketState
+from app.models import BridgeDeadLetter, Role, Ticket, TicketState
+from app.services import tickets
+from app.services.actors import Actor
 
 
 def _ticket(**kw):
@@ -53,6 +55,21 @@ def test_unprocessable_event_is_a_422_dead_letter_with_the_reason(db, phone):
     error = res.get_json()["error"]
     assert error["fields"]["assignee"] and error["dead_letter_id"]
     assert "nobody" in _letters(db)[0].reason
+
+
+def test_an_event_for_a_cancelled_ticket_is_a_409_state_conflict_kept_as_a_dead_letter(db, phone, make_staff):
+    """DESIGN §4.2: a state conflict is 409 (not flattened to 422); nothing changes."""
+    assert phone.post("/tickets", _ticket()).status_code == 201
+    ticket = db.session.scalar(select(Ticket).where(Ticket.external_id == "CC-DL-1"))
+    tickets.cancel_ticket(ticket, Actor.of_staff(make_staff(Role.AGENT)), "用户来电撤销")
+    db.session.commit()
+    res = phone.post("/tickets", _ticket(event_id="ev-dl-2", description="又漏水了", occurred_at="2099-01-01T08:00:00+08:00"))
+    assert res.status_code == 409
+    error = res.get_json()["error"]
+    assert error["code"] == "invalid_transition" and "已撤销" in error["message"] and error["dead_letter_id"]
+    assert _letters(db)[0].reason.startswith("409 invalid_transition")
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).description == "暖气漏水"
 
 
 def test_a_malformed_call_event_is_kept_too(db, phone):

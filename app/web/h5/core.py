@@ -18,11 +18,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app.errors import DomainError, UnauthorizedError, ValidationError
 from app.extensions import db
+from app.http_errors import http_message
 from app.http_limits import BodyTooLarge, limit_blueprint
 from app.models import Staff, WechatUser
 from app.services import access, sessions, staff_auth
 from app.web import WEB_BODY_BYTES, auth
-from app.web.pages import MESSAGES
 from wechat.web_oauth import is_real_wechat
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def install_h5_errors(bp: Blueprint) -> None:
     def _http(exc: HTTPException):
         db.session.rollback()
         status = exc.code or 500
-        message = MESSAGES.get(status, "请求失败")
+        message = http_message(status)
         if isinstance(exc, BodyTooLarge):
             message = exc.message
         elif status == 413:
