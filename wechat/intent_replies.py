@@ -15,7 +15,7 @@ from flask import current_app
 from app.errors import DomainError
 from app.extensions import db
 from app.models import Household, TicketState, WechatUser
-from app.services import binding, emergencies, intents, resident_requests, tickets
+from app.services import binding, chat, emergencies, intents, ratings, resident_requests, tickets
 from app.services.actors import Actor
 
 MAX_TEXT = 2000  # characters; longer messages are refused with an explanation
@@ -127,19 +127,25 @@ def answer_proposal(user: WechatUser, state: dict, text: str,
 # --- ratings, greetings, the rest ------------------------------------------------------------
 
 def rating(user: WechatUser, text: str) -> str:
+    """A rating typed in chat: of the closed ticket or the ended conversation waiting for it."""
     result = resident_requests.rate_in_chat(user, text)
+    if result.conversation is not None:
+        chat.note_route(current_app.extensions["redis"], result.conversation)
+    what = "本次人工会话" if result.conversation is not None else (
+        f"工单 {result.ticket.number}" if result.ticket is not None else "")
     if result.outcome == "rated":
-        answer = f"感谢您的评价！工单 {result.ticket.number} 评为{result.score}分。"
-        if result.score <= 2:
+        answer = f"感谢您的评价！{what}评为{result.score}分。"
+        if result.score <= ratings.LOW_RATING:
             answer += "很抱歉没有让您满意，我们会安排专人回访，尽快改进。"
         return answer
     if result.outcome == "not_yours":
         return "只能评价您本人报修的工单，该工单无法由您评价，评价未记录。"
     if result.outcome == "no_ticket":
-        return ("您目前没有可评价的工单（工单办结后72小时内，可回复1-5分评价）。"
+        hours = int(ratings.CHAT_WINDOW.total_seconds() // 3600)
+        return (f"您目前没有可评价的工单或会话（工单办结、人工会话结束后{hours}小时内，可回复1-5分评价）。"
                 "如需帮助，请直接描述问题或回复【人工】。")
     if result.outcome == "ask_score":
-        return f"请为工单 {result.ticket.number} 打分：回复 1-5（5分最满意），或回复“满意”“一般”“不满意”。"
+        return f"请为{what}打分：回复 1-5（5分最满意），或回复“满意”“一般”“不满意”。"
     return f"{result.message}，评价未记录。"
 
 

@@ -3,9 +3,9 @@ what they write goes to the agent, not the bot (app/services/chat.py has the rul
 
 ``intercept`` runs at the very entry of the conversation (wechat/conversation.py ``handle``):
 with an open conversation, text and images join it (a WeChat retry of a message, same MsgId,
-joins once), 结束 ends it, 人工 says where they stand; right after an agent closed it, rating
-words (1-5, 满意 …) rate it — unless a ticket closed later is waiting for that rating
-(ratings of tickets are the bot's). Otherwise the message is not ours: the bot answers.
+joins once), 结束 ends it, 人工 says where they stand. Otherwise the message is not ours: the
+bot answers — a rating of an ended conversation (1-5, 满意 …) too, read like a ticket's
+(``resident_requests.rate_in_chat``: whichever of the two waits for it).
 
 ``start`` is what 人工 (text, the menu's 联系客服, or the intent "human") does.
 """
@@ -15,19 +15,14 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Conversation, ConversationStatus, Ticket, TicketState, WechatUser
+from app.models import Conversation, ConversationStatus, WechatUser
 from app.services import chat
 
-THANKS = "感谢您的评价，我们会继续努力！如需帮助可随时回复【人工】。"
 ONLY_TEXT = "会话中暂时只能发送文字和图片，请用文字描述您的问题。"
 
 
 def _redis():
     return current_app.extensions["redis"]
-
-
-def _user(openid: str) -> WechatUser | None:
-    return db.session.scalar(select(WechatUser).where(WechatUser.oa_openid == openid))
 
 
 def _open_for(openid: str) -> Conversation | None:
@@ -57,22 +52,7 @@ def intercept(msg, text: str | None, after_commit) -> tuple[bool, str | None]:
     conv = _open_for(openid)
     if conv is not None:
         return True, _in_conversation(conv, msg, text, msgid, after_commit)
-    if text is None or chat.rating_of(text) is None:
-        return False, None
-    user = _user(openid)
-    rated = chat.conversation_awaiting_rating(user) if user is not None else None
-    if rated is None or _ticket_closed_since(user, rated):
-        return False, None
-    chat.rate(rated, chat.rating_of(text))
-    chat.note_route(_redis(), rated)
-    return True, THANKS
-
-
-def _ticket_closed_since(user: WechatUser, conv: Conversation) -> bool:
-    """A ticket of theirs closed after the conversation and not rated: "5" is for it."""
-    return db.session.scalar(select(Ticket.id).where(
-        Ticket.reporter_id == user.id, Ticket.state == TicketState.CLOSED, Ticket.rating.is_(None),
-        Ticket.closed_at > conv.closed_at).limit(1)) is not None
+    return False, None
 
 
 def _in_conversation(conv: Conversation, msg, text: str | None, msgid: str | None, after_commit) -> str | None:

@@ -5,7 +5,8 @@ A resident asks for a person (人工, the menu's 联系客服, or words classifi
 their question in it. Agents take it from the queue (``claim``), answer (``reply``, sent by a
 job as a WeChat customer-service message through the outbox), hand it to a colleague
 (``transfer``), turn it into a ticket (``to_ticket``) and end it (``close``), which invites a
-rating ("回复1-5评价本次服务"); the resident's answer within ``RATING_WINDOW`` rates it.
+rating ("回复1-5评价本次服务"); the resident's answer rates it by the rules of every rating
+(app/services/ratings.py: ``rate_conversation``, its one parser and window).
 
 WeChat lets us answer only within 48 hours of the resident's last message, and at most five
 customer-service messages per message of theirs (WECHAT.md §3, 45015/45047):
@@ -17,7 +18,6 @@ Services never commit: the caller's unit of work does. Nothing here knows WeChat
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -32,13 +32,12 @@ from app.models import (
     ChatSendStatus, Conversation, ConversationMessage, ConversationStatus, HouseholdBinding, InboundMessage,
     MessageDirection, Role, Staff, Ticket, TicketSource, TicketType, WechatUser, utcnow,
 )
-from app.services import binding, outbox, tickets
+from app.services import binding, outbox, ratings, tickets
 from app.services.actors import Actor
 
 S = ConversationStatus
 CUSTOM_WINDOW = timedelta(hours=48)      # WeChat: customer-service messages after a user message
 CUSTOM_PER_MESSAGE = 5                   # WeChat: at most 5 of them per user message (45047)
-RATING_WINDOW = timedelta(hours=72)      # as for tickets (issue 15 §4)
 CONTEXT_WINDOW = timedelta(minutes=30)   # the resident's words before 人工 join the conversation
 CONTEXT_MESSAGES = 3
 MAX_TEXT = 1000                          # one reply; WeChat's text limit is far above
@@ -48,8 +47,6 @@ HUMAN_WORDS = frozenset(("人工", "客服", "转人工", "人工客服"))
 SEND_TOPIC = "chat.send"
 INVITE_TOPIC = "notify.chat_invite"
 AGENT_ROLES = (Role.AGENT, Role.ADMIN)
-# Rating words (issue 15 §4): digits 1-5 and the common phrasings.
-RATING_WORDS = {"非常满意": 5, "很满意": 5, "满意": 4, "一般": 3, "不满意": 2, "很不满意": 1, "非常不满意": 1}
 
 
 # --- office hours ------------------------------------------------------------------------------
@@ -95,7 +92,7 @@ def note_route(redis, conv: Conversation, now: datetime | None = None) -> None:
     if conv.is_open:
         redis.set(route_key(openid), "open", ex=int(CUSTOM_WINDOW.total_seconds()) * 4)
     elif conv.agent_id is not None and conv.rating is None and conv.closed_at is not None:
-        left = RATING_WINDOW - ((now or utcnow()) - conv.closed_at)
+        left = ratings.CHAT_WINDOW - ((now or utcnow()) - conv.closed_at)
         if left.total_seconds() > 1:
             redis.set(route_key(openid), "rate", ex=int(left.total_seconds()))
     else:
@@ -209,31 +206,6 @@ def end_by_resident(conv: Conversation, *, now: datetime | None = None) -> str:
     if conv.agent_id is None:
         return "已结束人工会话。如需帮助可随时回复【人工】。"
     return RATING_INVITATION
-
-
-def rating_of(text: str) -> int | None:
-    """1-5 from a resident's rating words (digits, 满意, 不满意 …), or None."""
-    word = re.sub(r"[\s。.!！分星]+$", "", (text or "").strip())
-    if word in ("1", "2", "3", "4", "5"):
-        return int(word)
-    return RATING_WORDS.get(word)
-
-
-def conversation_awaiting_rating(wechat_user: WechatUser, now: datetime | None = None) -> Conversation | None:
-    """The person's conversation closed within the rating window, answered by an agent and not rated."""
-    now = now or utcnow()
-    return db.session.scalar(select(Conversation).where(
-        Conversation.wechat_user_id == wechat_user.id, Conversation.status == S.CLOSED,
-        Conversation.agent_id.isnot(None), Conversation.rating.is_(None),
-        Conversation.closed_at >= now - RATING_WINDOW).order_by(Conversation.closed_at.desc()).limit(1))
-
-
-def rate(conv: Conversation, rating: int, *, now: datetime | None = None) -> None:
-    if not 1 <= rating <= 5:
-        raise ValidationError("评价须为1-5分", fields={"rating": ["评价须为1-5分"]})
-    if conv.rating is not None:
-        raise ConflictError("本次会话已评价", code="already_rated")
-    conv.rating, conv.rated_at = rating, now or utcnow()
 
 
 # --- the agent's side -------------------------------------------------------------------------------
@@ -481,8 +453,11 @@ class ChatMetrics:
     avg_wait_s: float | None       # opened → taken from the queue
     avg_first_response_s: float | None   # opened → the agent's first message
     waiting_now: int
-    per_agent: list[dict]          # [{"agent", "conversations", "avg_first_response_s", "avg_rating"}]
+    per_agent: list[dict]          # [{"agent", "conversations", "avg_wait_s", "avg_first_response_s",
+    #                                "avg_rating", "rated", "rating_sum", "satisfied"}]
     avg_rating: float | None
+    rated: int = 0                 # conversations rated (1-5) by their resident
+    satisfied: int = 0             # … with 4 or 5
 
 
 def _avg(values: list[float]) -> float | None:
@@ -504,13 +479,17 @@ def chat_metrics(start: datetime, end: datetime) -> ChatMetrics:
         if by_agent else {}
     per_agent = sorted(({
         "agent": names.get(agent_id, str(agent_id)), "conversations": len(rs),
+        "avg_wait_s": _avg([(r.claimed_at - r.opened_at).total_seconds() for r in rs if r.claimed_at]),
         "avg_first_response_s": _avg([(r.first_response_at - r.opened_at).total_seconds()
                                       for r in rs if r.first_response_at]),
         "avg_rating": _avg([r.rating for r in rs if r.rating]),
+        "rated": sum(1 for r in rs if r.rating), "rating_sum": sum(r.rating for r in rs if r.rating),
+        "satisfied": sum(1 for r in rs if r.rating and r.rating >= 4),
     } for agent_id, rs in by_agent.items()), key=lambda d: (-d["conversations"], d["agent"]))
     waiting = db.session.scalar(select(func.count(Conversation.id)).where(Conversation.status == S.WAITING)) or 0
-    return ChatMetrics(len(rows), len(waits), _avg(waits), _avg(firsts), waiting, per_agent,
-                       _avg([r.rating for r in rows if r.rating]))
+    rated = [r.rating for r in rows if r.rating]
+    return ChatMetrics(len(rows), len(waits), _avg(waits), _avg(firsts), waiting, per_agent, _avg(rated),
+                       len(rated), sum(1 for v in rated if v >= 4))
 
 
 def duration_text(seconds: float | None) -> str:

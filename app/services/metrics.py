@@ -178,8 +178,9 @@ IVR_RATING_LAG = timedelta(days=1)   # an IVR rating comes right after its call
 
 
 def _satisfaction(since: datetime) -> dict:
-    """Ratings given in the window: residents' ticket ratings and the phone system's post-call
-    IVR ratings (a call rating that also became its ticket's rating counts once)."""
+    """Ratings given in the window: residents' ticket ratings, the phone system's post-call
+    IVR ratings (a call rating that also became its ticket's rating counts once) and the
+    ratings of live-chat conversations (会话)."""
     avg, n, good = db.session.execute(
         select(func.avg(Ticket.rating), func.count(Ticket.id), _count_if(Ticket.rating >= 4))
         .where(Ticket.rated_at >= since, Ticket.rating.is_not(None))
@@ -190,12 +191,17 @@ def _satisfaction(since: datetime) -> dict:
         .where(CallLog.started_at >= since - IVR_RATING_LAG, CallLog.rated_at >= since,
                CallLog.rating.is_not(None), CallLog.rating_on_ticket.is_(False))
     ).one()
-    total = n + call_n
+    chat_sum, chat_n, chat_good = db.session.execute(
+        select(func.coalesce(func.sum(Conversation.rating), 0), func.count(Conversation.id),
+               _count_if(Conversation.rating >= 4))
+        .where(Conversation.rated_at >= since, Conversation.rating.is_not(None))
+    ).one()
+    total = n + call_n + chat_n
     ticket_sum = float(avg) * n if avg is not None else 0.0
     return {
-        "average": round((ticket_sum + int(call_sum)) / total, 2) if total else None,
-        "count": total, "ticket_ratings": n, "call_ratings": call_n,
-        "satisfied_rate": round((int(good) + int(call_good)) / total, 3) if total else None,
+        "average": round((ticket_sum + int(call_sum) + int(chat_sum)) / total, 2) if total else None,
+        "count": total, "ticket_ratings": n, "call_ratings": call_n, "chat_ratings": chat_n,
+        "satisfied_rate": round((int(good) + int(call_good) + int(chat_good)) / total, 3) if total else None,
     }
 
 

@@ -13,11 +13,17 @@ mini-program API, the ticket pages and the phone system's post-call IVR rating.
   (``record_visit``).
 - ``record_call_rating(...)`` — the IVR rating of a call, kept on the call; when the call is
   about a closed ticket nobody rated yet, it is that ticket's rating too (counted once).
+- ``rate_conversation(conv, score, comment, *, by)`` — a live-chat conversation (会话) an agent
+  answered is rated like a ticket in chat: by its resident, once, within ``CHAT_WINDOW`` of its
+  end; 2 or less opens a 回访 task for customer service too.
+- ``score_of(text)`` — the one reading of a resident's rating words (5, 满意, 五星好评, 打4分,
+  差评 …) for tickets and conversations alike.
 
 Services never commit: the caller's unit of work does.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,8 +34,8 @@ from app.errors import (
 )
 from app.extensions import db
 from app.models import (
-    CallLog, CallStatus, FollowUpReason, FollowUpState, FollowUpTask, Role, Staff, Ticket, TicketEvent,
-    TicketState, WechatUser, utcnow,
+    CallLog, CallStatus, Conversation, ConversationStatus, FollowUpReason, FollowUpState, FollowUpTask, Role, Staff,
+    Ticket, TicketEvent, TicketState, WechatUser, utcnow,
 )
 from app.services import outbox, tickets
 from app.services.actors import Actor
@@ -53,6 +59,39 @@ WINDOWS = {RatingSource.CHAT: CHAT_WINDOW, RatingSource.API: None, RatingSource.
            RatingSource.IVR: None}
 COMMENT_MAX = 500
 SCORE_MESSAGE = "评分应为1到5分"
+
+# A resident's rating words (issue 15 §4): digits 1-5, Chinese numerals with 分/星, and the
+# common phrasings. Longer words first where one contains another (不满意 before 满意).
+RATING_WORDS = {"非常满意": 5, "很满意": 5, "满意": 4, "一般": 3, "不满意": 2, "很不满意": 1, "非常不满意": 1}
+CHINESE_SCORES = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+SCORE_IN_WORDS = re.compile(r"(?<![0-9])([1-5一二两三四五])\s*(?:分|星)")
+PRAISE = ("好评",)
+COMPLAINT = ("差评", "不太满意")
+
+
+def score_of(text: str | None) -> int | None:
+    """1–5 from a resident's rating words — 5, 5分, 满意, 非常满意, 五星好评, 打4分, 差评 … — or None.
+
+    The one parser for every rating typed in chat (tickets and conversations alike); the
+    caller decides the text is a rating at all (the intent classifier does).
+    """
+    word = re.sub(r"[\s。.!！分星]+$", "", (text or "").strip())
+    if word in ("1", "2", "3", "4", "5"):
+        return int(word)
+    if word in RATING_WORDS:
+        return RATING_WORDS[word]
+    compact = re.sub(r"\s+", "", text or "")
+    found = SCORE_IN_WORDS.search(compact) or re.fullmatch(r"[^0-9]*([1-5])[^0-9]*", compact)
+    if found:
+        value = found.group(1)
+        return int(value) if value.isdigit() else CHINESE_SCORES[value]
+    for words, score in ((COMPLAINT, 1 if "差评" in compact else 2), (PRAISE, 5)):
+        if any(w in compact for w in words):
+            return score
+    for word, score in sorted(RATING_WORDS.items(), key=lambda kv: -len(kv[0])):
+        if word in compact:
+            return score
+    return None
 
 
 # --- who may rate -------------------------------------------------------------------------------
@@ -125,12 +164,22 @@ def rate_ticket(ticket: Ticket, score: int, comment: str | None, *, source: str,
     return event
 
 
+def _open_follow_up(*, score: int, comment: str | None, at: datetime, ticket: Ticket | None = None,
+                    conversation: Conversation | None = None) -> None:
+    """Customer service owes the resident a call (回访): one task per ticket or conversation."""
+    column, thing = ((FollowUpTask.ticket_id, ticket) if ticket is not None
+                     else (FollowUpTask.conversation_id, conversation))
+    if db.session.scalar(select(FollowUpTask.id).where(
+            column == thing.id, FollowUpTask.reason == FollowUpReason.LOW_RATING)) is None:
+        db.session.add(FollowUpTask(ticket_id=ticket.id if ticket is not None else None,
+                                    conversation_id=conversation.id if conversation is not None else None,
+                                    reason=FollowUpReason.LOW_RATING, rating=score, comment=comment,
+                                    state=FollowUpState.OPEN, created_at=at))
+
+
 def _follow_up_low_rating(ticket: Ticket, event: TicketEvent, score: int, comment: str | None) -> None:
     """The crew lead hears of it; customer service owes the resident a call (回访)."""
-    if db.session.scalar(select(FollowUpTask.id).where(
-            FollowUpTask.ticket_id == ticket.id, FollowUpTask.reason == FollowUpReason.LOW_RATING)) is None:
-        db.session.add(FollowUpTask(ticket_id=ticket.id, reason=FollowUpReason.LOW_RATING, rating=score,
-                                    comment=comment, state=FollowUpState.OPEN, created_at=event.created_at))
+    _open_follow_up(score=score, comment=comment, at=event.created_at, ticket=ticket)
     for lead in crew_leads(ticket):
         outbox.record("notify.low_rating", {"ticket_id": ticket.id, "staff_id": lead.id, "event_id": event.id},
                       dedupe_key=f"low_rating:{ticket.id}:{event.id}:{lead.id}")
@@ -147,11 +196,37 @@ def crew_leads(ticket: Ticket) -> list[Staff]:
 
 # --- 回访 tasks -------------------------------------------------------------------------------------
 
-def open_follow_ups(ticket: Ticket | None = None) -> list[FollowUpTask]:
+def open_follow_ups(ticket: Ticket | None = None, *, conversation: Conversation | None = None) -> list[FollowUpTask]:
     query = select(FollowUpTask).where(FollowUpTask.state == FollowUpState.OPEN)
     if ticket is not None:
         query = query.where(FollowUpTask.ticket_id == ticket.id)
+    if conversation is not None:
+        query = query.where(FollowUpTask.conversation_id == conversation.id)
     return list(db.session.scalars(query.order_by(FollowUpTask.created_at, FollowUpTask.id)))
+
+
+def get_follow_up(task_id: int) -> FollowUpTask:
+    task = db.session.get(FollowUpTask, task_id)
+    if task is None:
+        raise NotFoundError("回访任务不存在", code="follow_up_not_found")
+    return task
+
+
+def record_conversation_visit(task: FollowUpTask, actor: Actor, result: str) -> None:
+    """回访 of a rated conversation: the result closes the task (a ticket's visit goes through
+    ``record_visit`` and the ticket's timeline)."""
+    result = (result or "").strip()
+    if task.conversation_id is None:
+        raise InvalidTransitionError("工单的回访请在工单页记录", code="follow_up_on_ticket")
+    if task.state != FollowUpState.OPEN:
+        raise InvalidTransitionError("该回访任务已完成", code="follow_up_done")
+    if not result:
+        raise ValidationError("请填写回访结果", fields={"result": ["请填写回访结果"]})
+    if len(result) > COMMENT_MAX:
+        message = f"回访结果不能超过{COMMENT_MAX}字"
+        raise ValidationError(message, fields={"result": [message]})
+    task.state, task.done_at, task.done_by_id, task.result = FollowUpState.DONE, utcnow(), actor.staff_id, result
+    db.session.flush()
 
 
 def record_visit(ticket: Ticket, actor: Actor, result: str, *, satisfied: bool | None = None) -> TicketEvent:
@@ -162,6 +237,38 @@ def record_visit(ticket: Ticket, actor: Actor, result: str, *, satisfied: bool |
             FollowUpState.DONE, event.created_at, actor.staff_id, event.note)
     db.session.flush()
     return event
+
+
+# --- rating a live-chat conversation (会话) ---------------------------------------------------------
+
+def conversation_awaiting_rating(user: WechatUser, now: datetime | None = None) -> Conversation | None:
+    """The person's latest conversation an agent answered, ended within ``CHAT_WINDOW`` and not rated."""
+    now = now or utcnow()
+    return db.session.scalar(select(Conversation).where(
+        Conversation.wechat_user_id == user.id, Conversation.status == ConversationStatus.CLOSED,
+        Conversation.agent_id.isnot(None), Conversation.rating.is_(None),
+        Conversation.closed_at >= now - CHAT_WINDOW).order_by(Conversation.closed_at.desc()).limit(1))
+
+
+def rate_conversation(conv: Conversation, score: int, comment: str | None = None, *, by: WechatUser,
+                      now: datetime | None = None) -> None:
+    """Rate an ended conversation once, as a ticket is rated in chat; 2 or less opens a 回访 task."""
+    if by is None or conv.wechat_user_id != by.id:
+        raise PermissionDeniedError("您无权评价该会话", code="conversation_forbidden")
+    if conv.status != ConversationStatus.CLOSED:
+        raise InvalidTransitionError("会话结束后才能评价", code="invalid_transition")
+    score = _check_score(score)
+    text = (comment or "").strip()[:COMMENT_MAX] or None
+    if conv.rating is not None:
+        raise ConflictError("本次会话已评价", code="already_rated")
+    now = now or utcnow()
+    if conv.closed_at is not None and now - conv.closed_at > CHAT_WINDOW:
+        hours = int(CHAT_WINDOW.total_seconds() // 3600)
+        raise InvalidTransitionError(f"已超过评价期限（会话结束后{hours}小时内可评价）", code="rating_window_passed")
+    conv.rating, conv.rated_at = score, now
+    if score <= LOW_RATING:
+        _open_follow_up(score=score, comment=text, at=now, conversation=conv)
+    db.session.flush()
 
 
 # --- the phone system's IVR rating ----------------------------------------------------------------

@@ -21,7 +21,7 @@ from sqlalchemy import and_, case, func, literal_column, or_, select
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import (
-    Bill, BillStatus, CallLog, Community, Crew, District, HeatingSeason, Household, Payment, PaymentState, Staff,
+    Bill, BillStatus, CallLog, Community, Conversation, Crew, District, HeatingSeason, Household, Payment, PaymentState, Staff,
     Ticket, TicketEvent, TicketState, TicketType,
 )
 from app.services.chat import chat_metrics
@@ -159,6 +159,14 @@ def ticket_report(p: ReportParams) -> dict:
     for stars, on_ticket, n in call_rows:
         if not on_ticket:
             rating_rows[stars] = rating_rows.get(stars, 0) + n
+    # Residents' ratings of live-chat conversations (会话) opened in the period.
+    chat_rows = db.session.execute(
+        select(Conversation.rating, func.count(Conversation.id))
+        .where(Conversation.opened_at >= start, Conversation.opened_at < end, Conversation.rating.is_not(None))
+        .group_by(Conversation.rating)
+    ).all()
+    for stars, n in chat_rows:
+        rating_rows[stars] = rating_rows.get(stars, 0) + n
     rated = sum(rating_rows.values())
     visited = db.session.scalar(select(func.count(Ticket.id)).where(*in_range, Ticket.visited_at.is_not(None))) or 0
     satisfaction = {
@@ -167,6 +175,7 @@ def ticket_report(p: ReportParams) -> dict:
         "satisfied_rate": round(sum(v for k, v in rating_rows.items() if k >= 4) / rated, 3) if rated else None,
         "distribution": [{"stars": s, "count": rating_rows.get(s, 0)} for s in range(5, 0, -1)],
         "phone_rated": sum(n for _, _, n in call_rows),
+        "chat_rated": sum(n for _, n in chat_rows),
         "visited": visited,
     }
     total = sum(r["count"] for r in by_type)
@@ -263,7 +272,8 @@ def agent_report(p: ReportParams) -> list[dict]:
     """Per customer-service agent (客服满意度统计): tickets they took (who registered the
     ticket: a console agent, or the phone system's agent by name), their on-time rate and
     ratings; calls they answered (ring time, talk time, IVR ratings); live-chat conversations
-    (first response, ratings). Agents are matched by name across the three."""
+    (first response, ratings). Agents are matched by name across the three; the combined
+    rating and satisfaction count every rating once (tickets, calls, conversations)."""
     start, end = _bounds(p)
     agent = func.coalesce(Staff.name, TicketEvent.actor_name)
     tickets = {name: _quality_row(name, r) for name, *r in db.session.execute(
@@ -291,8 +301,9 @@ def agent_report(p: ReportParams) -> list[dict]:
         row = tickets.get(name) or _quality_row(name, (0, 0, None, 0, 0, None, 0, 0, 0, 0, 0))
         n_calls, ring, talk, call_sum, call_rated, call_good = calls.get(name, (0, None, None, 0, 0, 0))
         chat = chats.get(name, {})
-        rated = row["rated"] + int(call_rated)
-        good = row["satisfied"] + int(call_good)
+        rated = row["rated"] + int(call_rated) + chat.get("rated", 0)
+        good = row["satisfied"] + int(call_good) + chat.get("satisfied", 0)
+        rating_sum = row["rating_sum"] + int(call_sum or 0) + chat.get("rating_sum", 0)
         row.update({
             "calls": int(n_calls), "ring_seconds": round(float(ring)) if ring is not None else None,
             "talk_seconds": round(float(talk)) if talk is not None else None,
@@ -300,7 +311,8 @@ def agent_report(p: ReportParams) -> list[dict]:
             "call_rated": int(call_rated),
             "conversations": chat.get("conversations", 0), "chat_first_response_seconds": chat.get("avg_first_response_s"),
             "chat_rating": chat.get("avg_rating"),
-            "all_rated": rated, "all_rating": round((row["rating_sum"] + int(call_sum or 0)) / rated, 2) if rated else None,
+            "chat_rated": chat.get("rated", 0),
+            "all_rated": rated, "all_rating": round(rating_sum / rated, 2) if rated else None,
             "all_satisfied_rate": _rate(good, rated),
         })
         result.append(row)
@@ -308,9 +320,23 @@ def agent_report(p: ReportParams) -> list[dict]:
     return result
 
 
+def chat_report(p: ReportParams) -> dict:
+    """Live chat (会话) in the period: conversations opened, taken, waiting time (opened → taken),
+    first response time (opened → the agent's first message), ratings, and per agent."""
+    start, end = _bounds(p)
+    m = chat_metrics(start, end)
+    return {"opened": m.opened, "answered": m.answered, "unanswered": m.opened - m.answered,
+            "avg_wait_seconds": m.avg_wait_s, "avg_first_response_seconds": m.avg_first_response_s,
+            "avg_rating": m.avg_rating, "rated": m.rated,
+            "satisfied_rate": _rate(m.satisfied, m.rated),
+            "per_agent": [{"name": a["agent"], "conversations": a["conversations"],
+                           "avg_wait_seconds": a["avg_wait_s"], "avg_first_response_seconds": a["avg_first_response_s"],
+                           "rating": a["avg_rating"], "rated": a["rated"]} for a in m.per_agent]}
+
+
 def full_report(p: ReportParams) -> dict:
     return {"params": p, "tickets": ticket_report(p), "fees": fee_report(p), "crews": crew_report(p),
-            "agents": agent_report(p)}
+            "agents": agent_report(p), "chat": chat_report(p)}
 
 
 # --- Excel ------------------------------------------------------------------------------------
@@ -393,6 +419,10 @@ def report_workbook(report: dict) -> bytes:
         ("统计区间", f"{p.date_from.isoformat()} 至 {p.date_to.isoformat()}", None),
         ("工单总数", t["total"], INT), ("评价数", sat["rated"], INT), ("平均评分", sat["average"], "0.00"),
         ("满意率（4-5分）", sat["satisfied_rate"], PCT), ("回访数", sat["visited"], INT),
+        ("其中电话语音评价", sat["phone_rated"], INT), ("其中人工会话评价", sat["chat_rated"], INT),
+        ("在线会话数", report["chat"]["opened"], INT),
+        ("会话平均等待（秒）", report["chat"]["avg_wait_seconds"], INT),
+        ("会话平均首次响应（秒）", report["chat"]["avg_first_response_seconds"], INT),
         ("区间内缴费笔数", f["payments"]["count"], INT), ("区间内缴费金额（元）", f["payments"]["amount_fen"] / 100, YUAN),
     ]
     for r, (label, value, fmt) in enumerate(lines, start=1):
@@ -450,6 +480,27 @@ def report_workbook(report: dict) -> bytes:
         Col("综合评分", "all_rating", "0.00"), Col("满意率", "all_satisfied_rate", PCT)], report["agents"])
     if report["agents"]:
         _bar_chart(ws, "客服满意率", "满意率", (1, first, last), [(14, 1, last)], "A" + str(last + 3), percent=True)
+
+    c = report["chat"]
+    ws = wb.create_sheet("在线会话")
+    ws.column_dimensions["A"].width = 20
+    top = 1
+    for label, value, fmt in (("会话数", c["opened"], INT), ("已接入", c["answered"], INT),
+                              ("未接入", c["unanswered"], INT), ("平均等待（秒）", c["avg_wait_seconds"], INT),
+                              ("平均首次响应（秒）", c["avg_first_response_seconds"], INT),
+                              ("平均评分", c["avg_rating"], "0.00"), ("评价数", c["rated"], INT),
+                              ("满意率", c["satisfied_rate"], PCT)):
+        ws.cell(row=top, column=1, value=label).font = Font(bold=True)
+        cell = ws.cell(row=top, column=2, value=value)
+        if fmt:
+            cell.number_format = fmt
+        top += 1
+    first, last = _table(ws, [
+        Col("客服", "name"), Col("会话数", "conversations", INT), Col("平均等待（秒）", "avg_wait_seconds", INT),
+        Col("平均首次响应（秒）", "avg_first_response_seconds", INT), Col("平均评分", "rating", "0.00"),
+        Col("评价数", "rated", INT)], c["per_agent"], top=top + 1)
+    if c["per_agent"]:
+        _bar_chart(ws, "各客服会话数", "会话", (1, first, last), [(2, top + 1, last)], "H2")
 
     ws = wb.create_sheet("收费")
     first, last = _table(ws, [Col("采暖季", "season"), Col("应收（元）", "due_fen", YUAN), Col("实收（元）", "paid_fen", YUAN),

@@ -36,6 +36,12 @@ def _today_metrics() -> chat.ChatMetrics:
     return chat.chat_metrics(start, start + timedelta(days=1))
 
 
+@bp.app_template_filter("chat_duration")
+def _chat_duration(seconds: float | None) -> str:
+    """Seconds as 3分05秒 (the 会话 page and the reports' 在线会话)."""
+    return chat.duration_text(seconds)
+
+
 def _selected() -> Conversation | None:
     conv_id = request.args.get("id", type=int)
     return db.session.get(Conversation, conv_id) if conv_id else None
