@@ -53,14 +53,13 @@ from app.models.messages import OutboundStatus
 from app.queue import Deferred, enqueue, get_queue
 from app.services import announcements as svc
 from app.services import outages as outage_service
+from app.services import run_settings
 from wechat.notify import BEIJING, Notice, Outcome, TemporaryFailure, send_notices
 
 log = logging.getLogger(__name__)
 S = AnnouncementStatus
 RETRY_FAILURE = "微信系统繁忙或网络超时"  # −1 and timeouts, retried MAX_ATTEMPTS times
 
-DEFAULT_RATE_PER_MINUTE = 6000       # WeChat publishes no per-second cap; 100k/day template quota
-RATE_KEY = "broadcast:rate-per-minute"  # run-time override (flask jobs rate)
 BUCKET_KEY = "broadcast:bucket"
 QUOTA_FLAG = "wechat:quota-spent:template"  # set by wechat.notify on 45009, expires at the reset
 HALT_KEY = "broadcast:halt:{}"       # per announcement, expires when its quota resets
@@ -96,20 +95,10 @@ def _redis():
     return current_app.extensions["redis"]
 
 
-# --- rate --------------------------------------------------------------------------------------
+# --- rate: a run-time setting (app.services.run_settings), shared by every worker -------------------
 
-def rate_per_minute() -> int:
-    override = _redis().get(RATE_KEY)
-    if override:
-        return max(int(override), 1)
-    return int(_cfg("BROADCAST_RATE_PER_MINUTE", DEFAULT_RATE_PER_MINUTE))
-
-
-def set_rate_per_minute(value: int | None) -> None:
-    if value:
-        _redis().set(RATE_KEY, int(value))
-    else:
-        _redis().delete(RATE_KEY)
+rate_per_minute = run_settings.broadcast_rate
+set_rate_per_minute = run_settings.set_broadcast_rate
 
 
 class TokenBucket:

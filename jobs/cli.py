@@ -18,6 +18,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from app.queue import QUEUES, get_queue
+from app.services import run_settings
 
 jobs_cli = AppGroup("jobs", help="后台任务：队列、失败任务重试、群发进度与速率")
 
@@ -134,7 +135,7 @@ def rate(per_minute: int | None, reset: bool) -> None:
             raise click.BadParameter("must be at least 1")
         broadcast.set_rate_per_minute(per_minute)
     click.echo(f"broadcast rate: {broadcast.rate_per_minute()} per minute "
-               f"(default {current_app.config.get('BROADCAST_RATE_PER_MINUTE', broadcast.DEFAULT_RATE_PER_MINUTE)})")
+               f"(default {run_settings.default_broadcast_rate()})")
 
 
 @jobs_cli.command("clear-quota")

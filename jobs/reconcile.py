@@ -31,8 +31,7 @@ READY_AT = time(10, 30)      # local time after which yesterday's bill is fetche
 
 def reconcile(day: date) -> ReconciliationRun:
     """Reconcile one day now; raises wechat.pay.BillNotReady / PayUnavailable / BillInvalid."""
-    bill = wechat_pay.download_trade_bill(day)
-    run = reconciliation.reconcile_day(day, bill.records, bill_available=bill.available)
+    run = reconciliation.reconcile_fetched(day, wechat_pay.download_trade_bill)
     db.session.commit()
     log.info("reconciled %s: %d matched, %d mismatch(es)", day, run.matched, run.mismatch_count)
     return run

@@ -129,6 +129,14 @@ def _compare_refunds(remote: dict, ours: dict[str, Refund]) -> tuple[list[_Found
     return found, matched
 
 
+def reconcile_fetched(day: date, fetch_bill) -> ReconciliationRun:
+    """Reconcile ``day`` against the trade bill ``fetch_bill(day)`` returns (the caller passes
+    ``wechat.pay.download_trade_bill``; its errors pass through) — the one step behind the
+    console's 重新对账 and the daily job. The caller commits."""
+    bill = fetch_bill(day)
+    return reconcile_day(day, bill.records, bill_available=bill.available)
+
+
 def reconcile_day(day: date, records, *, bill_available: bool = True) -> ReconciliationRun:
     """Match the bill's ``records`` of ``day`` against ours and store the result (the caller
     commits). Replaces an earlier run of the same day."""

@@ -8,14 +8,13 @@ from flask import current_app, render_template, request
 
 from app.errors import ValidationError
 from app.models import AccessAction, Priority, TicketCategory, TicketType
-from app.services import policies, privacy
+from app.services import policies, privacy, run_settings
 from app.services.sla import ANY_TYPE
 from app.web.console import bp, done, tz
 from app.web.console_staff import admin_only
-from jobs import broadcast
 
 LOG_PAGE = 50
-MAX_RATE = 100000   # messages a minute: WeChat's template quota is 100k a day by default
+MAX_RATE = run_settings.MAX_BROADCAST_RATE
 # Settings read from the environment at start (shown, changed by the operator and a restart).
 START_SETTINGS = [
     ("FAQ_CONFIDENCE_THRESHOLD", "知识库自动回复的最低匹配度（低于此值转人工）"),
@@ -81,8 +80,8 @@ def evidence_delete(rule_id: int):
 @admin_only
 def settings_page():
     fixed = [(key, label, current_app.config.get(key)) for key, label in START_SETTINGS]
-    return render_template("console/admin_settings.html", rate=broadcast.rate_per_minute(),
-                           default_rate=current_app.config.get("BROADCAST_RATE_PER_MINUTE"), fixed=fixed,
+    return render_template("console/admin_settings.html", rate=run_settings.broadcast_rate(),
+                           default_rate=run_settings.default_broadcast_rate(), fixed=fixed,
                            max_rate=MAX_RATE)
 
 
@@ -90,7 +89,7 @@ def settings_page():
 @admin_only
 def settings_update():
     if request.form.get("reset"):
-        broadcast.set_rate_per_minute(None)
+        run_settings.set_broadcast_rate(None)
         return done("群发速度已恢复为默认值", "console.settings_page")
     raw = (request.form.get("rate") or "").strip()
     try:
@@ -99,7 +98,7 @@ def settings_update():
             raise ValueError
     except ValueError:
         raise ValidationError("群发速度有误", fields={"rate": [f"请填写1到{MAX_RATE}之间的整数（条/分钟）"]})
-    broadcast.set_rate_per_minute(rate)
+    run_settings.set_broadcast_rate(rate)
     return done(f"群发速度已改为每分钟{rate}条，正在发送的公告随即生效", "console.settings_page")
 
 

@@ -17,6 +17,7 @@ from app.services import billing, reconciliation
 from app.services.billing import local_today
 from app.web import auth
 from app.web.console import bp, done
+from wechat import pay as wechat_pay
 
 REFUND_PAGE = 50
 REFUND_BADGE = {RefundState.SUCCESS: "ok", RefundState.PROCESSING: "", RefundState.PENDING: "warn",
@@ -88,14 +89,12 @@ def reconciliation_page():
 @bp.route("/reconciliation/run", methods=["POST"])
 def reconciliation_run():
     """Reconcile a day now (again): the same as ``flask pay reconcile --date``."""
-    from jobs.reconcile import reconcile  # the job module owns the download + reconcile step
-    from wechat import pay as wechat_pay
-
     day = _day(request.form.get("date"))
     if day > local_today() - timedelta(days=1):
         raise ValidationError("只能对昨天及以前的日期对账", fields={"date": ["微信支付次日 10 点后提供前一天的账单"]})
     try:
-        run = reconcile(day)
+        run = reconciliation.reconcile_fetched(day, wechat_pay.download_trade_bill)
+        db.session.commit()
     except wechat_pay.BillNotReady:
         db.session.rollback()
         flash("微信支付账单生成中，请 10:00 后再试", "error")
