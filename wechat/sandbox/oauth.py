@@ -110,12 +110,21 @@ def register(bp: Blueprint, sb) -> None:
 
     @bp.route("/users/<openid>/web")
     def open_pages(openid):
-        """The sandbox page's "打开公众号页面": the backend's pages in this browser as that user —
-        its web sign-in entry with ``next`` (a path on its site, default /me) and
-        ``sandbox_openid``, so the sign-in goes through /connect/oauth2/authorize consenting as
-        them (the browser's earlier sign-in, as somebody else, is replaced)."""
+        """The sandbox page's "打开公众号页面" (and the links in a phone's messages): the backend's
+        pages in this browser as that user — its web sign-in entry with ``next`` (``path`` on its
+        site, default /me, or the path of a ``url`` on its site) and ``sandbox_openid``, so the
+        sign-in goes through /connect/oauth2/authorize consenting as them (the browser's earlier
+        sign-in, as somebody else, is replaced). A ``url`` elsewhere opens as it is."""
         user = sb.user_or_404(openid)
         path = request.args.get("path") or "/me"
+        url = request.args.get("url")
+        if url:   # a link from a message: on the backend's site through its sign-in, else as it is
+            target, site = urlsplit(url), urlsplit(web_entry_url(sb))
+            if target.scheme not in ("http", "https"):
+                raise ControlError(400, "url must be an http(s) link")
+            if (target.scheme, target.netloc) != (site.scheme, site.netloc):
+                return redirect(url)
+            path = target.path + (f"?{target.query}" if target.query else "")
         if not path.startswith("/") or path.startswith("//") or "\\" in path:
             raise ControlError(400, "path must be a path on the backend's site, e.g. /me")
         return redirect(f"{web_entry_url(sb)}?{urlencode({'next': path, 'sandbox_openid': user['oa_openid']})}")

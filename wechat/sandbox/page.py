@@ -139,6 +139,30 @@ PAGE = """<!doctype html>
                  VIEW: "打开了菜单链接", subscribe_msg_popup_event: "订阅消息授权",
                  subscribe_msg_change_event: "关闭了订阅通知" };
 
+  // A link as the phone opens it: in the browser of that person (GET /users/<openid>/web?url=,
+  // through the backend's web sign-in when the link is on its site).
+  function asUser(openid, href) {
+    if (!/^https?:\/\//i.test(href || "")) return null;
+    return base + "/users/" + encodeURIComponent(openid) + "/web?url=" + encodeURIComponent(href);
+  }
+  // Text as WeChat shows it: <a href> become links (nothing else of the markup is kept).
+  function richText(text, openid) {
+    var out = document.createDocumentFragment();
+    var doc = new DOMParser().parseFromString("<body>" + text, "text/html");
+    doc.body.childNodes.forEach(function (node) {
+      if (node.nodeType === 1 && node.tagName === "A") {
+        var target = node.getAttribute("data-miniprogram-appid") ? null : asUser(openid, node.getAttribute("href"));
+        var a = el(target ? "a" : "span", null, node.textContent);
+        if (target) { a.href = target; a.target = "_blank"; a.rel = "noopener"; }
+        else a.title = "小程序链接（沙箱中不打开）";
+        out.appendChild(a);
+      } else {
+        out.appendChild(document.createTextNode(node.textContent));
+      }
+    });
+    return out;
+  }
+
   function card(title, data, link, rows) {
     var box = el("div", "card");
     box.appendChild(el("h4", null, title));
@@ -152,11 +176,11 @@ PAGE = """<!doctype html>
       });
     }
     box.appendChild(dl);
-    if (link) { var a = el("a", null, "详情 ›"); a.href = link; a.target = "_blank"; box.appendChild(a); }
+    if (link) { var a = el("a", null, "详情 ›"); a.href = link; a.target = "_blank"; a.rel = "noopener"; box.appendChild(a); }
     return box;
   }
 
-  function render(m, nickname) {
+  function render(m, nickname, openid) {
     if (m.direction === "system") {
       if (m.kind === "error" || m.kind === "flag") return el("div", "note error", m.content + (m.error ? "（" + m.error + "）" : ""));
       return null;  // event pushes are bookkeeping, not chat
@@ -169,7 +193,7 @@ PAGE = """<!doctype html>
     row.appendChild(el("div", "avatar", m.direction === "in" ? nickname.slice(0, 1) : "热"));
     var content;
     if (m.kind === "template") {
-      content = card(m.title || ("模板消息 · " + m.template_id), m.data, m.url, m.rows);
+      content = card(m.title || ("模板消息 · " + m.template_id), m.data, asUser(openid, m.url), m.rows);
     } else if (m.kind === "subscribe") {
       content = card(m.title ? m.title + " · 订阅消息" : ("订阅消息 · " + m.template_id), m.data, null, m.rows);
     } else if (m.msgtype === "image" || m.media_id) {
@@ -189,7 +213,8 @@ PAGE = """<!doctype html>
     } else {
       var text2 = m.content;
       if (text2 === undefined || text2 === null) text2 = "[" + (m.msgtype || m.kind) + "]";
-      content = el("div", "bubble", (m.kind === "mass" ? "【群发】" : "") + text2);
+      content = el("div", "bubble", m.kind === "mass" ? "【群发】" : null);
+      content.appendChild(richText(String(text2), openid));
     }
     row.appendChild(content);
     return row;
@@ -382,7 +407,7 @@ PAGE = """<!doctype html>
       var chat = p.box.querySelector(".chat");
       messages.forEach(function (m) {
         p.seen = Math.max(p.seen, m.id);
-        var node = render(m, user.nickname);
+        var node = render(m, user.nickname, user.openid);
         if (node) chat.appendChild(node);
       });
       if (messages.length) chat.scrollTop = chat.scrollHeight;
