@@ -378,6 +378,11 @@ def outage_edit(outage_id: int):
     outage = db.session.get(Outage, outage_id) or abort(404)
     current = [{"station_id": a.station_id, "community_id": a.community_id, "building": a.building}
                for a in outage.areas]
+    if request.endpoint == "console.outage_update" and request.form.get("areas"):
+        try:  # a refused update shows the areas just picked, not the saved ones
+            current = _areas_from_json(request.form.get("areas"))
+        except ValidationError:
+            pass
     return render_template("console/outage_form.html", o=outage, areas=area_options(), kinds=OutageKind.LABELS,
                            current_areas=current, labels=OutageStatus.LABELS,
                            affected=outage_service.count_affected(outage.areas))
