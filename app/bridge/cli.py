@@ -102,7 +102,7 @@ def outbound(limit: int, retry_failed: bool) -> None:
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback URL.")
 @with_appcontext
 def simulate(url, rate, duration, mix, workers, secret, seed, allow_remote) -> None:
-    """Play a realistic phone-system load (Chinese tickets, updates, calls, duplicates, late and bad payloads)."""
+    """Play a realistic phone-system load (Chinese tickets, updates, calls with post-call IVR ratings, duplicates, late and bad payloads)."""
     from app.bridge.simulate import PhoneSystem, is_loopback, parse_mix, run
     from app.models import Household, Role, Staff
 

@@ -1,7 +1,9 @@
 """A realistic phone-system load against a running bridge (demo, tests, benches).
 
-It plays the call center: calls ring, are answered or missed, agents register tickets in
-Chinese while on the phone, update them, and the phone system's real habits are mixed in
+It plays the call center: calls ring, are answered or missed, callers press 1-5 in the
+post-call IVR rating (POST /bridge/v1/ratings, sometimes naming a ticket the simulator
+registered), agents register tickets in Chinese while on the phone, update them, and the
+phone system's real habits are mixed in
 — duplicate deliveries, late (out-of-order) events and the odd malformed payload. Every
 request is signed like the real one. Bounded by ``duration`` and ``rate``; loopback only
 unless allowed.
@@ -40,6 +42,10 @@ PROBLEMS = [
     ("suggestion", "other", "建议在小区里贴一下停热通知。"),
     ("help", "other", "家里老人一个人在家，暖气不热，请帮忙联系。"),
 ]
+# The post-call IVR: most answered callers press a key; most of them are satisfied.
+IVR_RATED_SHARE = 0.6
+IVR_SCORES = (5, 4, 3, 2, 1)
+IVR_SCORE_WEIGHTS = (50, 25, 12, 8, 5)
 AGENTS = ["王芳", "李娜", "刘洋", "陈静", "赵敏"]
 STREETS = ["幸福小区", "阳光花园", "和平里", "建设新村", "光明家园"]
 
@@ -99,6 +105,7 @@ class PhoneSystem:
         self.session = requests.Session()
         self.lock = threading.Lock()
         self.tickets: list[dict] = []          # payloads sent, for updates and duplicates
+        self.registered: list[str] = []        # our external ids the bridge accepted (ratings may name one)
         self.sent_bodies: list[tuple[str, bytes]] = []
         self.report = Report()
         self.run_id = uuid.uuid4().hex[:6]
@@ -168,6 +175,18 @@ class PhoneSystem:
                            "occurred_at": (now + timedelta(seconds=30)).isoformat()})
         return events
 
+    def ivr_rating(self, hangup: dict) -> dict | None:
+        """What the caller pressed after an answered call (or None: they hung up first)."""
+        if hangup.get("event") != "hangup" or self.rng.random() >= IVR_RATED_SHARE:
+            return None
+        rated_at = datetime.fromisoformat(hangup["occurred_at"]) + timedelta(seconds=self.rng.randint(3, 20))
+        rating = {"call_id": hangup["call_id"], "score": self.rng.choices(IVR_SCORES, IVR_SCORE_WEIGHTS)[0],
+                  "rated_at": rated_at.isoformat(), "caller_phone": hangup["caller_phone"]}
+        with self.lock:
+            if self.registered and self.rng.random() < 0.3:
+                rating["ticket_number"] = self.rng.choice(self.registered)
+        return rating
+
     def malformed(self) -> bytes:
         n = self._next()
         return self.rng.choice([
@@ -213,6 +232,8 @@ class PhoneSystem:
             # original, or the copy may be the one that creates the ticket.
             with self.lock:
                 self.sent_bodies.append((path, body))
+                if path == "/bridge/v1/tickets" and status in (200, 201) and payload.get("external_id"):
+                    self.registered.append(payload["external_id"])
         return status
 
     def one(self, kind: str) -> None:
@@ -223,8 +244,12 @@ class PhoneSystem:
             payload = self.update(now, late=kind == "late") or self.new_ticket(now)
             self.post_json("/bridge/v1/tickets", payload, kind)
         elif kind == "call":
-            for event in self.call_events(now):
+            events = self.call_events(now)
+            for event in events:
                 self.post_json("/bridge/v1/calls", event, kind)
+            rating = self.ivr_rating(events[-1])
+            if rating is not None:
+                self.post_json("/bridge/v1/ratings", rating, "rating")
         elif kind == "lookup":
             phone, _ = self._caller()
             self.get(f"/bridge/v1/callers/{phone}", kind)

@@ -43,6 +43,10 @@ def test_simulate_plays_a_mixed_load_and_nothing_is_lost(app, db, runner, live_a
         counts.get("update 201", 0) + counts.get("late 201", 0)  # duplicates made no tickets
     assert db.session.scalar(select(func.count()).select_from(CallLog)) > 0
     assert db.session.scalar(select(func.count()).select_from(BridgeEvent)) > 0
+    # Post-call IVR ratings: each accepted one is on its call, once (redeliveries change nothing).
+    assert counts.get("rating 200", 0) > 0, result.output
+    rated = db.session.scalars(select(CallLog).where(CallLog.rating.is_not(None))).all()
+    assert len(rated) == counts["rating 200"] and all(1 <= c.rating <= 5 and c.rated_at for c in rated)
 
 
 def test_simulate_refuses_a_remote_target_unless_allowed(runner):
@@ -58,3 +62,29 @@ def test_migration_0003_builds_exactly_the_bridge_models(db):
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), db.metadata)
     ours = [d for d in diff if any(name in repr(d) for name in ("call_log", "callback_task", "external_updated_at"))]
     assert ours == []
+
+
+def test_the_ivr_rates_some_answered_calls_never_missed_ones_and_may_name_a_registered_ticket():
+    from datetime import datetime, timezone
+
+    from app.bridge.simulate import PhoneSystem
+
+    system = PhoneSystem("http://127.0.0.1:9", "secret", seed=3)
+    system.registered.append("CCabc000001")
+    now = datetime(2026, 12, 2, 6, 0, tzinfo=timezone.utc)
+    ratings, missed = [], 0
+    for _ in range(200):
+        events = system.call_events(now)
+        rating = system.ivr_rating(events[-1])
+        if events[-1]["event"] == "missed":
+            missed += 1
+            assert rating is None
+        elif rating is not None:
+            ratings.append(rating)
+            assert rating["call_id"] == events[-1]["call_id"] and rating["caller_phone"] == events[-1]["caller_phone"]
+            assert datetime.fromisoformat(rating["rated_at"]) > datetime.fromisoformat(events[-1]["occurred_at"])
+    answered = 200 - missed
+    assert missed and 0.4 * answered < len(ratings) < 0.8 * answered
+    assert {r["score"] for r in ratings} == {1, 2, 3, 4, 5}
+    named = [r for r in ratings if "ticket_number" in r]
+    assert named and all(r["ticket_number"] == "CCabc000001" for r in named) and len(named) < len(ratings)
