@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -208,7 +208,7 @@ class _Sheet:
     """Rows of the first sheet as lists of values, whatever the file: .xlsx (merged cells filled
     with their top-left value) or .csv (UTF-8 with or without BOM, GBK/GB18030)."""
 
-    def __init__(self, rows: Iterable[list], max_row: int, close: Callable[[], None] = lambda: None):
+    def __init__(self, rows: Iterable[Sequence], max_row: int, close: Callable[[], None] = lambda: None):
         self.rows = iter(rows)
         self.max_row = max_row
         self._close = close
@@ -235,7 +235,7 @@ def _open_sheet(path: Path) -> _Sheet:
     ws = wb.active
     merged = _merged_ranges(wb, ws)
     rows = ws.iter_rows(values_only=True)
-    return _Sheet(_fill_merged(rows, merged) if merged else (list(r) for r in rows), ws.max_row or 0, wb.close)
+    return _Sheet(_fill_merged(rows, merged) if merged else rows, ws.max_row or 0, wb.close)
 
 
 def _merged_ranges(wb, ws) -> list[tuple[int, int, int, int]]:
@@ -332,10 +332,6 @@ def _normalise_header(value: Any) -> str:
 
 
 _HEADER_FIELDS = {alias: name for name, aliases in COLUMNS.items() for alias in aliases}
-
-
-def _field_for_header(value: Any) -> str | None:
-    return _HEADER_FIELDS.get(_normalise_header(value))
 
 
 def parse_address(text: str) -> dict[str, str] | None:

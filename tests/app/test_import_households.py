@@ -371,7 +371,8 @@ def test_merged_community_and_building_cells_are_filled_down(db, tmp_path):
     db.session.commit()
 
     assert result.errors == [] and result.created == 3
-    homes = {h.account_no: (h.district.name, h.community.name, h.building) for h in db.session.scalars(select(Household))}
+    homes = {h.account_no: (h.district.name, h.community.name, h.building)
+             for h in db.session.scalars(select(Household))}
     assert homes == {"5001": ("和平区", "向阳小区", "1"), "5002": ("和平区", "向阳小区", "1"),
                      "5003": ("和平区", "向阳小区", "2")}
 
