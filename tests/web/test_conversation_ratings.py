@@ -2,8 +2,9 @@
 parser and one 72-hour window for tickets and conversations, a rating of 2 or less opens a
 回访 task recorded on the console, and the ratings count in the satisfaction figures and the
 reports, with the chat's waiting and first-response times."""
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from io import BytesIO
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -16,6 +17,7 @@ from app.services.actors import Actor
 from tests.wechat.residents import bound_resident
 
 IN_HOURS = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)      # 10:00 Beijing
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture()
@@ -144,7 +146,7 @@ def test_conversation_ratings_and_chat_times_count_in_the_reports_and_the_dashbo
     wechat.say(second, "2")
     db.session.expire_all()
 
-    today = IN_HOURS.astimezone(app_clock.BEIJING).date()
+    today = IN_HOURS.astimezone(BEIJING).date()
     params = reports.ReportParams(today, today)
     report = reports.full_report(params)
     sat = report["tickets"]["satisfaction"]
@@ -179,7 +181,7 @@ def test_the_reports_page_shows_the_chat_figures(db, wechat, console, staff, mak
     _answered_conversation(db, wechat, openid, agent, wait=timedelta(seconds=75), first=timedelta(seconds=200))
     leader = staff(Role.LEADER)
     console.login(leader.username)
-    day = IN_HOURS.astimezone(app_clock.BEIJING).date().isoformat()
+    day = IN_HOURS.astimezone(BEIJING).date().isoformat()
     page = console.get(f"/console/reports?date_from={day}&date_to={day}").get_data(as_text=True)
     assert 'id="report-chat"' in page
     assert '<div class="value" id="chat-wait">1分15秒</div>' in page
