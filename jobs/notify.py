@@ -13,13 +13,13 @@ subscribe message becomes "unknown" — listed for staff (console 失败任务),
 from __future__ import annotations
 
 import logging
-from zoneinfo import ZoneInfo
 
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
 
+from app.clock import local_now
 from app.extensions import db
 from app.models import (
     OutboundMessage, Outage, OutageCluster, Priority, Role, Staff, Ticket, TicketCategory, TicketState, TicketType,
@@ -32,11 +32,10 @@ from app.web.console import task_url
 from wechat.notify import UNKNOWN_REASONS, Notice, Outcome, send_notice
 
 log = logging.getLogger(__name__)
-BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def _local(dt) -> str:
-    return dt.astimezone(BEIJING).strftime("%m月%d日 %H:%M") if dt else "—"
+    return local_now(dt).strftime("%m月%d日 %H:%M") if dt else "—"
 
 
 def _staff_user(staff_id: int) -> WechatUser | None:
@@ -148,7 +147,7 @@ def outage_restored(payload: dict, outbox_id: int) -> None:
         key=f"outbox:{outbox_id}:user:{user.id}", kind="outage_restored",
         title=f"恢复供热通知：{outage.title}",
         values={"area": _where(ticket), "restored_at": outage.actual_end_at or utcnow(),
-                "tip": f"{until.astimezone(BEIJING):%m月%d日%H:%M}前仍不热请回复{STILL_COLD_WORDS}"},
+                "tip": f"{local_now(until):%m月%d日%H:%M}前仍不热请回复{STILL_COLD_WORDS}"},
         remark=(f"报修工单{ticket.number}：您家所在区域已恢复供热，暖气升温需要一段时间。如{_local(until)}前家中仍不热，"
                 f"请回复“{STILL_COLD_WORDS}”（或在小程序报修详情中点击“仍不热”），我们将派维修人员上门；"
                 "未反馈的报修将在此后自动办结。"),

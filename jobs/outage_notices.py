@@ -14,6 +14,7 @@ import logging
 
 from sqlalchemy import select
 
+from app.clock import local_now
 from app.dbutil import insert_or_skip
 from app.extensions import db
 from app.models import Announcement, AnnouncementStatus, Audience, Outage, OutageKind, OutageNotice, utcnow
@@ -21,7 +22,6 @@ from app.services import announcements as svc
 from app.services import outages as outage_service
 from app.services.outages import affected_household_ids
 from jobs import broadcast
-from wechat.notify import BEIJING
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ HEADLINES = {
 
 
 def _local(dt) -> str:
-    return dt.astimezone(BEIJING).strftime("%m月%d日 %H:%M") if dt else "待定"
+    return local_now(dt).strftime("%m月%d日 %H:%M") if dt else "待定"
 
 
 def _text(outage: Outage, change: str) -> tuple[str, str]:

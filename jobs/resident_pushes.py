@@ -9,10 +9,10 @@ until then (its not-before time) and the sweeper sends it at that hour.
 from __future__ import annotations
 
 import logging
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+from app.clock import local_now
 from app.extensions import db
 from app.models import Crew, Staff, Ticket, TicketEvent, TicketState, WechatUser
 from app.queue import Deferred
@@ -31,7 +31,7 @@ def _hold_in_quiet_hours(ticket: Ticket | None) -> None:
         return
     until = resident_notices.quiet_until()
     if until is not None:
-        raise Deferred(until, f"免打扰时段，{until.astimezone(ZoneInfo(current_app.config['TIMEZONE'])):%H:%M}后发送")
+        raise Deferred(until, f"免打扰时段，{local_now(until):%H:%M}后发送")
 
 
 def _ticket_url(ticket: Ticket) -> str:

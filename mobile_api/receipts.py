@@ -8,11 +8,11 @@ back (a duplicate payment's refund).
 """
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, render_template_string
 from sqlalchemy import select
 
+from app.clock import local_now
 from app.extensions import db
 from app.models import Payment, PaymentState, Refund, RefundState
 from app.services.receipts import receipt_number
@@ -62,4 +62,4 @@ def verify(token: str):
         PAGE, payment=payment, valid=payment.state == PaymentState.PAID, yuan=yuan, refunds=refunds,
         principal=sum(i.principal_fen for i in payment.items), late_fee=sum(i.late_fee_fen for i in payment.items),
         account_no=household.account_no, owner=name[:1] + "*" * max(len(name) - 1, 1),
-        paid_at=payment.paid_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S"))
+        paid_at=local_now(payment.paid_at).strftime("%Y-%m-%d %H:%M:%S"))

@@ -14,11 +14,11 @@ import json
 import logging
 import re
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from flask import current_app, g
 from sqlalchemy import select
 
+from app.clock import local_now
 from app.errors import DomainError, NotFoundError
 from app.extensions import db
 from app.models import (
@@ -125,7 +125,7 @@ def _user(openid: str, *, interacted: bool = True) -> WechatUser:
 
 
 def _local(dt) -> str:
-    return dt.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%m月%d日%H:%M")
+    return local_now(dt).strftime("%m月%d日%H:%M")
 
 
 def _fen(amount: int) -> str:
@@ -327,6 +327,9 @@ CATEGORY_WORDS = (
 
 
 def guess_category(text: str) -> str:
+    for tag in intents.classify(text).tags:  # the vocabulary's tag may name it (家里才16度: no_heat)
+        if tag in TicketCategory.LABELS:
+            return tag
     for category, words in CATEGORY_WORDS:
         if any(w in text for w in words):
             return category

@@ -44,7 +44,6 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -54,12 +53,12 @@ from flask import current_app
 from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.utils import aes_decrypt, build_authorization, load_private_key, load_public_key, rsa_verify
 
+from app.clock import BEIJING, utcnow  # WeChat Pay's times are Beijing time
 from app.services.billing import ORDER_TTL
 from app.services.payments import GatewayUnavailable
 
 log = logging.getLogger(__name__)
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 NOTIFY_MAX_SKEW = 300          # seconds; WeChat Pay signs each (re)delivery afresh
 DEV_MERCHANT_KEY = "wechatpay_merchant_key.pem"
@@ -732,6 +731,6 @@ def settle_transaction(transaction: dict):
     amount = transaction.get("amount") or {}
     return credit_payment(
         transaction["out_trade_no"], transaction["transaction_id"], int(amount.get("total", -1)),
-        parse_success_time(transaction.get("success_time")) or datetime.now(BEIJING),
+        parse_success_time(transaction.get("success_time")) or utcnow(),
         payer_openid=(transaction.get("payer") or {}).get("openid"),
     )

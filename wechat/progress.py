@@ -2,11 +2,11 @@
 deadlines and a link to each ticket's page; with none open, the last closed one."""
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
 
+from app.clock import local_now
 from app.extensions import db
 from app.models import Ticket, TicketCategory, TicketState, TicketType, WechatUser
 from app.services import access, ratings
@@ -17,7 +17,7 @@ STEPS_SHOWN = 3
 
 
 def _local(dt) -> str:
-    return dt.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%m月%d日%H:%M") if dt else "—"
+    return local_now(dt).strftime("%m月%d日%H:%M") if dt else "—"
 
 
 def _what(ticket: Ticket) -> str:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates
 
+from app.clock import BEIJING  # the contract: times without a zone are Beijing time
 from app.fields import CleanString, PhoneField
 from app.models import CallStatus, Priority, TicketCategory, TicketState, TicketType
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 
 TYPE_ALIASES = {**{code: code for code in TicketType.ALL}, **{v: k for k, v in TicketType.LABELS.items()}}
 PRIORITY_ALIASES = {**{code: code for code in Priority.ALL}, **{v: k for k, v in Priority.LABELS.items()}}

@@ -19,7 +19,7 @@ def seed_demo_command(households: int, if_empty: bool) -> None:
     """Create the demo city (idempotent: a second run changes nothing)."""
     started = time.monotonic()
     try:
-        result = seed_demo(households, if_empty=if_empty, tz=current_app.config.get("TIMEZONE", "Asia/Shanghai"),
+        result = seed_demo(households, if_empty=if_empty, tz=current_app.config["TIMEZONE"],
                            late_fee_bp_per_day=current_app.config.get("LATE_FEE_BP_PER_DAY", 5))
         if result.created:
             db.session.commit()  # the only commit: an interrupted run leaves nothing behind

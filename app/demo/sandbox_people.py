@@ -10,7 +10,6 @@ emptied the next run puts them back.
 from __future__ import annotations
 
 import time
-from zoneinfo import ZoneInfo
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -19,6 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from app.clock import local_tz
 from app.extensions import db
 from app.models import Payment, WechatUser
 
@@ -97,7 +97,7 @@ def register_payments(base: str) -> tuple[int, int]:
     """The demo's paid orders, so WeChat Pay's trade bill (and so reconciliation) agrees with
     the seeded database. Returns (created, already there)."""
     cfg = current_app.config
-    tz = ZoneInfo(cfg.get("TIMEZONE", "Asia/Shanghai"))
+    tz = local_tz()
     # An official-account openid paid through the official account's pages, any other
     # through the mini-program: the order's appid is the app the payer's openid belongs to.
     oa_openids = set(db.session.scalars(select(WechatUser.oa_openid).where(WechatUser.oa_openid.is_not(None))))

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from app import phones
+from app.clock import DEFAULT_TIMEZONE
 from app.demo import data
 from app.demo.guide import bound_resident_in_arrears
 from app.extensions import db
@@ -75,7 +76,7 @@ def demo_present() -> bool:
 
 
 def seed_demo(households: int = DEFAULT_HOUSEHOLDS, *, if_empty: bool = False, now: datetime | None = None,
-              tz: str = "Asia/Shanghai", late_fee_bp_per_day: int = DEFAULT_LATE_FEE_BP) -> SeedResult:
+              tz: str = DEFAULT_TIMEZONE, late_fee_bp_per_day: int = DEFAULT_LATE_FEE_BP) -> SeedResult:
     """Add the demo city to the session (no commit). Does nothing when it is already there."""
     if demo_present():
         return SeedResult("already_seeded", "演示数据已存在，未做任何改动。Demo data already present; nothing changed.")

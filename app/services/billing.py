@@ -48,7 +48,6 @@ from app.services import outbox
 log = logging.getLogger(__name__)
 
 DEFAULT_LATE_FEE_BP_PER_DAY = 5      # 万分之五 per day, when neither season nor config says
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 _ISSUE_CHUNK = 500                   # rows per INSERT (SQLite caps bound parameters)
 _OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")   # WeChat Pay's rule for out_trade_no
 ORDER_TTL = timedelta(hours=2)               # time_expire of a WeChat Pay order (prepay_id lives 2 h)
@@ -101,8 +100,7 @@ def configured_late_fee_bp() -> int:
 
 def local_today() -> date:
     """Today in the company's time zone: due dates are local calendar dates."""
-    tz = current_app.config.get("TIMEZONE", DEFAULT_TIMEZONE) if has_app_context() else DEFAULT_TIMEZONE
-    return clock.local_today(tz)
+    return clock.local_day()
 
 
 # --- bills ---------------------------------------------------------------------------------

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from app.clock import local_tz
 from app import phones
 from app.dbutil import insert_or_skip
 from app.errors import ValidationError
@@ -35,11 +35,6 @@ _CALL_RANK = {CallStatus.RINGING: 0, CallStatus.ANSWERED: 1, CallStatus.HANGUP: 
 MAX_HOUSEHOLDS_PER_PHONE = 20
 OPEN_TICKETS_SHOWN = 20
 RECENT_TICKETS_SHOWN = 5
-
-
-def _tz() -> ZoneInfo:
-    name = current_app.config.get("TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai"
-    return ZoneInfo(name)
 
 
 # --- matching -------------------------------------------------------------------------------
@@ -165,7 +160,7 @@ def working_hours() -> tuple[time, time]:
 
 def in_working_hours(at: datetime) -> bool:
     start, end = working_hours()
-    local = at.astimezone(_tz()).time()
+    local = at.astimezone(local_tz()).time()
     return start <= local < end if start <= end else (local >= start or local < end)
 
 
@@ -224,7 +219,7 @@ def record_call_event(data: dict, *, received_at: datetime | None = None) -> Cal
 def calls_today(now: datetime | None = None) -> dict[str, int]:
     """Calls started since local midnight, by status, plus the total (for the dashboard)."""
     now = now or utcnow()
-    local = now.astimezone(_tz())
+    local = now.astimezone(local_tz())
     midnight = datetime.combine(local.date(), time(0), tzinfo=local.tzinfo)
     rows = db.session.execute(
         select(CallLog.status, func.count()).where(CallLog.started_at >= midnight, CallLog.started_at < midnight + timedelta(days=1))
@@ -238,7 +233,7 @@ def calls_today(now: datetime | None = None) -> dict[str, int]:
 
 def caller_profile(phone: str, *, today: date | None = None) -> dict:
     """Everything an agent wants on screen when this phone rings (``phone`` as stored: E.164)."""
-    today = today or utcnow().astimezone(_tz()).date()
+    today = today or utcnow().astimezone(local_tz()).date()
     households = list(db.session.scalars(
         select(Household).where(Household.owner_phone == phone)
         .options(selectinload(Household.district), selectinload(Household.community))

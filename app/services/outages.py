@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.clock import local_now
 from app.errors import InvalidTransitionError, NotFoundError, ValidationError
 from app.extensions import db
 from app.models import (
@@ -178,8 +178,7 @@ def local_time(dt: datetime | None) -> str:
     """Beijing (configured) local time as residents read it, e.g. 11月23日 18:00; 待定 when unknown."""
     if dt is None:
         return "待定"
-    tz = current_app.config.get("TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai"
-    return dt.astimezone(ZoneInfo(tz)).strftime("%m月%d日 %H:%M")
+    return local_now(dt).strftime("%m月%d日 %H:%M")
 
 
 def area_text(outage: Outage) -> str:

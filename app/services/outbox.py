@@ -83,7 +83,7 @@ def install_after_commit_dispatch(app: Flask) -> None:
     @event.listens_for(Session, "after_commit")
     def _dispatch(session):
         ids = session.info.pop(_NEW_KEY, None)
-        if not ids or not has_app_context() or not current_app.config.get("OUTBOX_DISPATCH_ON_COMMIT", True):
+        if not ids or not has_app_context() or not current_app.config["OUTBOX_DISPATCH_ON_COMMIT"]:
             return
         try:
             enqueue_each(DELIVER_JOB, [(outbox_id,) for outbox_id in ids], queue="notify",

@@ -16,11 +16,11 @@ row waits with that not-before time; emergency tickets are never held.
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
 
+from app.clock import local_now
 from app.extensions import db
 from app.models import HouseholdBinding, Priority, Ticket, TicketEvent, utcnow
 from app.services import outbox
@@ -62,7 +62,7 @@ def quiet_until(now: datetime | None = None) -> datetime | None:
     if not period:
         return None
     start, end = period
-    local = now.astimezone(ZoneInfo(current_app.config["TIMEZONE"]))
+    local = local_now(now)
     clock = local.time()
     inside = start <= clock < end if start < end else (clock >= start or clock < end)
     if not inside:

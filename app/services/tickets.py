@@ -14,14 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
-from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
 from sqlalchemy import select
 
 from app.errors import (
     ConflictError, InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError,
 )
+from app.clock import local_now
 from app.dbutil import insert_or_update
 from app.extensions import db
 from app.models import (
@@ -92,8 +91,7 @@ def get_ticket(ticket_id: int, *, for_update: bool = False) -> Ticket:
 
 
 def _local_day(now: datetime) -> str:
-    tz = current_app.config.get("TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai"
-    return now.astimezone(ZoneInfo(tz)).strftime("%Y%m%d")
+    return local_now(now).strftime("%Y%m%d")
 
 
 def next_ticket_number(now: datetime | None = None) -> str:
@@ -272,6 +270,26 @@ def _resolve_target(crew: Crew | None, staff: Staff | None, *, exclude: Iterable
 
 # --- use cases ----------------------------------------------------------------------------
 
+def ticket_field_errors(actor: Actor, *, type: str, source: str, category: str, priority: str | None,
+                        description: str | None) -> dict[str, list[str]]:
+    """The new ticket's field checks of ``create_ticket``, all at once ({field: [message]}), so a
+    form can show them together with its own."""
+    errors = {}
+    if type not in TicketType.ALL:
+        errors["type"] = ["工单类型不正确"]
+    if source not in TicketSource.ALL:
+        errors["source"] = ["工单来源不正确"]
+    elif actor.kind == ActorKind.RESIDENT and source not in RESIDENT_SOURCES:
+        errors["source"] = ["工单来源不正确"]
+    if category not in TicketCategory.ALL:
+        errors["category"] = ["问题分类不正确"]
+    if priority is not None and priority not in Priority.ALL:
+        errors["priority"] = ["优先级不正确"]
+    if not (description or "").strip():
+        errors["description"] = ["请填写问题描述"]
+    return errors
+
+
 def create_ticket(actor: Actor, *, type: str, source: str, description: str,
                   category: str = TicketCategory.OTHER, priority: str | None = None,
                   household: Household | None = None, caller_phone: str | None = None,
@@ -286,19 +304,8 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
     """
     if actor.kind == ActorKind.STAFF and actor.role is None:
         raise _deny("create")
-    errors = {}
-    if type not in TicketType.ALL:
-        errors["type"] = ["工单类型不正确"]
-    if source not in TicketSource.ALL:
-        errors["source"] = ["工单来源不正确"]
-    elif actor.kind == ActorKind.RESIDENT and source not in RESIDENT_SOURCES:
-        errors["source"] = ["工单来源不正确"]
-    if category not in TicketCategory.ALL:
-        errors["category"] = ["问题分类不正确"]
-    if priority is not None and priority not in Priority.ALL:
-        errors["priority"] = ["优先级不正确"]
-    if not (description or "").strip():
-        errors["description"] = ["请填写问题描述"]
+    errors = ticket_field_errors(actor, type=type, source=source, category=category, priority=priority,
+                                 description=description)
     if errors:
         raise ValidationError("提交的工单信息有误", fields=errors)
     if actor.kind == ActorKind.RESIDENT and household is not None and not db.session.scalar(

@@ -33,7 +33,7 @@ FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "GIF": ("
 
 
 def upload_dir() -> Path:
-    path = Path(current_app.config.get("UPLOAD_DIR") or Path(current_app.config["INSTANCE_DIR"]) / "uploads")
+    path = Path(current_app.config["UPLOAD_DIR"])
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -22,9 +22,7 @@ def register(app: Flask) -> None:
     for bp in (assets, dashboard_bp, console_bp):
         limit_blueprint(bp, WEB_BODY_BYTES)
 
-    # The session cookie's flags (HttpOnly, SameSite, Secure) come from app/config.py.
-    app.config.setdefault("DASHBOARD_SSE_MAX_SECONDS", 300)  # then the browser reconnects
-    app.config.setdefault("DASHBOARD_POLL_SECONDS", 3)
+    # The session cookie's flags and DASHBOARD_* come from app/config.py.
     app.register_blueprint(assets)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(console_bp)

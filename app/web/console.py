@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import qrcode
 import qrcode.image.svg
@@ -20,6 +19,7 @@ from markupsafe import Markup
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import selectinload
 
+from app.clock import local_tz as tz  # the pages' time zone
 from app import phones
 from app.errors import DomainError
 from app.extensions import db
@@ -70,10 +70,6 @@ def _globals():
             "Priority": Priority, "TicketCategory": TicketCategory, "TicketSource": TicketSource,
             "Role": Role, "is_admin": staff_admin.can_manage_staff(staff),
             "open_cluster_count": cluster_service.open_cluster_count() if staff is not None else 0}
-
-
-def tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
 
 
 def actor() -> Actor:

@@ -8,7 +8,7 @@ from flask import Flask
 
 
 def install(app: Flask) -> None:
-    tz = ZoneInfo(app.config.get("TIMEZONE", "Asia/Shanghai"))
+    tz = ZoneInfo(app.config["TIMEZONE"])
 
     @app.template_filter("local")
     def local(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
