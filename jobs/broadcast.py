@@ -44,6 +44,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import bindparam, func, select, update
 
+from app.clock import local_now
 from app.extensions import db
 from app.models import (
     Announcement, AnnouncementStatus, Delivery, DeliveryStatus, Outage, OutageKind, OutageNotice, OutboundMessage,
@@ -54,7 +55,7 @@ from app.queue import Deferred, enqueue, get_queue
 from app.services import announcements as svc
 from app.services import outages as outage_service
 from app.services import run_settings
-from wechat.notify import BEIJING, Notice, Outcome, TemporaryFailure, send_notices
+from wechat.notify import Notice, Outcome, TemporaryFailure, send_notices
 
 log = logging.getLogger(__name__)
 S = AnnouncementStatus
@@ -431,7 +432,7 @@ def _deferred(ann_id: int, lo: int, hi: int, exc: Deferred) -> str:
     if exc.until - now > timedelta(minutes=5):
         # 45009: the day's quota is spent. Halt the whole broadcast; the pending rows are the
         # cursor, and the sweeper resumes it after the reset.
-        local = exc.until.astimezone(BEIJING).strftime("%m月%d日 %H:%M")
+        local = local_now(exc.until).strftime("%m月%d日 %H:%M")
         reason = f"今日微信消息额度已用完（45009），已暂停发送，将于{local}后自动继续"
         _redis().set(HALT_KEY.format(ann_id), exc.reason, exat=int(exc.until.timestamp()))
         if svc.halt_announcement(ann_id, reason):

@@ -14,12 +14,12 @@ import logging
 from datetime import date, datetime, time, timedelta
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from app.clock import local_now
 from app.extensions import db
-from app.models import MismatchKind, ReconciliationRun, utcnow
+from app.models import MismatchKind, ReconciliationRun
 from app.services import reconciliation
 from app.services.billing import local_today
 from wechat import pay as wechat_pay
@@ -39,9 +39,7 @@ def reconcile(day: date) -> ReconciliationRun:
 
 def reconcile_due(now: datetime | None = None) -> str:
     """Reconcile yesterday once its bill is ready (periodic; does nothing when done)."""
-    from zoneinfo import ZoneInfo
-
-    local = (now or utcnow()).astimezone(ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai")))
+    local = local_now(now)
     if local.time() < READY_AT:
         return "too early"
     day = local.date() - timedelta(days=1)

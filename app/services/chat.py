@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import ConflictError, InvalidTransitionError, NotFoundError, PermissionDeniedError, ValidationError
+from app.clock import local_tz
 from app.extensions import db
 from app.models import (
     ChatSendStatus, Conversation, ConversationMessage, ConversationStatus, HouseholdBinding, InboundMessage,
@@ -51,10 +51,6 @@ AGENT_ROLES = (Role.AGENT, Role.ADMIN)
 
 # --- office hours ------------------------------------------------------------------------------
 
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
-
-
 def service_hours() -> tuple[time, time]:
     """SERVICE_HOURS "HH:MM-HH:MM" (local time)."""
     spec = current_app.config.get("SERVICE_HOURS") or "08:00-20:00"
@@ -64,7 +60,7 @@ def service_hours() -> tuple[time, time]:
 
 def in_service_hours(at: datetime) -> bool:
     start, end = service_hours()
-    local = at.astimezone(_tz()).time()
+    local = at.astimezone(local_tz()).time()
     return start <= local < end if start <= end else (local >= start or local < end)
 
 
@@ -384,7 +380,7 @@ def mark_called_back(conv: Conversation, staff: Staff, *, now: datetime | None =
 
 def resident_words(conv: Conversation) -> str:
     """The resident's side of the transcript, in order, for a ticket's description."""
-    tz = _tz()
+    tz = local_tz()
     lines = []
     for m in conv.messages:
         if m.direction != MessageDirection.IN:

@@ -3,7 +3,7 @@
 What belongs to a day is what WeChat Pay's bill puts there (its 日切 is 00:00 Beijing): a
 payment by its success time (our ``paid_at`` is WeChat Pay's ``success_time``), a refund by
 the time WeChat Pay accepted it (our ``accepted_at`` is its ``create_time``). The day is the
-app's calendar day (``TIMEZONE``, Asia/Shanghai).
+app's calendar day (``TIMEZONE``, app.clock.local_tz).
 
 Each difference is stored as a mismatch of one kind — missing here (in the bill, not ours),
 missing at WeChat Pay (ours, not in the bill), amount differs, state differs — with details
@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
 from sqlalchemy import func, select
 
 from app.errors import ConflictError, NotFoundError
+from app.clock import local_tz
 from app.extensions import db
 from app.models import (
     MismatchKind, Payment, PaymentState, ReconciliationMismatch, ReconciliationRun, Refund, RefundState, utcnow,
@@ -34,13 +33,9 @@ PAYMENT_STATE_TEXT = {PaymentState.CREATED: "未支付", PaymentState.CLOSED: "�
                       PaymentState.REFUNDED: "已退款"}
 
 
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai")
-
-
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     """[start, end) of a local calendar day, as aware datetimes."""
-    start = datetime.combine(day, time(0), tzinfo=_tz())
+    start = datetime.combine(day, time(0), tzinfo=local_tz())
     return start, start + timedelta(days=1)
 
 
@@ -76,7 +71,7 @@ def _compare_payments(remote: dict, ours: dict[str, Payment], day: date) -> tupl
                 found.append(_Found(MismatchKind.STATE, our_amount_fen=known.amount_fen, our_state=known.state,
                                     detail=f"微信支付已支付，我方订单为“{PAYMENT_STATE_TEXT.get(known.state, known.state)}”", **common))
             else:
-                paid_day = known.paid_at.astimezone(_tz()).date()
+                paid_day = known.paid_at.astimezone(local_tz()).date()
                 found.append(_Found(MismatchKind.STATE, our_amount_fen=known.amount_fen, our_state=known.state,
                                     detail=f"支付日期不一致：我方记为{paid_day.isoformat()}，微信支付为{day.isoformat()}", **common))
             continue

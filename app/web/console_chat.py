@@ -58,7 +58,7 @@ def _context(conv: Conversation | None) -> dict:
             Conversation.callback_requested.is_(True), Conversation.callback_done_at.is_(None))
             .order_by(Conversation.opened_at).limit(20))),
         "TicketType": TicketType, "duration": chat.duration_text,
-        "poll_seconds": current_app.config.get("DASHBOARD_POLL_SECONDS", 3),
+        "poll_seconds": current_app.config["DASHBOARD_POLL_SECONDS"],
     }
 
 
