@@ -17,6 +17,7 @@ Bounded: a few minutes at most.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -160,6 +161,9 @@ def ingest(client, secret: str, n: int, size: int, tag: str, path: str = "/bridg
     return wall * 1000 / n, cpu * 1000 / n
 
 
+_BARE_NUMBERS = itertools.count(1)  # ticket.number is 20 characters at most
+
+
 def add_bare_endpoint(app) -> None:
     """The baseline: verify the signature, parse the JSON, INSERT one ticket row, commit."""
     from flask import jsonify, request
@@ -170,7 +174,7 @@ def add_bare_endpoint(app) -> None:
         data = json.loads(request.get_data(cache=True))
         now = utcnow()
         db.session.execute(insert(Ticket).values(
-            number=f"BARE-{data['external_id']}", source="phone", type=data["type"], category=data["category"],
+            number=f"B{next(_BARE_NUMBERS):019d}", source="phone", type=data["type"], category=data["category"],
             priority="normal", state=TicketState.NEW, caller_phone=data["caller_phone"],
             description=data["description"], external_id="BARE-" + data["external_id"], created_at=now,
             updated_at=now, respond_by=now + timedelta(hours=2), finish_by=now + timedelta(hours=24)))
