@@ -629,6 +629,18 @@ class _Plan:
         return self.outcome is None and (self.in_doubt_since is not None or self.maybe_sent)
 
 
+def template_message(openid: str, notice: Notice, template_id: str, data: dict, mp_appid: str) -> dict:
+    """The body of message/template/send for this notice; its client_msg_id comes from the
+    notice's key, so WeChat drops a repeat of it within 10 minutes."""
+    body = {"touser": openid, "template_id": template_id, "data": data,
+            "client_msg_id": hashlib.sha1(notice.key.encode()).hexdigest()[:32]}
+    if notice.url:
+        body["url"] = notice.url
+    if notice.mp_page:
+        body["miniprogram"] = {"appid": mp_appid, "pagepath": notice.mp_page}
+    return body
+
+
 class _Sender:
     """The HTTP side of one batch: no database, safe to run in threads. One call per item
     and round, through the item's current channel."""
@@ -642,6 +654,8 @@ class _Sender:
         self.timeout = float(config.get("WECHAT_TIMEOUT", 5.0))
         self.size = size
         self._token = None
+        self._send = None  # POST to message/template/send on the host's keep-alive pool
+        self._timeout = None
         self._ready: set[int] = set()  # clients whose token was read for this batch
 
     def _post_template(self, body: dict) -> dict:
@@ -657,11 +671,19 @@ class _Sender:
         if self._token is None:
             self._token = self.oa.access_token
         url = f"{self.oa.API_BASE_URL}message/template/send?access_token={quote(self._token)}"
+        if self._send is None:
+            manager = _http_pool(url, self.size)
+            if type(manager) is urllib3.PoolManager:
+                # No proxy: the host's connection pool itself, without the manager's per-call
+                # work (pool key, URL parsing); it is the same pool the manager hands out.
+                pool = manager.connection_from_url(url)
+                self._send = lambda target, **kw: pool.urlopen("POST", urllib3.util.parse_url(target).request_uri, **kw)
+            else:
+                self._send = lambda target, **kw: manager.urlopen("POST", target, **kw)
+            self._timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
         try:
-            res = _http_pool(url, self.size).request(
-                "POST", url, body=_json.dumps(body, ensure_ascii=False).encode(),
-                headers={"Content-Type": "application/json"}, retries=False,
-                timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout))
+            res = self._send(url, body=_json.dumps(body, ensure_ascii=False).encode(),
+                             headers={"Content-Type": "application/json"}, retries=False, timeout=self._timeout)
         except urllib3.exceptions.HTTPError as exc:
             raise requests.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
         if res.status >= 400:
@@ -716,12 +738,7 @@ class _Sender:
     def template(self, p: _Plan) -> Outcome | None:
         n = p.notice
         template_id = self.registry.template(n.kind).template_id
-        body = {"touser": p.oa_openid, "template_id": template_id, "data": p.data["template"],
-                "client_msg_id": hashlib.sha1(n.key.encode()).hexdigest()[:32]}
-        if n.url:
-            body["url"] = n.url
-        if n.mp_page:
-            body["miniprogram"] = {"appid": self.mp_appid, "pagepath": n.mp_page}
+        body = template_message(p.oa_openid, n, template_id, p.data["template"], self.mp_appid)
         try:
             result = self.call("template", lambda: self._post_template(body))
         except WeChatClientException as exc:

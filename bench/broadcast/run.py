@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import json
 import secrets
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -36,6 +36,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench.lifecycle import stop_processes, stops_what_it_starts  # noqa: E402
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -44,9 +46,9 @@ def free_port() -> int:
 
 
 class Bench:
-    def __init__(self, args):
+    def __init__(self, args, tmp: Path):
         self.args = args
-        self.tmp = Path(tempfile.mkdtemp(prefix="bench-broadcast-"))
+        self.tmp = tmp
         os.environ["INSTANCE_PATH"] = str(self.tmp)
         db_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{self.tmp}/bench.db"
         redis_url = os.environ.get("BENCH_REDIS_URL")
@@ -121,24 +123,11 @@ class Bench:
         return workers
 
     def stop(self, procs):
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        stop_processes(procs)
 
     # --- data --------------------------------------------------------------------------------
-    def seed(self, n: int) -> tuple[int, int]:
-        """n followers in the sandbox and n bound residents here, in bulk; returns (first, last) user ids."""
-        from sqlalchemy import func, insert, select
-
-        from app.extensions import db
-        from app.models import Community, District, Household, HouseholdBinding, Station, WechatUser
-
+    def followers(self, n: int) -> list[tuple[str, str]]:
+        """n new followers of the account in the sandbox: [(oa_openid, mp_openid)]."""
         now = time.time()
         openids = [("o" + secrets.token_hex(13), "o" + secrets.token_hex(13)) for _ in range(n)]
         with sqlite3.connect(self.store, timeout=30) as conn:
@@ -146,6 +135,16 @@ class Bench:
                 "INSERT INTO users (oa_openid, mp_openid, unionid, nickname, subscribed, subscribe_time,"
                 " subscribe_scene, created_at) VALUES (?, ?, ?, '住户', 1, ?, 'ADD_SCENE_SEARCH', ?)",
                 [(oa, mp, "u" + oa[1:], int(now), now) for oa, mp in openids])
+        return openids
+
+    def seed(self, n: int) -> tuple[int, int]:
+        """n followers in the sandbox and n bound residents here, in bulk; returns (first, last) user ids."""
+        from sqlalchemy import func, insert, select
+
+        from app.extensions import db
+        from app.models import Community, District, Household, HouseholdBinding, Station, WechatUser
+
+        openids = self.followers(n)
         tag = secrets.token_hex(3)
         d = District(name=f"压测区{tag}")
         st = Station(code=f"B{tag}", name=f"压测站{tag}")
@@ -255,6 +254,55 @@ class Bench:
             total = conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'out'").fetchone()[0]
         return dup, total
 
+    # --- the baseline: a bare client, same payload, same sandbox, same concurrency -------------
+    def template_body(self, ann_id) -> dict:
+        """The template message the workers send for this announcement (without touser and
+        client_msg_id), built by the same code."""
+        from app.extensions import db
+        from app.models import Announcement
+        from jobs.broadcast import notice_for
+        from wechat import templates
+        from wechat.notify import template_message
+
+        notice = notice_for(db.session.get(Announcement, ann_id), 0)
+        template = templates.registry().template(notice.kind)
+        data = template.render(templates.KINDS[notice.kind], notice.values)
+        db.session.rollback()
+        body = template_message("", notice, template.template_id, data, self.app.config["MINIAPP_APPID"])
+        return {k: v for k, v in body.items() if k not in ("touser", "client_msg_id")}
+
+    def bare(self, n: int, body: dict) -> tuple[int, float, float]:
+        """n template messages to n new followers from a plain client: ``--workers``
+        processes × WECHAT_SEND_CONCURRENCY threads, as the workers send. Returns (sent,
+        seconds from the first request to the last answer, client CPU seconds)."""
+        from wechat import client as wechat_client
+
+        openids = [oa for oa, _ in self.followers(n)]
+        token = wechat_client.official_account().access_token  # the workers' token (shared in Redis)
+        url = f"{self.base}/cgi-bin/message/template/send?access_token={token}"
+        threads = int(self.app.config.get("WECHAT_SEND_CONCURRENCY", 4))
+        start_at = time.time() + 2.0  # every process imported and waiting
+        procs = []
+        for i in range(self.args.workers):
+            job = {"url": url, "body": body, "openids": openids[i::self.args.workers], "threads": threads,
+                   "start_at": start_at}
+            p = subprocess.Popen([sys.executable, "-m", "bench.broadcast.bare"], cwd=ROOT, env=self.env,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True, text=True)
+            self.procs.append(p)
+            p.stdin.write(json.dumps(job))
+            p.stdin.close()
+            procs.append(p)
+        results = [json.loads(p.stdout.read()) for p in procs]
+        for p in procs:
+            p.wait()
+            self.procs.remove(p)
+        errors = sum(r["errors"] for r in results)
+        if errors:
+            raise RuntimeError(f"bare client: {errors} errors, e.g. {next(r['error'] for r in results if r['error'])}")
+        sent = sum(r["sent"] for r in results)
+        window = max(r["last"] for r in results) - min(r["first"] for r in results)
+        return sent, window, sum(r["cpu"] for r in results)
+
 
 def profile(bench, args):
     """One broadcast of ``args.profile`` recipients sent by this process under cProfile."""
@@ -304,6 +352,8 @@ def main():
     parser.add_argument("--quota", type=int, default=None, help="daily template quota of the quota run")
     parser.add_argument("--cap", type=int, default=120_000, help="per-minute cap (sandbox and our bucket)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--bare", type=int, default=None,
+                        help="messages of the bare client per run (default: the run's size, at most 20,000)")
     parser.add_argument("--sandbox-workers", type=int, default=2,
                         help="gunicorn processes for the sandbox (0: werkzeug's development server)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
@@ -314,7 +364,13 @@ def main():
     quota_run = args.quota_run if args.quota_run is not None else (2_400 if args.quick else 120_000)
     quota = args.quota or (2_000 if args.quick else 100_000)
 
-    bench = Bench(args)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-broadcast-"))
+    with stops_what_it_starts(str(tmp / "redis.sock")):
+        run(args, tmp, small, large, quota_run, quota)
+
+
+def run(args, tmp: Path, small: int, large: int, quota_run: int, quota: int) -> None:
+    bench = Bench(args, tmp)
     try:
         bench.start_sandbox()
         from jobs import broadcast
@@ -334,22 +390,41 @@ def main():
             t0 = time.monotonic()
             bench.seed(n)
             seeded = time.monotonic() - t0
+            ann_id = bench.broadcast(bench.station_id, f"压测公告{label}")  # waits in the queue for the workers
+            body = bench.template_body(ann_id)
+            # The bare client's halves before and after the broadcast, so a change in the
+            # machine's load hits both alike.
+            half = (args.bare or min(n, 20_000)) // 2
+            sb_cpu0 = bench.cpu(bench.procs[0])
+            bare_a = bench.bare(half, body)
+            sb_cpu_bare = bench.cpu(bench.procs[0]) - sb_cpu0
             workers = bench.start_workers()
-            ann_id = bench.broadcast(bench.station_id, f"压测公告{label}")
             cpu0 = bench.cpu(bench.procs[0])
             p, peak, elapsed = bench.run_until(ann_id, workers)
             worker_cpu = sum(bench.cpu(w) for w in workers)
             sandbox_cpu = bench.cpu(bench.procs[0]) - cpu0
             bench.stop(workers)
+            sb_cpu0 = bench.cpu(bench.procs[0])
+            bare_b = bench.bare(half, body)
+            sb_cpu_bare += bench.cpu(bench.procs[0]) - sb_cpu0
             first, last, sent = bench.send_window(ann_id)
             window = max((last - first).total_seconds(), 1e-6)
             per_minute = sent / window * 60
-            results[label] = (n, p, peak, elapsed, per_minute)
+            bare_sent, bare_window, bare_cpu = (x + y for x, y in zip(bare_a, bare_b))
+            bare_per_minute = bare_sent / bare_window * 60
+            results[label] = (n, p, peak, elapsed, per_minute, bare_per_minute)
             print(f"{label:>6}: {n:>7} recipients  sent {p['sent']} failed {p['failed']} skipped {p['skipped']}  "
                   f"total {elapsed:7.1f}s (seeding {seeded:.1f}s)  achieved {per_minute:,.0f}/min  "
-                  f"achieved/cap {per_minute / args.cap:.3f}  peak worker RSS {peak / 2**20:.1f} MiB")
-            print(f"        CPU per message: workers {worker_cpu / max(p['sent'], 1) * 1000:.1f} ms, "
-                  f"sandbox {sandbox_cpu / max(p['sent'], 1) * 1000:.1f} ms ({os.cpu_count()} cores)")
+                  f"peak worker RSS {peak / 2**20:.1f} MiB")
+            print(f"        bare client ({bare_sent} messages, {args.workers} processes × "
+                  f"{bench.app.config.get('WECHAT_SEND_CONCURRENCY', 4)} threads): {bare_per_minute:,.0f}/min  "
+                  f"achieved/bare {per_minute / bare_per_minute:.3f} (target ≥ 0.9)  "
+                  f"(cap {args.cap:,}/min: achieved/cap {per_minute / args.cap:.3f})")
+            print(f"        CPU per message: workers {worker_cpu / max(p['sent'], 1) * 1000:.2f} ms, "
+                  f"sandbox {sandbox_cpu / max(p['sent'], 1) * 1000:.2f} ms; bare client "
+                  f"{bare_cpu / max(bare_sent, 1) * 1000:.2f} ms, sandbox {sb_cpu_bare / max(bare_sent, 1) * 1000:.2f} ms "
+                  f"({os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+        bare_total = sum(2 * ((args.bare or min(n, 20_000)) // 2) for n in (small, large))
         s, l_ = results["small"], results["large"]
         print(f"peak RSS large/small: {l_[2] / s[2]:.2f} ({s[0]} → {l_[0]} recipients; flat ≈ 1.0)")
 
@@ -379,13 +454,9 @@ def main():
             print(f"  resumed and finished in {elapsed2:.1f}s: sent {p['sent']} failed {p['failed']} "
                   f"skipped {p['skipped']} pending {p['pending']}")
             print(f"  recipients with two messages: {dup} (sandbox holds {total} messages for "
-                  f"{small + large + quota_run} recipients)")
+                  f"{small + large + quota_run} recipients and {bare_total} bare-client messages)")
     finally:
         bench.stop(bench.procs)
-        if not os.environ.get("BENCH_REDIS_URL"):
-            from app.embedded_redis import stop_embedded_redis
-
-            stop_embedded_redis(str(bench.tmp / "redis.sock"))
 
 
 if __name__ == "__main__":
