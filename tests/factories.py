@@ -12,7 +12,8 @@ import pytest
 
 from app import phones
 from app.models import (
-    Community, Crew, CrewArea, District, HeatingSeason, Household, Role, Staff, Station, WechatUser,
+    Community, Crew, CrewArea, District, HeatingSeason, Household, HouseholdBinding, Role, Staff, Station,
+    WechatUser,
 )
 
 _seq = itertools.count(1)
@@ -109,3 +110,33 @@ def make_wechat_user(db):
         return u
 
     return make
+
+
+def bind_wechat_user(db, wechat, *, staff: Staff | None = None, household: Household | None = None,
+                     follow: bool = True, nickname: str | None = None, mini_program: bool = True,
+                     **user_kw) -> tuple[dict, WechatUser]:
+    """A person of the WeChat sandbox (``wechat``: its driver) known to us: their WechatUser
+    (following or not; with the mini-program openid unless ``mini_program=False``), bound to
+    ``staff`` and/or to ``household`` (proved by the owner's name). Returns (the sandbox person,
+    the WechatUser); flushes, never commits."""
+    person = wechat.create_user(follow=follow, **({"nickname": nickname} if nickname else {}))
+    user_kw.setdefault("subscribed", follow)
+    user = WechatUser(oa_openid=person["openid"], mp_openid=person["mp_openid"] if mini_program else None,
+                      nickname=nickname, staff_id=staff.id if staff is not None else None, **user_kw)
+    db.session.add(user)
+    db.session.flush()
+    if household is not None:
+        db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=household.id, proof="owner_name"))
+        db.session.flush()
+    return person, user
+
+
+@pytest.fixture()
+def bind_wechat(db, wechat):
+    """``bind_wechat(staff=..., household=..., follow=..., nickname=...)`` → (person, WechatUser):
+    ``bind_wechat_user`` with this test's sandbox."""
+
+    def bind(**kw):
+        return bind_wechat_user(db, wechat, **kw)
+
+    return bind

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.models import HouseholdBinding, WechatUser
+from tests.factories import bind_wechat_user
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,13 +50,8 @@ def make_resident(db, wechat, make_household):
     """A WeChat user in the sandbox, known to us and bound to a household (made or given)."""
 
     def make(household=None, *, follow=True, **household_kw):
-        person = wechat.create_user(follow=follow)
         household = household or make_household(**household_kw)
-        user = WechatUser(oa_openid=person["openid"], mp_openid=person["mp_openid"], subscribed=True)
-        db.session.add(user)
-        db.session.flush()
-        db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=household.id, proof="owner_name"))
-        db.session.flush()
+        person, user = bind_wechat_user(db, wechat, household=household, follow=follow, subscribed=True)
         return person["openid"], user, household
 
     return make
@@ -67,10 +62,7 @@ def bind_staff(db, wechat):
     """Give a staff member a WeChat account in the sandbox; returns the openid."""
 
     def bind(staff):
-        person = wechat.create_user()
-        db.session.add(WechatUser(oa_openid=person["openid"], subscribed=True, staff_id=staff.id))
-        db.session.flush()
-        return person["openid"]
+        return bind_wechat_user(db, wechat, staff=staff, mini_program=False)[0]["openid"]
 
     return bind
 

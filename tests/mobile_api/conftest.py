@@ -17,6 +17,7 @@ from PIL import Image
 
 from app.models import Bill, Role, WechatUser
 from app.services.billing import issue_bills
+from tests.factories import bind_wechat_user
 from tests.live import LiveServer, SandboxDriver
 from wechat.sandbox_link import sandbox_config
 from wechat.sandbox import create_sandbox_app
@@ -168,8 +169,4 @@ def world(db, make_area, make_household, make_crew, make_staff, make_season) -> 
 
 def bind_staff_wechat(db, driver, staff) -> tuple[dict, WechatUser]:
     """A sandbox person who is ``staff``, following the official account."""
-    person = driver.create_user(follow=True)
-    user = WechatUser(oa_openid=person["openid"], mp_openid=person["mp_openid"], subscribed=True, staff_id=staff.id)
-    db.session.add(user)
-    db.session.flush()
-    return person, user
+    return bind_wechat_user(db, driver, staff=staff)

@@ -22,9 +22,10 @@ from sqlalchemy import select
 
 from app import clock as app_clock
 from app.config import PROJECT_ROOT
-from app.models import Bill, HouseholdBinding, WechatUser
+from app.models import Bill, WechatUser
 from app.services import billing
 from bench.pages.measure import WECHAT_PHONE, first_load, sign_in_browser  # noqa: F401 (for the tests)
+from tests.factories import bind_wechat_user
 from tests.live import LiveServer, SandboxDriver
 from wechat.sandbox import create_sandbox_app
 from wechat.sandbox.crypto import generate_rsa_key, private_key_pem
@@ -110,13 +111,7 @@ def resident_in_arrears(db, driver, make_area, make_household, make_season, *, n
                           starts_on=today - timedelta(days=56), ends_on=today + timedelta(days=64))
     billing.issue_bills(older, [household])
     billing.issue_bills(current, [household])
-    person = driver.create_user(nickname=nickname, follow=True)
-    user = WechatUser(oa_openid=person["openid"], mp_openid=person["mp_openid"], subscribed=True,
-                      nickname=nickname)
-    db.session.add(user)
-    db.session.flush()
-    if bind:
-        db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=household.id, proof="owner_name"))
+    person, user = bind_wechat_user(db, driver, nickname=nickname, household=household if bind else None)
     db.session.commit()
     bills = [db.session.scalar(select(Bill).where(Bill.household_id == household.id, Bill.season_id == s.id))
              for s in (current, older)]
@@ -125,10 +120,7 @@ def resident_in_arrears(db, driver, make_area, make_household, make_season, *, n
 
 def wechat_person(db, driver, *, nickname: str, staff=None) -> tuple[dict, WechatUser]:
     """A sandbox user following the account, and their WechatUser (bound to ``staff`` if given)."""
-    person = driver.create_user(nickname=nickname, follow=True)
-    user = WechatUser(oa_openid=person["openid"], mp_openid=person["mp_openid"], subscribed=True,
-                      nickname=nickname, staff_id=staff.id if staff is not None else None)
-    db.session.add(user)
+    person, user = bind_wechat_user(db, driver, nickname=nickname, staff=staff)
     db.session.commit()
     return person, user
 

@@ -1,14 +1,11 @@
 """Helpers shared by the tests of residents' words (intents, emergencies, ratings)."""
-from app.models import HouseholdBinding, Role, WechatUser
+from app.models import Role
+from tests.factories import bind_wechat_user
 
 
 def bound_resident(db, wechat, household, nickname="王阿姨"):
     """A sandbox user following the account, bound to ``household``: (openid, WechatUser)."""
-    person = wechat.create_user(nickname=nickname)
-    user = WechatUser(oa_openid=person["openid"], subscribed=True, nickname=nickname)
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=household.id, proof="owner_name"))
+    person, user = bind_wechat_user(db, wechat, household=household, nickname=nickname, mini_program=False)
     db.session.commit()
     return person["openid"], user
 
