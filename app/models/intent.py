@@ -6,7 +6,10 @@ staff edit the rows in the console next to the FAQ. ``match``:
 - ``word``: a jieba token of the text equals the phrase (the phrase is added to jieba's
   dictionary, so it is cut as one token);
 - ``phrase``: the phrase occurs in the text (punctuation and spaces ignored);
-- ``exact``: the whole text is the phrase (punctuation and spaces ignored).
+- ``exact``: the whole text is the phrase (punctuation and spaces ignored);
+- ``low_temp``: the text names a temperature — a number (16, 16.5, 十六) followed by the
+  phrase as its unit (度, °C, 摄氏度) — below the indoor standard (``INDOOR_TEMP_STANDARD``):
+  "家里才16度" is a heating complaint, "家里22度" is not.
 
 ``weight`` may be negative (a word that speaks against an intent); ``tag`` refines an intent
 (``gas`` for a gas smell, ``thanks`` for thanks among greetings, ``dissatisfied``…).
@@ -44,8 +47,9 @@ class IntentMatch:
     WORD = "word"
     PHRASE = "phrase"
     EXACT = "exact"
-    ALL = (WORD, PHRASE, EXACT)
-    LABELS = {WORD: "词", PHRASE: "包含短语", EXACT: "整句"}
+    LOW_TEMP = "low_temp"
+    ALL = (WORD, PHRASE, EXACT, LOW_TEMP)
+    LABELS = {WORD: "词", PHRASE: "包含短语", EXACT: "整句", LOW_TEMP: "低于室温标准的温度（数字+此单位）"}
 
 
 class IntentRule(db.Model):

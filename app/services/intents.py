@@ -13,6 +13,7 @@ This module knows nothing of WeChat: the official account's dispatcher
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 import unicodedata
@@ -55,6 +56,32 @@ def _compact(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PZSC")
 
 
+CHINESE_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+NUMBER = r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十]{1,4})"
+
+
+def chinese_number(text: str) -> float | None:
+    """16, 16.5, 十六, 二十, 十 → a number; anything else None."""
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        if "十" in ones or (tens and tens not in CHINESE_DIGITS) or (ones and ones not in CHINESE_DIGITS):
+            return None
+        return float(CHINESE_DIGITS.get(tens, 1) * 10 + CHINESE_DIGITS.get(ones, 0))
+    return float(CHINESE_DIGITS[text]) if text in CHINESE_DIGITS else None
+
+
+def temperatures(compact: str, unit: str) -> list[float]:
+    """The numbers written with ``unit`` in the text: "家里才16度" with 度 → [16.0]."""
+    found = []
+    for match in re.finditer(NUMBER + re.escape(unit), compact):
+        value = chinese_number(match.group(1))
+        if value is not None:
+            found.append(value)
+    return found
+
+
 def is_emoji_only(text: str) -> bool:
     """Text made only of emoji, symbols, punctuation and WeChat's face codes ("/::)", "[微笑]")."""
     stripped = text
@@ -66,10 +93,12 @@ def is_emoji_only(text: str) -> bool:
 
 
 class _Rules:
-    def __init__(self, rows: list[tuple[str, str, str, int, str | None]]):
+    def __init__(self, rows: list[tuple[str, str, str, int, str | None]], *, indoor_standard: float):
         self.words: dict[str, list] = defaultdict(list)
         self.exact: dict[str, list] = defaultdict(list)
         self.phrases: list[tuple[str, tuple]] = []
+        self.low_temps: list[tuple[str, tuple]] = []   # (unit, entry): a temperature below the standard
+        self.indoor_standard = indoor_standard
         seen = set()
         for intent, phrase, match, weight, tag in rows:
             norm = normalize(phrase)
@@ -81,6 +110,8 @@ class _Rules:
                 self.words[norm].append(entry)
             elif match == IntentMatch.EXACT:
                 self.exact[_compact(norm) or norm].append(entry)
+            elif match == IntentMatch.LOW_TEMP:
+                self.low_temps.append((norm.replace(" ", ""), entry))
             else:
                 self.phrases.append((_compact(norm) or norm, entry))
         words.add_words(w for w in self.words if len(w) > 1)
@@ -93,6 +124,10 @@ class _Rules:
             return Classification(Intent.UNKNOWN)
         hits = list(self.exact.get(compact or norm, ()))
         hits += [entry for phrase, entry in self.phrases if phrase in compact]
+        if self.low_temps:
+            spaceless = "".join(norm.split())  # "16 ℃" is "16°c" after NFKC; keep the ° a unit may hold
+            hits += [entry for unit, entry in self.low_temps
+                     if any(t < self.indoor_standard for t in temperatures(spaceless, unit))]
         for token in set(words.cut(norm)):
             hits += self.words.get(token, ())
         scores: dict[str, int] = defaultdict(int)
@@ -125,7 +160,7 @@ def _bump_on_change(session, flush_context):
 
 
 def _rules() -> _Rules:
-    engine = db.engine.url.render_as_string()
+    engine = (db.engine.url.render_as_string(), current_app.config["INDOOR_TEMP_STANDARD"])
     version = current_app.extensions["redis"].get(VERSION_KEY)
     now = time.monotonic()
     with _cache_lock:
@@ -138,7 +173,8 @@ def _rules() -> _Rules:
             rows = db.session.execute(select(IntentRule.intent, IntentRule.phrase, IntentRule.match,
                                              IntentRule.weight, IntentRule.tag)
                                       .where(IntentRule.active.is_(True)).order_by(IntentRule.id)).all()
-            _cache["rules"] = _Rules([tuple(r) for r in rows])
+            _cache["rules"] = _Rules([tuple(r) for r in rows],
+                                     indoor_standard=current_app.config["INDOOR_TEMP_STANDARD"])
             _cache["fingerprint"] = (engine, fingerprint)
         _cache.update(key=(engine, version), checked=now)
         return _cache["rules"]
@@ -164,6 +200,8 @@ def save_rule(rule: IntentRule | None, *, intent: str, phrase: str, match: str, 
         errors["phrase"] = ["请填写词语或短语"]
     elif len(phrase) > 50:
         errors["phrase"] = ["词语不能超过50字"]
+    elif match == IntentMatch.LOW_TEMP and (any(ch.isdigit() for ch in phrase) or len(phrase) > 5):
+        errors["phrase"] = ["“低于室温标准的温度”只填温度单位，如 度、℃"]
     try:
         weight = int(str(weight).strip())
         if not -100 <= weight <= 100:
