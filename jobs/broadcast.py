@@ -42,6 +42,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from flask import current_app
+from redis.exceptions import LockError
 from sqlalchemy import bindparam, func, select, update
 
 from app.clock import local_now
@@ -206,14 +207,9 @@ def dispatch(ann_id: int, *, at=None) -> int:
     for lo, hi in pending_slices(ann_id):
         if redis.exists(_lease_key(ann_id, lo)):
             continue  # a live worker holds it
-        if not redis.set(_queued_key(ann_id, lo), 1, nx=True, ex=int(_cfg("BROADCAST_QUEUED_TTL", 3600))):
+        if not redis.set(_queued_key(ann_id, lo), 1, nx=True, ex=_queued_ttl()):
             continue  # already waiting in the queue
-        job_id = f"broadcast-{ann_id}-{lo}-{uuid.uuid4().hex[:8]}"
-        if at is not None:
-            get_queue("bulk").enqueue_at(at, "jobs.broadcast.send_slice", ann_id, lo, hi, job_id=job_id,
-                                         job_timeout=3600)
-        else:
-            enqueue("jobs.broadcast.send_slice", ann_id, lo, hi, queue="bulk", job_id=job_id, timeout=3600)
+        _enqueue_slice(ann_id, lo, hi, at=at)
         queued += 1
     return queued
 
@@ -237,27 +233,33 @@ def start_announcement(payload: dict, outbox_id: int | None = None) -> None:
 # --- sending ------------------------------------------------------------------------------------
 
 class _Lease:
+    """A slice's lease: redis-py's Lock under the lease key (a random token; renewal and
+    release check it atomically), renewed every quarter of its TTL while the slice is sent."""
+
     def __init__(self, redis, key: str, ttl: int):
-        self.redis, self.key, self.ttl = redis, key, ttl
-        self.token = uuid.uuid4().hex
+        self.lock = redis.lock(key, timeout=ttl, thread_local=False)
+        self.ttl = ttl
         self.renewed = 0.0
 
     def take(self) -> bool:
-        ok = bool(self.redis.set(self.key, self.token, nx=True, ex=self.ttl))
+        ok = self.lock.acquire(blocking=False)
         self.renewed = time.monotonic()
         return ok
 
     def renew(self, force: bool = False) -> None:
         if not force and time.monotonic() - self.renewed < self.ttl / 4:
             return
-        if self.redis.get(self.key) != self.token.encode():
-            raise RuntimeError("broadcast slice lease lost")  # another worker took over: stop
-        self.redis.expire(self.key, self.ttl)
+        try:
+            self.lock.reacquire()
+        except LockError as exc:
+            raise RuntimeError("broadcast slice lease lost") from exc  # another worker took over: stop
         self.renewed = time.monotonic()
 
     def release(self) -> None:
-        if self.redis.get(self.key) == self.token.encode():
-            self.redis.delete(self.key)
+        try:
+            self.lock.release()
+        except LockError:
+            pass  # expired (or another worker's now): nothing of ours to release
 
 
 def _row_values(delivery_id: int, outcome, now) -> dict:
@@ -445,13 +447,21 @@ def _deferred(ann_id: int, lo: int, hi: int, exc: Deferred) -> str:
 
 
 def dispatch_one(ann_id: int, lo: int, hi: int, *, at=None) -> None:
-    redis = _redis()
-    redis.set(_queued_key(ann_id, lo), 1, ex=int(_cfg("BROADCAST_QUEUED_TTL", 3600)))
+    _redis().set(_queued_key(ann_id, lo), 1, ex=_queued_ttl())
+    _enqueue_slice(ann_id, lo, hi, at=at)
+
+
+def _enqueue_slice(ann_id: int, lo: int, hi: int, *, at=None) -> None:
+    """One ``send_slice`` job on the bulk queue, now or at ``at``."""
     job_id = f"broadcast-{ann_id}-{lo}-{uuid.uuid4().hex[:8]}"
     if at is not None:
         get_queue("bulk").enqueue_at(at, "jobs.broadcast.send_slice", ann_id, lo, hi, job_id=job_id, job_timeout=3600)
     else:
         enqueue("jobs.broadcast.send_slice", ann_id, lo, hi, queue="bulk", job_id=job_id, timeout=3600)
+
+
+def _queued_ttl() -> int:
+    return int(current_app.config["BROADCAST_QUEUED_TTL"])
 
 
 # --- the sweeper (cron) --------------------------------------------------------------------------

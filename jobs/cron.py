@@ -9,8 +9,9 @@ import logging
 import os
 import threading
 import time
-import uuid
 
+from redis.exceptions import LockError
+from redis.lock import Lock
 from rq.cron import CronScheduler
 
 log = logging.getLogger(__name__)
@@ -47,25 +48,33 @@ def build_scheduler(connection) -> CronScheduler:
     return scheduler
 
 
-def try_lead(connection, token: str) -> bool:
-    """Take the leader lock if it is free (or already ours)."""
-    if connection.set(LEADER_KEY, token, nx=True, ex=LEADER_TTL):
+def leader_lock(connection) -> Lock:
+    """The leader lock: redis-py's Lock (a random token; renewal and release check it
+    atomically), shared by this process's threads (the renewing thread included)."""
+    return connection.lock(LEADER_KEY, timeout=LEADER_TTL, thread_local=False)
+
+
+def try_lead(lock: Lock) -> bool:
+    """Take the leader lock if it is free; if it is already ours, renew it."""
+    if lock.owned():
+        lock.reacquire()
         return True
-    return connection.get(LEADER_KEY) == token.encode()
+    return lock.acquire(blocking=False)
 
 
-def acquire_leadership(connection, token: str) -> None:
+def acquire_leadership(lock: Lock) -> None:
     """Block until this process holds the leader lock; keep it renewed in a thread."""
-    while not try_lead(connection, token):
+    while not try_lead(lock):
         time.sleep(LEADER_TTL / 3)
 
     def renew():
         while True:
             time.sleep(LEADER_TTL / 3)
-            if connection.get(LEADER_KEY) != token.encode():
+            try:
+                lock.reacquire()
+            except LockError:
                 log.error("cron: lost the leader lock; exiting so another scheduler takes over")
                 os._exit(1)
-            connection.expire(LEADER_KEY, LEADER_TTL)
 
     threading.Thread(target=renew, daemon=True, name="cron-leader").start()
 
@@ -76,16 +85,16 @@ def main() -> None:
     app = create_app()
     with app.app_context():
         connection = app.extensions["redis"]
-        token = uuid.uuid4().hex
+        lock = leader_lock(connection)
         log.info("cron: waiting for the leader lock")
-        acquire_leadership(connection, token)
+        acquire_leadership(lock)
         log.info("cron: leader; scheduling %d periodic job(s)", len(PERIODIC))
         try:
             build_scheduler(connection).start()
         finally:
-            # Hand over at once rather than after the lock's TTL.
-            if connection.get(LEADER_KEY) == token.encode():
-                connection.delete(LEADER_KEY)
+            # Hand over at once rather than after the lock's TTL (if it is still ours).
+            if lock.owned():
+                lock.release()
 
 
 if __name__ == "__main__":
