@@ -142,7 +142,7 @@ PAGE = """<!doctype html>
   // A link as the phone opens it: in the browser of that person (GET /users/<openid>/web?url=,
   // through the backend's web sign-in when the link is on its site).
   function asUser(openid, href) {
-    if (!/^https?:\/\//i.test(href || "")) return null;
+    if (!/^https?:\\/\\//i.test(href || "")) return null;
     return base + "/users/" + encodeURIComponent(openid) + "/web?url=" + encodeURIComponent(href);
   }
   // Text as WeChat shows it: <a href> become links (nothing else of the markup is kept).
