@@ -39,6 +39,11 @@ def _add(word: str) -> None:
         _added.add(word)
 
 
+def warm() -> None:
+    """Load jieba now (a serving process does, at start: app/warmup.py)."""
+    _ensure_ready()
+
+
 def add_words(words: Iterable[str]) -> None:
     """Make each word one token from now on (rules edited in the console add theirs)."""
     _ensure_ready()
