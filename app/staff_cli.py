@@ -9,15 +9,14 @@ event with that scene.
 """
 from __future__ import annotations
 
-import io
 
 import click
-import qrcode
 import requests
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 from wechatpy.exceptions import WeChatException
 
+from app import qrcodes
 from app.clock import local_now
 from app.errors import DomainError
 from app.extensions import db
@@ -27,14 +26,6 @@ from wechat import qr as wechat_qr
 from wechat.client import TokenRefreshBusy
 
 staff_cli = AppGroup("staff", help="员工管理 (staff administration)")
-
-
-def ascii_qr(data: str) -> str:
-    qr = qrcode.QRCode(border=1)
-    qr.add_data(data)
-    out = io.StringIO()
-    qr.print_ascii(out=out, invert=True)
-    return out.getvalue()
 
 
 @staff_cli.command("bind-qr")
@@ -67,5 +58,5 @@ def bind_qr(username: str, no_wechat: bool) -> None:
             click.echo(f"公众号二维码 WeChat QR: {qr_data}")
         except (WeChatException, requests.RequestException, TokenRefreshBusy, KeyError) as exc:
             click.echo(f"警告：微信接口调用失败（{exc}），下方二维码仅含场景值，微信扫码无法绑定。", err=True)
-    click.echo(ascii_qr(qr_data))
+    click.echo(qrcodes.text(qr_data))
     click.echo("请本人用微信扫码绑定，24小时内有效，仅可使用一次。")

@@ -7,13 +7,11 @@ else answers 404 (we do not say whether it exists).
 """
 from __future__ import annotations
 
-import base64
-import io
 
-import qrcode
 from flask import current_app, send_file
 from sqlalchemy import select, update
 
+from app import qrcodes
 from app.dbutil import insert_or_skip
 from app.errors import ConflictError, NotFoundError, ValidationError
 from app.extensions import db
@@ -154,12 +152,6 @@ def get_payment(out_trade_no):
     return payments.refresh_state(payment, wechat_pay.JsapiGateway.mini_program(), db.session)
 
 
-def _qr_data_url(text: str) -> str:
-    out = io.BytesIO()
-    qrcode.make(text, box_size=6, border=2).save(out, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
-
-
 @bp.route("/payments/<string:out_trade_no>/receipt", methods=["GET"])
 @login_required
 @bp.response(200, ReceiptSchema)
@@ -179,7 +171,7 @@ def get_receipt(out_trade_no):
             "refunds": refunds, "state": payment.state,
             "paid_at": payment.paid_at, "account_no": household.account_no,
             "address": household.address, "items": payment.items, "verify_url": verify_url,
-            "qr_code": _qr_data_url(verify_url)}
+            "qr_code": qrcodes.png_data_url(verify_url)}
 
 
 # --- repairs --------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from app.services import access, binding, billing, chat, identity, intents, know
 from app.services.actors import Actor
 from app.text import clean_text
 from wechat import crew_chat, intent_replies, live_chat, progress
+from wechat import qr as wechat_qr
 from wechat.inbound import SUBSCRIBE_MSG_EVENTS
 from wechat.notify import CUSTOM_WINDOW, record_template_result, window_key
 
@@ -228,7 +229,7 @@ def _handle_event(msg) -> str | None:
         user = _user(msg.source)
         if event != "scan":
             user.subscribed, user.subscribed_at = True, utcnow()
-        scene = getattr(msg, "scene_id", None) or (getattr(msg, "key", "") or "").removeprefix("qrscene_")
+        scene = getattr(msg, "scene_id", None) or (getattr(msg, "key", "") or "").removeprefix(wechat_qr.SUBSCRIBE_PREFIX)
         if scene:
             return _handle_scene(user, str(scene))
         return crew_chat.CREW_HELP if crew_chat.crew_staff_of(user.oa_openid) else WELCOME
@@ -276,13 +277,14 @@ def _template_finished(msg) -> None:
 # --- QR scenes: binding a household or a staff member -------------------------------------------
 
 def _handle_scene(user: WechatUser, scene: str) -> str:
-    if scene.startswith("hh:"):
-        account_no = scene[3:]
+    kind, value = wechat_qr.parse_scene(scene) or (None, "")
+    if kind == "household":
+        account_no = value
         _set_state(user.oa_openid, step="bind_proof", account_no=account_no)
         return f"您正在绑定户号 {account_no}。\n请回复户主姓名或预留手机号后四位完成验证。"
-    if scene.startswith("staff:"):
+    if kind == "staff":
         try:
-            staff = binding.bind_staff(user, scene[6:])
+            staff = binding.bind_staff(user, value)
         except DomainError as exc:
             return exc.message
         return f"{staff.name}，您的微信已绑定员工账号（{Role.LABELS.get(staff.role, staff.role)}），今后的任务将推送到这里。"

@@ -1,25 +1,33 @@
 """Parametric QR codes (WECHAT.md §5): household binding (printed on bills and notices)
 and one-time staff binding. WeChat gives the code's URL; we draw the image with ``qrcode``
-(the showqrcode host is hard-coded in wechatpy and we need no round trip for the picture).
+(app.qrcodes; the showqrcode host is hard-coded in wechatpy and we need no round trip for the
+picture). The scene strings are written and read here only (``*_scene``, ``parse_scene``).
 """
 from __future__ import annotations
 
-import io
-
-import qrcode
-from qrcode.image.pil import PilImage
-
+from app import qrcodes
 from wechat import client as wechat_client
 
 STAFF_QR_SECONDS = 24 * 3600
+HOUSEHOLD_SCENE = "hh:"     # + account number
+STAFF_SCENE = "staff:"      # + one-time binding code
+SUBSCRIBE_PREFIX = "qrscene_"   # WeChat's EventKey of a subscribe through a QR: qrscene_ + scene
 
 
 def household_scene(account_no: str) -> str:
-    return f"hh:{account_no}"
+    return HOUSEHOLD_SCENE + account_no
 
 
 def staff_scene(code: str) -> str:
-    return f"staff:{code}"
+    return STAFF_SCENE + code
+
+
+def parse_scene(scene: str) -> tuple[str, str] | None:
+    """("household", account number) or ("staff", code) for one of our scenes; else None."""
+    for kind, prefix in (("household", HOUSEHOLD_SCENE), ("staff", STAFF_SCENE)):
+        if scene.startswith(prefix):
+            return kind, scene[len(prefix):]
+    return None
 
 
 def create_household_qr(account_no: str) -> dict:
@@ -39,8 +47,5 @@ def create_staff_qr(code: str) -> dict:
 
 
 def png(url: str, box_size: int = 8) -> bytes:
-    """The QR image of a URL as PNG bytes."""
-    img = qrcode.make(url, image_factory=PilImage, box_size=box_size, border=2)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+    """The QR image of a code's URL as PNG bytes."""
+    return qrcodes.png(url, box_size)

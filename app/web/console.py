@@ -7,11 +7,8 @@ each view commits once.
 """
 from __future__ import annotations
 
-import io
 from datetime import date, datetime, time, timedelta
 
-import qrcode
-import qrcode.image.svg
 from flask import (
     Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for,
 )
@@ -20,7 +17,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.clock import local_tz as tz  # the pages' time zone
-from app import phones
+from app import phones, qrcodes
 from app.errors import DomainError
 from app.extensions import db
 from app.models import (
@@ -344,11 +341,7 @@ def task_url(ticket: Ticket) -> str:
 
 
 def qr_svg(data: str) -> Markup:
-    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
-    buf = io.BytesIO()
-    image.save(buf)
-    svg = buf.getvalue().decode()
-    return Markup(svg[svg.index("<svg"):])
+    return Markup(qrcodes.svg(data))
 
 
 @bp.route("/tickets/<int:ticket_id>/print")

@@ -1,0 +1,42 @@
+"""QR images, drawn in one place (``qrcode``): SVG for pages, PNG for files and the mini-program,
+text for the terminal. What a QR says (a WeChat scene URL, a page link) is the caller's."""
+from __future__ import annotations
+
+import base64
+import io
+
+import qrcode
+import qrcode.image.svg
+from qrcode.image.pil import PilImage
+
+BORDER = 2   # modules of quiet zone around the code (scanners need some; 4 is the standard's ideal)
+
+
+def svg(data: str, box_size: int = 8) -> str:
+    """The ``<svg>`` element (no XML prologue), to put inside a page."""
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=box_size, border=BORDER)
+    buf = io.BytesIO()
+    image.save(buf)
+    text = buf.getvalue().decode()
+    return text[text.index("<svg"):]
+
+
+def png(data: str, box_size: int = 8) -> bytes:
+    image = qrcode.make(data, image_factory=PilImage, box_size=box_size, border=BORDER)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def png_data_url(data: str, box_size: int = 6) -> str:
+    """A ``data:image/png;base64,…`` URL (the mini-program shows it in an <image>)."""
+    return "data:image/png;base64," + base64.b64encode(png(data, box_size)).decode()
+
+
+def text(data: str) -> str:
+    """The code in block characters, for a terminal (light on dark)."""
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(data)
+    out = io.StringIO()
+    qr.print_ascii(out=out, invert=True)
+    return out.getvalue()
