@@ -8,11 +8,14 @@ error is logged and the user is told politely.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy import create_engine, event
+from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -123,13 +126,16 @@ def receive():
     # of the same message collides on the unique key.
     if not _record_inbound(key, msg, xml):
         return _duplicate(key, msg, crypto, nonce)
+    watch = _WriteWatch()
     try:
         text = conversation.handle(msg, caller)
-        db.session.commit()
+        watch.commit()
     except IntegrityError:
+        watch.close()
         db.session.rollback()  # a concurrent copy of this message won the race
         return _answer(None, msg, crypto, nonce)
     except Exception:
+        watch.close()
         db.session.rollback()
         log.exception("callback: handler failed for %s", key)
         _record_inbound(key, msg, xml)  # keep the message (and its dedupe) without the half work
@@ -139,6 +145,40 @@ def receive():
         redis.set(f"wechat:reply:{key}", text, ex=REPLY_CACHE_TTL)
     conversation.after_commit()
     return _answer(text, msg, crypto, nonce)
+
+
+class _WriteWatch:
+    """Watches the transaction that holds the dedupe row while the handler runs. When the
+    handler wrote nothing (a bill look-up, a help text, advice to someone not bound), the
+    dedupe row is all there is to commit, and on PostgreSQL that commit does not wait for the
+    WAL flush (``SET LOCAL synchronous_commit TO OFF``): as with the fast path's row, a
+    database crash may lose the record of a message that changed nothing. A transaction with
+    any other write (a ticket, a binding, a chat message …) commits durably as always."""
+
+    def __init__(self):
+        self.conn = db.session.connection() if db.engine.dialect.name == "postgresql" else None
+        self.wrote = False
+        if self.conn is not None:
+            event.listen(self.conn, "before_cursor_execute", self._saw)
+
+    def _saw(self, conn, cursor, statement, parameters, context, executemany):
+        head = statement.lstrip()[:6].upper()
+        if head != "SELECT" or " FOR UPDATE" in statement.upper():
+            self.wrote = True
+
+    def commit(self) -> None:
+        try:
+            if self.conn is not None:
+                db.session.flush()
+                if not self.wrote and db.session.connection() is self.conn:
+                    db.session.execute(sql("SET LOCAL synchronous_commit TO OFF"))
+        finally:
+            self.close()
+        db.session.commit()
+
+    def close(self) -> None:
+        if self.conn is not None and event.contains(self.conn, "before_cursor_execute", self._saw):
+            event.remove(self.conn, "before_cursor_execute", self._saw)
 
 
 def _duplicate(key: str, msg, crypto, nonce: str) -> Response:
@@ -175,8 +215,34 @@ def _record_inbound(key: str, msg, xml: str) -> bool:
 def _record_inbound_alone(key: str, msg, xml: str) -> bool:
     """Write the dedupe row as one autocommitted statement (no BEGIN/COMMIT round trips);
     False when seen before."""
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with _log_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         return conn.execute(_inbound_insert(), _inbound_row(key, msg, xml)).first() is not None
+
+
+_LOG_ENGINE_KEY = "wechat_callback_log_engine"
+_log_engine_lock = threading.Lock()
+
+
+def _log_engine():
+    """Where the fast path writes its row. On PostgreSQL an engine of its own whose commits do
+    not wait for the WAL to reach the disk (``synchronous_commit=off``, ~6 ms less per
+    question here): that row only records a question answered from the FAQ, with no side
+    effect to deduplicate, so a database crash may lose the last moment of such rows and
+    nothing else — a ticket, a binding, any effect commits on the app's engine, durably.
+    Other databases: the app's engine."""
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return engine
+    found = current_app.extensions.get(_LOG_ENGINE_KEY)
+    if found is None or found[0] is not engine:
+        with _log_engine_lock:
+            found = current_app.extensions.get(_LOG_ENGINE_KEY)
+            if found is None or found[0] is not engine:
+                options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+                found = (engine, create_engine(engine.url, pool_pre_ping=options.get("pool_pre_ping", True),
+                                               connect_args={"options": "-c synchronous_commit=off"}))
+                current_app.extensions[_LOG_ENGINE_KEY] = found
+    return found[1]
 
 
 def _answer(text: str | None, msg, crypto: WeChatCrypto | None, nonce: str) -> Response:
