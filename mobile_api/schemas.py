@@ -13,7 +13,7 @@ from werkzeug.datastructures import FileStorage
 
 from app.fields import CleanString
 from app.models import OutageStatus, Priority, TicketCategory, TicketState
-from app.services import outages as outage_service, uploads
+from app.services import outages as outage_service, privacy, uploads
 from app.services.tickets import EVENT_LABELS, waits_on_outage
 from mobile_api.common import PageArgs, page_schema
 
@@ -115,12 +115,8 @@ class HouseholdSchema(Schema):
     account_no = fields.String(required=True)
     address = fields.String(required=True)
     area_m2 = fields.String(required=True, metadata={"description": "面积（平方米），十进制字符串"})
-    owner_name = fields.Method("_masked_name", required=True)
+    owner_name = fields.Function(lambda household: privacy.mask_name(household.owner_name), required=True)
     status = fields.String(required=True)
-
-    def _masked_name(self, household):
-        name = household.owner_name or ""
-        return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
 
 
 HouseholdPageSchema = page_schema(HouseholdSchema, "HouseholdPage")

@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from sqlalchemy import Integer, and_, case, func, literal_column, or_, select
-from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.models import (
@@ -34,6 +33,7 @@ from app.models import (
 from app.phones import masked
 from app.services import chat as chat_service
 from app.services import clusters as cluster_service
+from app.services import sla
 from app.services.outages import LIVE, count_affected
 from app.services.reconciliation import open_mismatch_count
 
@@ -104,15 +104,14 @@ def _ticket_counts(now: datetime, day_start: datetime) -> dict:
     today = db.session.scalar(select(func.count(Ticket.id)).where(Ticket.created_at >= day_start)) or 0
     # One pass over the open backlog (ix_ticket_backlog leads with state). 待派单: open, no crew,
     # not waiting on an outage (those are held on purpose, not forgotten).
-    not_responded = Ticket.state.in_((TicketState.NEW, TicketState.ASSIGNED))
     open_, overdue, overdue_unfinished, emergency, unassigned, response_late = db.session.execute(
         select(
             func.count(Ticket.id),
-            _count_if(Ticket.finish_by < now),
-            _count_if(and_(Ticket.finish_by < now, Ticket.state != TicketState.REPLIED)),
+            _count_if(sla.finish_overdue(now)),
+            _count_if(and_(sla.finish_overdue(now), Ticket.state != TicketState.REPLIED)),
             _count_if(Ticket.priority == Priority.EMERGENCY),
             _count_if(and_(Ticket.crew_id.is_(None), Ticket.outage_id.is_(None))),
-            _count_if(and_(not_responded, Ticket.respond_by < now)),
+            _count_if(sla.response_overdue(now)),
         ).where(Ticket.state.in_(OPEN))
     ).one()
     # Filtered by state in the CASE, not the WHERE: a WHERE on state would tempt the planner
@@ -125,13 +124,18 @@ def _ticket_counts(now: datetime, day_start: datetime) -> dict:
             "overdue_unfinished": int(overdue_unfinished)}
 
 
+def _finished_since(since: datetime):
+    """SQL: finished since ``since`` — answered by a crew, or closed directly by an agent."""
+    return or_(Ticket.replied_at >= since, and_(Ticket.replied_at.is_(None), Ticket.closed_at >= since))
+
+
 def _count_if(condition):
     """SQL: how many rows meet ``condition`` (0, never NULL)."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+def _rate(part: int | None, whole: int | None) -> float | None:
+    return round(int(part or 0) / int(whole), 4) if whole else None
 
 
 def _times(now: datetime, since: datetime, late: dict) -> dict:
@@ -147,17 +151,17 @@ def _times(now: datetime, since: datetime, late: dict) -> dict:
     response = _seconds_between(Ticket.accepted_at, Ticket.created_at)
     avg_response, n_response, response_on_time = db.session.execute(
         select(func.avg(response), func.count(Ticket.id),
-               _count_if(or_(Ticket.respond_by.is_(None), Ticket.accepted_at <= Ticket.respond_by)))
+               _count_if(sla.responded_on_time()))
         .where(Ticket.accepted_at >= since)
     ).one()
     end = _repair_end()
     repair = _seconds_between(end, Ticket.created_at)
     # Tickets finished in the window: answered by a crew, or closed directly by an agent.
-    finished = or_(Ticket.replied_at >= since, and_(Ticket.replied_at.is_(None), Ticket.closed_at >= since))
+    finished = _finished_since(since)
     done = Ticket.state != TicketState.CANCELLED
     avg_repair, n_repair, n_done, finish_on_time = db.session.execute(
         select(func.avg(repair), func.count(Ticket.id), _count_if(done),
-               _count_if(and_(done, or_(Ticket.finish_by.is_(None), end <= Ticket.finish_by))))
+               _count_if(and_(done, sla.finished_on_time(end))))
         .where(finished)
     ).one()
     response_whole = n_response + late["response_late"]
@@ -260,10 +264,35 @@ def _outages() -> list[dict]:
     } for o in outages]
 
 
-def _fees(now: datetime, day_start: datetime) -> dict:
-    today = now.astimezone(_tz()).date()
+BILL_TOTALS_TTL = 300   # seconds; a safety net — the stamp moves with each new bill and payment
+
+
+def bill_totals(today: date, payments_today: int, *, cached: bool = True) -> dict:
+    """The current season's billed and paid principal, and each district's arrears
+    (outstanding principal of open bills whose season's due date has passed).
+
+    These read every bill of the season and every open bill — households × seasons, never the
+    ticket history, but the largest reads of the summary — and change only when bills are
+    issued or a payment is credited. So they are kept in Redis under a stamp of exactly that:
+    the local date (a due date passes), the newest bill id, the newest payment time and how
+    many payments were credited today (one index probe each). A payment WeChat reports late
+    with a time before midnight shows within ``BILL_TOTALS_TTL``. Without Redis (or with
+    ``cached=False``) they are computed."""
+    redis = current_app.extensions.get("redis") if cached and has_app_context() else None
+    key = None
+    if redis is not None:
+        stamp = "|".join(str(p) for p in (
+            today, db.session.scalar(select(func.max(Bill.id))), db.session.scalar(select(func.max(Payment.paid_at))),
+            payments_today))
+        key = "dashboard:bills:" + hashlib.sha1(stamp.encode()).hexdigest()[:16]
+        try:
+            hit = redis.get(key)
+        except Exception:  # Redis down: computed, uncached
+            hit, redis = None, None
+        if hit:
+            return json.loads(hit)
     season = current_season(today)
-    result: dict = {"season": None, "rate": None, "due_fen": 0, "paid_fen": 0}
+    totals: dict = {"season": None, "due_fen": 0, "paid_fen": 0, "arrears": []}
     if season is not None:
         due, paid = db.session.execute(
             select(func.coalesce(func.sum(Bill.amount_fen), 0),
@@ -272,14 +301,36 @@ def _fees(now: datetime, day_start: datetime) -> dict:
                                           else func.least(Bill.paid_fen, Bill.amount_fen)), 0))
             .where(Bill.season_id == season.id, Bill.status != BillStatus.WAIVED)
         ).one()
-        result.update(season=season.code, due_fen=int(due), paid_fen=int(paid),
-                      rate=round(int(paid) / int(due), 4) if due else None)
+        totals.update(season=season.code, due_fen=int(due), paid_fen=int(paid))
+    totals["arrears"] = [[d, int(fen), n] for d, fen, n in db.session.execute(
+        select(Household.district_id, func.sum(Bill.amount_fen - Bill.paid_fen), func.count(func.distinct(Bill.household_id)))
+        .select_from(Bill).join(HeatingSeason, HeatingSeason.id == Bill.season_id)
+        .join(Household, Household.id == Bill.household_id)
+        .where(Bill.status.in_(BillStatus.OPEN), HeatingSeason.due_on < today)
+        .group_by(Household.district_id)
+    ).all()]
+    if redis is not None:
+        try:
+            redis.set(key, json.dumps(totals), ex=BILL_TOTALS_TTL)
+        except Exception:
+            pass
+    return totals
+
+
+def _payments_today(day_start: datetime) -> tuple[int, int]:
+    """(count, amount in fen) of WeChat Pay payments credited since local midnight."""
     count, total = db.session.execute(
         select(func.count(Payment.id), func.coalesce(func.sum(Payment.amount_fen), 0))
         .where(Payment.paid_at >= day_start, Payment.state == PaymentState.PAID)
     ).one()
-    result.update(payments_today=count, payments_today_fen=int(total))
-    return result
+    return int(count), int(total)
+
+
+def _fees(now: datetime, day_start: datetime, totals: dict) -> dict:
+    count, total = _payments_today(day_start)
+    due, paid = totals["due_fen"], totals["paid_fen"]
+    return {"season": totals["season"], "due_fen": due, "paid_fen": paid,
+            "rate": round(paid / due, 4) if due else None, "payments_today": count, "payments_today_fen": total}
 
 
 QUEUE_LOOKBACK = timedelta(hours=1)   # a call still "ringing" after this lost its hangup event
@@ -311,17 +362,13 @@ def _calls(now: datetime, day_start: datetime) -> dict:
     }
 
 
-def _money_by_district(now: datetime, day_start: datetime) -> list[dict]:
-    """Arrears (outstanding principal of bills past their season's due date) and today's
-    collection (principal and late fees of payments credited today) for each district."""
-    today = now.astimezone(_tz()).date()
-    arrears = {d: (int(fen), n) for d, fen, n in db.session.execute(
-        select(Household.district_id, func.sum(Bill.amount_fen - Bill.paid_fen), func.count(func.distinct(Bill.household_id)))
-        .select_from(Bill).join(HeatingSeason, HeatingSeason.id == Bill.season_id)
-        .join(Household, Household.id == Bill.household_id)
-        .where(Bill.status.in_(BillStatus.OPEN), HeatingSeason.due_on < today)
-        .group_by(Household.district_id)
-    ).all()}
+def _money_by_district(now: datetime, day_start: datetime, totals: dict | None = None) -> list[dict]:
+    """Arrears (outstanding principal of bills past their season's due date, from
+    ``bill_totals``) and today's collection (principal and late fees of payments credited
+    today) for each district."""
+    if totals is None:
+        totals = bill_totals(now.astimezone(_tz()).date(), _payments_today(day_start)[0])
+    arrears = {d: (fen, n) for d, fen, n in totals["arrears"]}
     collected = {d: (int(fen), n) for d, fen, n in db.session.execute(
         select(Household.district_id, func.sum(PaymentItem.principal_fen + PaymentItem.late_fee_fen),
                func.count(func.distinct(Payment.id)))
@@ -467,7 +514,7 @@ def _crews(now: datetime) -> list[dict]:
     crew = func.coalesce(Ticket.crew_id, 0)  # an expression: see _unindexed
     load = {crew_id: (n, int(late)) for crew_id, n, late in db.session.execute(
         select(crew, func.count(Ticket.id),
-               func.coalesce(func.sum(case((Ticket.finish_by < now, 1), else_=0)), 0))
+               _count_if(sla.finish_overdue(now)))
         .where(Ticket.state.in_(OPEN)).group_by(crew)
     ).all()}
     members: dict[int, list[dict]] = {}
@@ -515,6 +562,7 @@ def dashboard_summary(now: datetime | None = None) -> dict:
     day_start = local_day_start(now)
     since = now - timedelta(days=WINDOW_DAYS)
     tickets = _ticket_counts(now, day_start)
+    totals = bill_totals(now.astimezone(_tz()).date(), _payments_today(day_start)[0])
     return {
         "generated_at": now.isoformat(),
         "window_days": WINDOW_DAYS,
@@ -533,8 +581,8 @@ def dashboard_summary(now: datetime | None = None) -> dict:
         "outages": _outages(),
         "suspected_outages": _suspected_outages(),
         "chat": _chat(now, day_start),
-        "fees": _fees(now, day_start),
-        "money_by_district": _money_by_district(now, day_start),
+        "fees": _fees(now, day_start, totals),
+        "money_by_district": _money_by_district(now, day_start, totals),
         "reconciliation": _reconciliation(),
         "crews": _crews(now),
     }
@@ -635,7 +683,7 @@ def _ticket_condition(figure: str, key: str | None, now: datetime):
     if figure == "open":
         return Ticket.state.in_(OPEN), TICKET_FIGURES[figure], Ticket.finish_by.asc()
     if figure == "overdue":
-        return and_(Ticket.state.in_(OPEN), Ticket.finish_by < now), TICKET_FIGURES[figure], Ticket.finish_by.asc()
+        return sla.finish_overdue(now), TICKET_FIGURES[figure], Ticket.finish_by.asc()
     if figure == "emergency":
         return (and_(Ticket.state.in_(OPEN), Ticket.priority == Priority.EMERGENCY), TICKET_FIGURES[figure],
                 Ticket.created_at.desc())
@@ -645,8 +693,7 @@ def _ticket_condition(figure: str, key: str | None, now: datetime):
     if figure == "responded":
         return Ticket.accepted_at >= since, TICKET_FIGURES[figure], Ticket.accepted_at.desc()
     if figure == "repaired":
-        finished = or_(Ticket.replied_at >= since, and_(Ticket.replied_at.is_(None), Ticket.closed_at >= since))
-        return finished, TICKET_FIGURES[figure], Ticket.created_at.desc()
+        return _finished_since(since), TICKET_FIGURES[figure], Ticket.created_at.desc()
     if figure == "rated":
         return (and_(Ticket.rated_at >= since, Ticket.rating.is_not(None)), TICKET_FIGURES[figure],
                 Ticket.rated_at.desc())
@@ -668,8 +715,7 @@ def _ticket_condition(figure: str, key: str | None, now: datetime):
         return (and_(Ticket.state.in_(OPEN), Ticket.crew_id.is_(None), Ticket.outage_id.is_(None)),
                 TICKET_FIGURES[figure], Ticket.created_at.asc())
     if figure == "response_late":
-        return (and_(Ticket.state.in_((TicketState.NEW, TicketState.ASSIGNED)), Ticket.respond_by < now),
-                TICKET_FIGURES[figure], Ticket.respond_by.asc())
+        return sla.response_overdue(now), TICKET_FIGURES[figure], Ticket.respond_by.asc()
     if figure == "complaints":
         return (and_(Ticket.created_at >= since, _unindexed(Ticket.type) == TicketType.COMPLAINT),
                 TICKET_FIGURES[figure], Ticket.created_at.desc())
@@ -717,7 +763,7 @@ def ticket_row(t: Ticket, now: datetime) -> dict:
         "address": t.address or "", "description": t.description,
         "crew": t.crew.name if t.crew else None, "assignee": t.assignee.name if t.assignee else None,
         "created_at": t.created_at, "finish_by": t.finish_by, "rating": t.rating,
-        "overdue": bool(t.state in OPEN and t.finish_by is not None and t.finish_by < now),
+        "overdue": sla.is_finish_overdue(t, now),
     }
 
 

@@ -16,7 +16,7 @@ from openpyxl import Workbook
 from openpyxl.chart import BarChart, LineChart, PieChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import and_, case, func, literal_column, select
 
 from app.errors import ValidationError
 from app.extensions import db
@@ -25,7 +25,8 @@ from app.models import (
     Ticket, TicketEvent, TicketState, TicketType,
 )
 from app.services.chat import chat_metrics
-from app.services.metrics import _count_if, _repair_end, _seconds_between, local_offset_hours
+from app.services import sla
+from app.services.metrics import _count_if, _rate, _repair_end, _seconds_between, local_offset_hours
 
 MAX_DAYS = 366
 PERIODS = {"day": "按日", "week": "按周", "month": "按月"}
@@ -216,10 +217,6 @@ def fee_report(p: ReportParams) -> dict:
             "latest_season": seasons[0]["season"] if seasons else None}
 
 
-def _rate(part, whole) -> float | None:
-    return round(int(part or 0) / int(whole), 4) if whole else None
-
-
 def _quality_columns():
     """Aggregates shared by the per-crew and per-agent tables (over tickets created in range)."""
     end = _repair_end()
@@ -229,11 +226,10 @@ def _quality_columns():
         _count_if(Ticket.state == TicketState.CLOSED),
         func.avg(_seconds_between(Ticket.accepted_at, Ticket.created_at)),
         _count_if(Ticket.accepted_at.is_not(None)),
-        _count_if(and_(Ticket.accepted_at.is_not(None),
-                       or_(Ticket.respond_by.is_(None), Ticket.accepted_at <= Ticket.respond_by))),
+        _count_if(and_(Ticket.accepted_at.is_not(None), sla.responded_on_time())),
         func.avg(case((finished, _seconds_between(end, Ticket.created_at)))),
         _count_if(finished),
-        _count_if(and_(finished, or_(Ticket.finish_by.is_(None), end <= Ticket.finish_by))),
+        _count_if(and_(finished, sla.finished_on_time(end))),
         func.sum(Ticket.rating), func.count(Ticket.rating), _count_if(Ticket.rating >= 4),
     )
 

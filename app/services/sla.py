@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 
 from app.errors import DomainError
 from app.extensions import db
@@ -63,6 +63,17 @@ def response_overdue(now: datetime):
 def finish_overdue(now: datetime):
     """SQL condition: 超时未完成 at ``now``."""
     return and_(Ticket.state.in_(TicketState.OPEN), Ticket.finish_by < now)
+
+
+def responded_on_time():
+    """SQL condition: an accepted ticket was accepted by ``respond_by`` (none: on time)."""
+    return or_(Ticket.respond_by.is_(None), Ticket.accepted_at <= Ticket.respond_by)
+
+
+def finished_on_time(end):
+    """SQL condition: a finished ticket ended (``end``: the crew's answer, else the closing)
+    by ``finish_by`` (none — the clock held for an outage: on time)."""
+    return or_(Ticket.finish_by.is_(None), end <= Ticket.finish_by)
 
 
 def is_response_overdue(ticket: Ticket, now: datetime) -> bool:
