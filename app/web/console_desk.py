@@ -82,7 +82,11 @@ def _caller_phone(form) -> str | None:
 @bp.route("/tickets/new", methods=["POST"])
 def desk_ticket_create():
     form = request.form
-    errors = {}
+    description = clean_text(form.get("description"), multiline=True)
+    category, priority = form.get("category") or TicketCategory.OTHER, form.get("priority") or None
+    # The service's own checks too, so every field's message shows at once (one round).
+    errors = ticket_service.ticket_field_errors(actor(), type=form.get("type", ""), source=form.get("source", ""),
+                                                category=category, priority=priority, description=description)
     household = None
     if form.get("household_id"):
         household = db.session.get(Household, form.get("household_id", type=int) or 0)
@@ -102,10 +106,8 @@ def desk_ticket_create():
     if errors:
         raise ValidationError("提交的工单信息有误", fields=errors)
     ticket = ticket_service.create_ticket(
-        actor(), type=form.get("type", ""), source=source, description=clean_text(form.get("description"),
-                                                                                    multiline=True),
-        category=form.get("category") or TicketCategory.OTHER, priority=form.get("priority") or None,
-        household=household, caller_phone=caller_phone, caller_name=clean_optional(form.get("caller_name")),
+        actor(), type=form.get("type", ""), source=source, description=description, category=category,
+        priority=priority, household=household, caller_phone=caller_phone, caller_name=clean_optional(form.get("caller_name")),
         address=clean_optional(form.get("address")))
     db.session.commit()
     crew = f"，已派给{ticket.crew.name}" if ticket.crew else ""
