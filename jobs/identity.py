@@ -18,11 +18,12 @@ from app.extensions import db
 from app.models import WechatUser, utcnow
 from app.services.identity import attach_unionid
 from wechat import client as wechat_client
+from wechat.notify import INVALID_OPENID, NOT_FOLLOWING
 
 log = logging.getLogger(__name__)
 
 BATCH = 100                     # user/info/batchget takes at most 100 openids
-NOT_A_FOLLOWER = (40003, 43004)  # invalid openid / not following: nothing to learn
+NOT_A_FOLLOWER = (INVALID_OPENID, NOT_FOLLOWING)  # nothing to learn
 
 
 def learn_unionid(openid: str) -> str:

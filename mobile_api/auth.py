@@ -152,7 +152,7 @@ def _session_for(code: str) -> dict:
     try:
         return wechat_client.mini_program().wxa.code_to_session(code)
     except WeChatClientException as exc:
-        if exc.errcode in (40029, 40163, 40226):
+        if exc.errcode in (*wechat_client.BAD_LOGIN_CODE, 40226):   # or a high-risk user
             raise UnauthorizedError("登录凭证无效或已使用，请重新登录", code="invalid_code") from exc
         if exc.errcode == 41008:   # WeChat saw no code: the caller's mistake, not an outage
             raise ValidationError("缺少登录凭证 code", code="invalid_code", fields={"code": ["必填"]}) from exc

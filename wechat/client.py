@@ -34,6 +34,9 @@ from wechatpy.session.redisstorage import RedisStorage
 log = logging.getLogger(__name__)
 
 TOKEN_ERRORS = (40001, 40014, 42001)
+# A sign-in code (web authorisation, the mini-program's wx.login) WeChat will not exchange:
+# invalid or expired, or already used. Each door adds its own (41008 missing, 40226 risky user).
+BAD_LOGIN_CODE = (40029, 40163)
 # Stop using a token this long before WeChat's expiry, so no process holds a dying one (the
 # stable token is renewed by WeChat in its last five minutes: asking then gives the new one).
 TOKEN_MARGIN = 300

@@ -34,9 +34,8 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import requests
 from flask import current_app
@@ -44,6 +43,7 @@ from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from wechatpy.exceptions import WeChatClientException
 
+from app.clock import BEIJING
 from app.extensions import db
 from app.models import OutboundMessage, SubscribeConsent, WechatUser, utcnow
 from app.models.messages import OutboundStatus
@@ -53,19 +53,18 @@ from wechat import templates
 
 log = logging.getLogger(__name__)
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 CUSTOM_WINDOW = timedelta(hours=48)
 RETRYABLE = (-1,)
 NOT_FOLLOWING, NO_CONSENT, WINDOW_CLOSED, OUT_OF_COUNT = 43004, 43101, 45015, 45047
 MINUTE_LIMIT, DAILY_QUOTA = 45011, 45009
-CONFIG_ERRORS = (40037, 47003, 41030, 48001, 40003)  # not sent, and no retry will change that
-# Of those, the errors of a kind's template itself (its id, its data, its page): the same for
-# every recipient of the kind, reported per kind (40003, a bad openid, is the recipient's).
+INVALID_OPENID = 40003
+# The errors of a kind's template itself (its id, its data, its page): the same for every
+# recipient of the kind, reported per kind.
 TEMPLATE_ERRORS = (40037, 47003, 41030, 48001)
+# Not sent, and no retry will change that: the template's errors, or the recipient's openid.
+CONFIG_ERRORS = (*TEMPLATE_ERRORS, INVALID_OPENID)
 # This channel is closed for this user now; the next channel may still reach them.
 CHANNEL_CLOSED = (WINDOW_CLOSED, OUT_OF_COUNT)
-
-INVALID_OPENID = 40003
 
 # What WeChat's answers mean, in the words staff read (the console shows these for each
 # recipient not reached; REASONS is the one table of them — look words up with reason_text).
@@ -199,8 +198,9 @@ def _quota_key(api: str) -> str:
 
 
 def next_beijing_midnight(now: datetime | None = None) -> datetime:
+    # WeChat's daily quotas reset at Beijing midnight, whatever our TIMEZONE.
     local = (now or utcnow()).astimezone(BEIJING)
-    return (local + timedelta(days=1)).replace(hour=0, minute=0, second=5, microsecond=0).astimezone(ZoneInfo("UTC"))
+    return (local + timedelta(days=1)).replace(hour=0, minute=0, second=5, microsecond=0).astimezone(timezone.utc)
 
 
 def _next_minute(now: datetime | None = None) -> datetime:

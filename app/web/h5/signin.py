@@ -20,13 +20,14 @@ from app.services import identity, staff_auth
 from app.web.h5.core import HOME_ENDPOINT, h5_blueprint, h5_error, sign_in_wechat, sign_out_wechat
 from app.web.redirects import safe_next
 from app.web.wechat_oauth import new_state, public_url
+from wechat.client import BAD_LOGIN_CODE
 from wechat.web_oauth import OAuthError, authorize_url, openid_for_code
 
 bp = h5_blueprint("h5", __name__)
 
 STATE_KEY = "h5_oauth_state"
 NEXT_KEY = "h5_oauth_next"
-BAD_CODE = (40029, 40163, 41008)   # invalid or expired, already used, missing
+BAD_CODE = (*BAD_LOGIN_CODE, 41008)   # or missing
 
 
 @bp.route("/h5/login")
