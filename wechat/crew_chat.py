@@ -9,8 +9,10 @@ staff account) can do by writing to the official account.
 
 N is the ticket's id (stable, unlike a position in a list). Any other text becomes a
 progress note on the crew member's only open task, or the bot asks which task it is for.
-Staff are treated as staff here: their text never reaches the residents' FAQ. Every change
-goes through the ticket service with ``Actor.of_staff``, which decides who may do what.
+Staff are treated as staff here: their text never reaches the residents' FAQ. N is looked up
+among the tasks the person may see (``access.task_of``, as the API and the crew pages do: a
+crew lead's include their crew's); every change goes through the ticket service with
+``Actor.of_staff``, which checks the state.
 
 The crew roster in Redis
 ------------------------
@@ -42,7 +44,7 @@ from redis.exceptions import RedisError, WatchError
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
-from app.errors import DomainError, InvalidTransitionError
+from app.errors import DomainError, InvalidTransitionError, NotFoundError
 from app.extensions import db
 from app.models import Staff, Ticket, TicketCategory, TicketState, WechatUser, utcnow
 from app.services import access, outages, tickets
@@ -222,10 +224,15 @@ def _list_tasks(staff: Staff) -> str:
 
 
 def _act(staff: Staff, ticket_id: int, action) -> str:
-    """Load task ``ticket_id`` (locked) and run ``action(ticket, actor)`` — a ticket service
-    call, which checks the actor and the state before changing anything."""
+    """Load task ``ticket_id`` (locked) among the tasks ``staff`` may see (``access.task_of``,
+    as the API does) and run ``action(ticket, actor)`` — a ticket service call, which checks
+    the state before changing anything. Another crew's task and a number that is no task get
+    the same answer (which does not say whether it exists)."""
     try:
-        ticket = tickets.get_ticket(ticket_id, for_update=True)
+        ticket = access.task_of(staff, ticket_id, for_update=True)
+    except NotFoundError:
+        return f"您的任务中没有编号为 {ticket_id} 的任务。回复【任务】查看您的任务编号。"
+    try:
         return action(ticket, Actor.of_staff(staff))
     except DomainError as exc:
         return f"{exc.message.rstrip('。')}。回复【任务】查看您的任务编号。"

@@ -144,9 +144,13 @@ def test_bad_task_numbers_and_illegal_steps_are_refused_and_change_nothing(db, w
     _, _, (theirs,) = crew_member(name="王师傅")
     before_mine, before_theirs = _events(db, mine), _events(db, theirs)
 
-    assert "工单不存在" in wechat.say(openid, "接单 987654")
-    assert "无权接单" in wechat.say(openid, f"接单 {theirs.id}")
-    assert "无权" in wechat.say(openid, f"完成 {theirs.id} 好了")
+    # Another crew's task is answered like a number that is no task (as the API's 404): the
+    # answer does not say whether it exists, and points to the person's own task list.
+    unknown = wechat.say(openid, "接单 987654")
+    assert unknown == "您的任务中没有编号为 987654 的任务。回复【任务】查看您的任务编号。"
+    assert wechat.say(openid, f"接单 {theirs.id}") == unknown.replace("987654", str(theirs.id))
+    assert wechat.say(openid, f"完成 {theirs.id} 好了") == unknown.replace("987654", str(theirs.id))
+    assert wechat.say(openid, f"回复 {theirs.id} 到了") == unknown.replace("987654", str(theirs.id))
     refused = wechat.say(openid, f"完成 {mine.id} 修好了")
     assert "不能回复" in refused and f"接单 {mine.id}" in refused
     assert "请在编号后写上内容" in wechat.say(openid, f"回复 {mine.id}")
