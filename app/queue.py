@@ -50,6 +50,15 @@ def enqueue_each(func_path: str, args_list: list[tuple], *, queue: str = "defaul
                            for args, job_id in zip(args_list, job_ids)])
 
 
+def enqueue_for_ids(func_path: str, ids, *, job_prefix: str, queue: str = "default") -> int:
+    """A sweeper's work: ``func_path(id)`` for each id (job ids ``<job_prefix>-<id>``), in one
+    round trip; returns how many."""
+    ids = list(ids)
+    if ids:
+        enqueue_each(func_path, [(i,) for i in ids], queue=queue, job_ids=[f"{job_prefix}-{i}" for i in ids])
+    return len(ids)
+
+
 class Deferred(Exception):
     """Raised by a job's work to say "not now, try again at ``until``" — e.g. WeChat's
     per-minute limit (45011) or its spent daily quota (45009). The caller keeps the work

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Payment, PaymentState, utcnow
-from app.queue import enqueue
+from app.queue import enqueue_for_ids
 from app.services.billing import close_payment
 from wechat import pay as wechat_pay
 
@@ -39,12 +39,9 @@ CLOSED_THERE = ("CLOSED", "REVOKED")
 def close_stale_payments(now=None) -> int:
     """Enqueue :func:`close_stale_payment` for each stale created order; returns how many."""
     cutoff = (now or utcnow()) - STALE_AFTER
-    ids = list(db.session.scalars(
+    return enqueue_for_ids("jobs.payments.close_stale_payment", db.session.scalars(
         select(Payment.id).where(Payment.state == PaymentState.CREATED, Payment.created_at < cutoff)
-        .order_by(Payment.id).limit(BATCH)))
-    for payment_id in ids:
-        enqueue("jobs.payments.close_stale_payment", payment_id, job_id=f"close-payment-{payment_id}")
-    return len(ids)
+        .order_by(Payment.id).limit(BATCH)), job_prefix="close-payment")
 
 
 def close_stale_payment(payment_id: int) -> str:

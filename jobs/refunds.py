@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Refund, RefundState, utcnow
-from app.queue import Deferred, enqueue
+from app.queue import Deferred, enqueue_for_ids
 from wechat import pay as wechat_pay
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,9 @@ def submit_refund(payload: dict, outbox_id: int | None = None) -> str:
 def check_refunds(now=None) -> int:
     """Enqueue a query for each refund still PROCESSING after ``CHECK_AFTER``; returns how many."""
     cutoff = (now or utcnow()) - CHECK_AFTER
-    ids = list(db.session.scalars(
+    return enqueue_for_ids("jobs.refunds.check_refund", db.session.scalars(
         select(Refund.id).where(Refund.state == RefundState.PROCESSING, Refund.updated_at < cutoff)
-        .order_by(Refund.id).limit(BATCH)))
-    for refund_id in ids:
-        enqueue("jobs.refunds.check_refund", refund_id, job_id=f"check-refund-{refund_id}")
-    return len(ids)
+        .order_by(Refund.id).limit(BATCH)), job_prefix="check-refund")
 
 
 def check_refund(refund_id: int) -> str:

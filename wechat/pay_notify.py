@@ -74,23 +74,34 @@ def _is_refund(notification: dict) -> bool:
     return notification.get("original_type") == "refund" and (notification["event_type"] or "").startswith("REFUND.")
 
 
-def _record_refund(resource: dict):
-    """A refund's result, recorded once (duplicates and concurrent copies change nothing)."""
+def _settle(what: str, ref: str | None, settle, resource: dict, unknown: str):
+    """``settle(resource)`` and commit: (its result, None), or (None, the failure WeChat Pay
+    gets — it retries and a person looks): an unknown order or refund 404, a conflict 409, any
+    other refusal (an amount that does not match: never credited) 400, the database 500."""
     try:
-        result = pay.settle_refund(resource)
+        result = settle(resource)
         db.session.commit()
+        return result, None
     except NotFoundError:
         db.session.rollback()
-        log.error("refund notify for unknown refund %s", resource.get("out_refund_no"))
-        return _fail(404, "退款单不存在")
+        log.error("%s for unknown %s", what, ref)
+        return None, _fail(404, unknown)
     except DomainError as exc:
         db.session.rollback()
-        log.error("refund notify %s refused: %s", resource.get("out_refund_no"), exc.message)
-        return _fail(400, exc.message)
+        log.error("%s %s refused: %s", what, ref, exc.message)
+        return None, _fail(409 if isinstance(exc, ConflictError) else 400, exc.message)
     except DBAPIError:
         db.session.rollback()
-        log.exception("refund notify %s: database error", resource.get("out_refund_no"))
-        return _fail(500, "系统繁忙，请稍后重试")
+        log.exception("%s %s: database error", what, ref)
+        return None, _fail(500, "系统繁忙，请稍后重试")
+
+
+def _record_refund(resource: dict):
+    """A refund's result, recorded once (duplicates and concurrent copies change nothing)."""
+    result, refusal = _settle("refund notify", resource.get("out_refund_no"), pay.settle_refund, resource,
+                              "退款单不存在")
+    if refusal is not None:
+        return refusal
     if result.changed:
         log.info("refund %s is now %s", resource["out_refund_no"], result.refund.state)
     return "", 204
@@ -107,25 +118,10 @@ def pay_notify():
     if notification["event_type"] != "TRANSACTION.SUCCESS":
         return "", 204      # nothing else for us to do
     resource = notification["resource"]
-    try:
-        result = pay.settle_transaction(resource)
-        db.session.commit()
-    except NotFoundError:
-        db.session.rollback()
-        log.error("pay notify for unknown order %s", resource.get("out_trade_no"))
-        return _fail(404, "订单不存在")
-    except ConflictError as exc:
-        db.session.rollback()
-        log.error("pay notify %s: %s", resource.get("out_trade_no"), exc.message)
-        return _fail(409, exc.message)
-    except DomainError as exc:      # amount mismatch: never credit, keep WeChat retrying for a person to see
-        db.session.rollback()
-        log.error("pay notify %s refused: %s", resource.get("out_trade_no"), exc.message)
-        return _fail(400, exc.message)
-    except DBAPIError:
-        db.session.rollback()
-        log.exception("pay notify %s: database error", resource.get("out_trade_no"))
-        return _fail(500, "系统繁忙，请稍后重试")
+    result, refusal = _settle("pay notify", resource.get("out_trade_no"), pay.settle_transaction, resource,
+                              "订单不存在")
+    if refusal is not None:
+        return refusal
     if result is not None and result.credited:
         log.info("payment %s credited (transaction %s)", resource["out_trade_no"], resource["transaction_id"])
     return "", 204
