@@ -16,7 +16,7 @@ from defusedxml.ElementTree import fromstring as safe_fromstring
 from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy import create_engine, event
 from sqlalchemy import text as sql
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
@@ -215,8 +215,17 @@ def _record_inbound(key: str, msg, xml: str) -> bool:
 def _record_inbound_alone(key: str, msg, xml: str) -> bool:
     """Write the dedupe row as one autocommitted statement (no BEGIN/COMMIT round trips);
     False when seen before."""
+    row = _inbound_row(key, msg, xml)
+    try:
+        with _log_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return conn.execute(_inbound_insert(), row).first() is not None
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    # The log engine does not ping before each use: a connection the database dropped fails
+    # once (and the pool is refreshed); the statement is tried again on a new one.
     with _log_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        return conn.execute(_inbound_insert(), _inbound_row(key, msg, xml)).first() is not None
+        return conn.execute(_inbound_insert(), row).first() is not None
 
 
 _LOG_ENGINE_KEY = "wechat_callback_log_engine"
@@ -238,8 +247,8 @@ def _log_engine():
         with _log_engine_lock:
             found = current_app.extensions.get(_LOG_ENGINE_KEY)
             if found is None or found[0] is not engine:
-                options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
-                found = (engine, create_engine(engine.url, pool_pre_ping=options.get("pool_pre_ping", True),
+                # No ping round trip before each use (a dropped connection is retried once).
+                found = (engine, create_engine(engine.url, pool_pre_ping=False,
                                                connect_args={"options": "-c synchronous_commit=off"}))
                 current_app.extensions[_LOG_ENGINE_KEY] = found
     return found[1]
