@@ -157,43 +157,48 @@ def staff_update(staff_id: int):
 
 # --- account actions --------------------------------------------------------------------------------
 
+def _account_action(staff: Staff, action, done: str, refused=None):
+    """Run ``action()`` (one staff_admin call) and commit, then say ``done`` on the staff
+    member's page. A refusal changes nothing and is shown: ``refused(message)`` renders it in
+    place, else it is flashed."""
+    try:
+        action()
+    except ValidationError as exc:
+        db.session.rollback()
+        if refused is not None:
+            return refused(exc.message)
+        flash(exc.message, "error")
+        return redirect(url_for("console.staff_edit", staff_id=staff.id))
+    db.session.commit()
+    flash(done, "ok")
+    return redirect(url_for("console.staff_edit", staff_id=staff.id))
+
+
 @bp.route("/staff/<int:staff_id>/active", methods=["POST"])
 @admin_only
 def staff_set_active(staff_id: int):
     staff = _staff_or_404(staff_id)
     active = request.form.get("active") == "1"
-    try:
-        staff_admin.set_active(_actor(), staff, active)
-    except ValidationError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("console.staff_edit", staff_id=staff_id))
-    db.session.commit()
-    flash(f"已{'启用' if active else '停用'}账号 {staff.username}", "ok")
-    return redirect(url_for("console.staff_edit", staff_id=staff_id))
+    return _account_action(staff, lambda: staff_admin.set_active(_actor(), staff, active),
+                           f"已{'启用' if active else '停用'}账号 {staff.username}")
 
 
 @bp.route("/staff/<int:staff_id>/password", methods=["POST"])
 @admin_only
 def staff_password(staff_id: int):
     staff = _staff_or_404(staff_id)
-    try:
-        staff_admin.reset_password(_actor(), staff, request.form.get("password"), redis=_redis())
-    except ValidationError as exc:
-        db.session.rollback()
-        return _edit_page(staff, password_error=exc.message, status=400)
-    db.session.commit()
-    flash(f"已重置 {staff.username} 的密码，请当面或电话告知本人", "ok")
-    return redirect(url_for("console.staff_edit", staff_id=staff_id))
+    return _account_action(
+        staff, lambda: staff_admin.reset_password(_actor(), staff, request.form.get("password"), redis=_redis()),
+        f"已重置 {staff.username} 的密码，请当面或电话告知本人",
+        refused=lambda message: _edit_page(staff, password_error=message, status=400))
 
 
 @bp.route("/staff/<int:staff_id>/unlock", methods=["POST"])
 @admin_only
 def staff_unlock(staff_id: int):
     staff = _staff_or_404(staff_id)
-    staff_admin.unlock(_actor(), staff, redis=_redis())
-    flash(f"已解除 {staff.username} 的登录限制", "ok")
-    return redirect(url_for("console.staff_edit", staff_id=staff_id))
+    return _account_action(staff, lambda: staff_admin.unlock(_actor(), staff, redis=_redis()),
+                           f"已解除 {staff.username} 的登录限制")
 
 
 @bp.route("/staff/<int:staff_id>/unbind-wechat", methods=["POST"])
