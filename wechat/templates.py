@@ -54,9 +54,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-BEIJING = ZoneInfo("Asia/Shanghai")
+from app.clock import local_now
 
 
 # --- values ---------------------------------------------------------------------------------------
@@ -69,13 +68,14 @@ class Fen(int):
 
 
 def _local(dt: datetime) -> datetime:
+    """In the company's time zone (``TIMEZONE``, Beijing by default); naive values are UTC."""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(BEIJING)
+    return local_now(dt)
 
 
 def time_text(dt: datetime) -> str:
-    """``2026年12月02日 14:30`` in Beijing time (WeChat's ``time`` format with a date)."""
+    """``2026年12月02日 14:30`` in local (Beijing) time (WeChat's ``time`` format with a date)."""
     return _local(dt).strftime("%Y年%m月%d日 %H:%M")
 
 
@@ -194,23 +194,21 @@ DATE_POINT = (r"(?:\d{4}年\d{1,2}月(?:\d{1,2}日)?|\d{1,2}月\d{1,2}日|\d{4}[
               r"|\d{1,2}[-/.]\d{1,2})(?: ?\d{1,2}:\d{2}(?::\d{2})?)?")
 TIME_RE = re.compile(rf"{TIME_POINT}(?:~{TIME_POINT})?")
 DATE_RE = re.compile(rf"{DATE_POINT}(?:~{DATE_POINT})?")
+# time and date keys: the values drawn from (a datetime, a date; or a (start, end) pair), how,
+# and the text a typed value must match.
+_MOMENTS = {"time": (datetime, time_text, TIME_RE, "时间格式（如 2026年12月02日 14:30）"),
+            "date": (date, date_text, DATE_RE, "日期格式（如 2026年12月02日）")}
 
 
 def shape(ktype: str | None, value: Any, *, allowed: tuple[str, ...] = ()) -> str:
     """``value`` made to fit a key of type ``ktype`` (WeChat's rule), or ``ShapeError``."""
-    if ktype == "time":
-        if isinstance(value, (datetime, tuple)):
-            return _time_or_date(value, time_text)
+    if ktype in _MOMENTS:
+        kind, fmt, pattern, what = _MOMENTS[ktype]
+        if isinstance(value, (kind, tuple)):
+            return _time_or_date(value, fmt)
         text = _one_line(_text(value))
-        if not TIME_RE.fullmatch(text):
-            raise ShapeError(f"“{text}”不是时间格式（如 2026年12月02日 14:30）")
-        return text
-    if ktype == "date":
-        if isinstance(value, (date, tuple)):
-            return _time_or_date(value, date_text)
-        text = _one_line(_text(value))
-        if not DATE_RE.fullmatch(text):
-            raise ShapeError(f"“{text}”不是日期格式（如 2026年12月02日）")
+        if not pattern.fullmatch(text):
+            raise ShapeError(f"“{text}”不是{what}")
         return text
     if ktype == "amount":
         if isinstance(value, Fen):
@@ -308,12 +306,6 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("low_rating_alert", "服务差评提醒", "staff", (
         ("ticket_no", "工单编号"), ("score", "评分"), ("comment", "用户评语"), ("assignee", "处理人"),
         ("rated_at", "评价时间")), "jobs.resident_pushes.low_rating_alert"),
-    Kind("ticket_dispatched", "维修派单通知", "resident", (
-        ("ticket_no", "工单编号"), ("crew", "维修班组"), ("handler", "维修人员"), ("expected_by", "预计响应"),
-        ("note", "说明")), "jobs.resident_pushes.push_ticket_change (assigned, forwarded, reopened)"),
-    Kind("low_rating_alert", "服务差评提醒", "staff", (
-        ("ticket_no", "工单编号"), ("score", "评分"), ("comment", "用户评语"), ("assignee", "处理人"),
-        ("rated_at", "评价时间")), "jobs.resident_pushes.low_rating_alert"),
     Kind("deadline_reminder", "工单超时提醒", "staff", (
         ("ticket_no", "工单编号"), ("address", "报修地址"), ("level", "提醒类型"), ("deadline_type", "时限类型"),
         ("deadline", "截止时间"), ("assignee", "处理人")), "jobs.reminders.send_deadline_reminder (before, due)"),
@@ -402,10 +394,6 @@ DEFAULT_OA: dict[str, Template] = {
                             ("thing2", "crew"), ("name3", "handler"), ("time4", "expected_by"), ("thing5", "note")),
     "low_rating_alert": _t("TPL_LOW_RATING", "服务差评提醒", ("character_string1", "ticket_no"),
                            ("number2", "score"), ("thing3", "comment"), ("name4", "assignee"), ("time5", "rated_at")),
-    "ticket_dispatched": _t("TPL_TICKET_DISPATCHED", "维修派单通知", ("character_string1", "ticket_no"),
-                            ("thing2", "crew"), ("name3", "handler"), ("time4", "expected_by"), ("thing5", "note")),
-    "low_rating_alert": _t("TPL_LOW_RATING", "服务差评提醒", ("character_string1", "ticket_no"),
-                           ("number2", "score"), ("thing3", "comment"), ("name4", "assignee"), ("time5", "rated_at")),
     "deadline_reminder": _t("TPL_DEADLINE_REMINDER", "工单超时提醒", ("character_string1", "ticket_no"),
                             ("thing2", "address"), ("phrase3", "level"), ("phrase4", "deadline_type"),
                             ("time5", "deadline")),
@@ -434,8 +422,6 @@ DEFAULT_OA: dict[str, Template] = {
 DEFAULT_MP: dict[str, Template] = {
     "ticket_updated": _t("MP_TPL_TICKET_PROGRESS", "工单进度通知", ("character_string1", "ticket_no"),
                          ("phrase2", "state"), ("thing3", "result"), ("time4", "updated_at")),
-    "ticket_dispatched": _t("MP_TPL_TICKET_DISPATCHED", "维修派单通知", ("character_string1", "ticket_no"),
-                            ("thing2", "crew"), ("name3", "handler"), ("time4", "expected_by")),
     "ticket_dispatched": _t("MP_TPL_TICKET_DISPATCHED", "维修派单通知", ("character_string1", "ticket_no"),
                             ("thing2", "crew"), ("name3", "handler"), ("time4", "expected_by")),
     "outage_notice": _t("MP_TPL_OUTAGE_NOTICE", "停热通知", ("thing1", "area"), ("time2", "period"),
@@ -515,8 +501,6 @@ FIELD_EXAMPLES = {
     "summary": "自12月5日起延长供热时间", "published_at": _AT, "item": "供热费", "reminded_at": _AT,
     "account_no": "10100001", "amount": Fen(192627), "paid_at": _AT, "out_trade_no": "HP202612021430001234",
     "status": "退款成功", "at": _AT, "received": "招商银行储蓄卡(1234)",
-    "crew": "和平一班", "handler": "张志强", "expected_by": _AT, "note": "已安排维修人员，请保持电话畅通",
-    "score": 2, "comment": "等了很久才来", "rated_at": _AT,
     "crew": "和平一班", "handler": "张志强", "expected_by": _AT, "note": "已安排维修人员，请保持电话畅通",
     "score": 2, "comment": "等了很久才来", "rated_at": _AT,
     # where one field name reads differently in another kind
