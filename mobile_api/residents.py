@@ -9,18 +9,17 @@ from __future__ import annotations
 
 
 from flask import current_app, send_file
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app import qrcodes
-from app.dbutil import insert_or_skip
 from app.errors import ConflictError, NotFoundError, ValidationError
 from app.extensions import db
 from app.http_limits import body_limit
 from app.models import (
-    Announcement, AnnouncementStatus, Audience, Bill, HeatingSeason, Payment, PaymentState, Refund, RefundState,
-    SubscribeConsent, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, utcnow,
+    Bill, HeatingSeason, Payment, PaymentState, Refund, RefundState,
+    Ticket, TicketPhoto, TicketSource, TicketState, TicketType,
 )
-from app.services import access, binding, billing, outages as outage_service, payments, ratings, tickets, uploads
+from app.services import access, binding, billing, consents, outages as outage_service, payments, ratings, tickets, uploads
 from app.services.actors import Actor
 from app.services.receipts import receipt_number, receipt_token, receipt_url  # noqa: F401 (receipt_number: mobile_api.receipts)
 from mobile_api.auth import current_user, login_required
@@ -311,12 +310,8 @@ def list_outages(args):
 @bp.response(200, AnnouncementPageSchema)
 @documented(bp, 400)
 def list_announcements(args):
-    """公告（面向全部用户且已发布的），最新在前"""
-    query = (select(Announcement)
-             .where(Announcement.status.in_((AnnouncementStatus.SENDING, AnnouncementStatus.DONE)),
-                    Announcement.audience == Audience.ALL)
-             .order_by(Announcement.created_at.desc(), Announcement.id.desc()))
-    return paginate(query, args["page"], args["per_page"])
+    """公告（已发布的：面向全部用户的，及发给我的），最新在前"""
+    return paginate(access.visible_announcements(current_user()), args["page"], args["per_page"])
 
 
 @bp.route("/subscriptions", methods=["POST"])
@@ -326,21 +321,6 @@ def list_announcements(args):
 @documented(bp, 400)
 def record_consent(args):
     """记录订阅消息授权：用户“允许”的每个模板可发送一次"""
-    user = current_user()
-    known = wechat_templates.registry().subscribe_ids()
-    unknown = [t for t in args["template_ids"] if t not in known]
-    if unknown:
-        raise ValidationError("未知的订阅消息模板", fields={"template_ids": [f"未知模板 {t}" for t in unknown]})
-    now = utcnow()
-    for template_id in args["template_ids"]:
-        db.session.execute(insert_or_skip(SubscribeConsent, conflict=["wechat_user_id", "template_id"]).values(
-            wechat_user_id=user.id, template_id=template_id, remaining=0, updated_at=now))
-        db.session.execute(
-            update(SubscribeConsent)
-            .where(SubscribeConsent.wechat_user_id == user.id, SubscribeConsent.template_id == template_id)
-            .values(remaining=SubscribeConsent.remaining + 1, updated_at=now)
-            .execution_options(synchronize_session=False))
+    rows = consents.record_consent(current_user(), args["template_ids"], known=wechat_templates.registry().subscribe_ids())
     db.session.commit()
-    rows = db.session.scalars(select(SubscribeConsent).where(SubscribeConsent.wechat_user_id == user.id)
-                              .order_by(SubscribeConsent.template_id))
-    return {"items": list(rows)}
+    return {"items": rows}

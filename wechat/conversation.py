@@ -22,12 +22,12 @@ from app.clock import local_now
 from app.errors import DomainError, NotFoundError
 from app.extensions import db
 from app.models import (
-    Household, OutageStatus, Role, Staff, Ticket, TicketCategory, TicketSource, TicketState,
+    Household, OutageStatus, Role, Staff, Ticket, TicketCategory, TicketSource,
     TicketType, WechatUser, utcnow,
 )
 from app.models import Intent, OutboundMessage
 from app.queue import enqueue
-from app.services import access, binding, billing, chat, identity, intents, knowledge, outages, tickets
+from app.services import access, binding, billing, chat, identity, intents, knowledge, outages, staff_admin, tickets
 from app.services.actors import Actor
 from app.text import clean_text
 from wechat import crew_chat, intent_replies, live_chat, progress
@@ -455,9 +455,7 @@ def _report_repair(user: WechatUser, description: str) -> str:
     outage = outages.active_outage_for(home)
     if outage is not None and tickets.is_heat_report(TicketType.REPAIR, category):
         # One outage, many messages: a second report of the same home is not a second ticket.
-        existing = db.session.scalar(
-            select(Ticket).where(Ticket.household_id == home.id, Ticket.outage_id == outage.id,
-                                 Ticket.sla_held_at.isnot(None), Ticket.state.in_(TicketState.OPEN)).limit(1))
+        existing = outages.held_report_of(home, outage)
         if existing is not None:
             return f"您家的报修已登记（工单号 {existing.number}）。{outages.linked_message(outage)}"
     try:
@@ -479,9 +477,7 @@ def _report_repair(user: WechatUser, description: str) -> str:
 
 def _still_cold(user: WechatUser) -> str:
     """The answer to a restoration notice: the home is still cold."""
-    waiting = list(db.session.scalars(
-        access.visible_tickets(user).where(Ticket.outage_id.isnot(None), Ticket.sla_held_at.isnot(None),
-                                           Ticket.state.in_(TicketState.OPEN)).order_by(Ticket.created_at.desc())))
+    waiting = access.waiting_on_outage(user)
     if not waiting:
         return "您目前没有等待恢复供热的报修。如家中不热，请回复：报修 问题描述（例如：报修 卧室暖气不热）。"
     restored = [t for t in waiting if t.outage.status == OutageStatus.RESTORED]
@@ -516,14 +512,10 @@ def _outages(user: WechatUser) -> str:
     homes = _households_or_hint(user)
     if isinstance(homes, str):
         return homes
-    seen, lines = set(), []
-    for home in homes:
-        for outage in outages.outages_touching(home):
-            if outage.id in seen:
-                continue
-            seen.add(outage.id)
-            end = _local(outage.expected_end_at) if outage.expected_end_at else "待定"
-            lines.append(f"【{outage.title}】{outage.reason.rstrip('。.')}。预计恢复：{end}")
+    lines = []
+    for outage, _ in access.outages_of(user, homes):
+        end = _local(outage.expected_end_at) if outage.expected_end_at else "待定"
+        lines.append(f"【{outage.title}】{outage.reason.rstrip('。.')}。预计恢复：{end}")
     return "\n".join(lines) if lines else "您绑定的住户目前没有停热计划，如家中不热请回复【报修】。"
 
 
@@ -556,8 +548,8 @@ def _attach(ticket: Ticket, actor: Actor, media_id: str) -> str:
 
 
 def _handle_image(user: WechatUser, media_id: str) -> str:
-    staff = _staff(user)
-    if staff is not None and staff.role in (Role.CREW_MEMBER, Role.CREW_LEAD):
+    staff = user.staff
+    if access.is_crew(staff):
         tasks = access.open_tasks(staff)
         if not tasks:
             return "您当前没有处理中的任务，照片未关联工单。"
@@ -567,9 +559,7 @@ def _handle_image(user: WechatUser, media_id: str) -> str:
         options = "\n".join(f"{i}. {t.number} {t.household.address if t.household else (t.address or '')}"
                             for i, t in enumerate(tasks[:9], start=1))
         return f"您有多个处理中的任务，这张照片属于哪一个？请回复序号：\n{options}"
-    ticket = db.session.scalar(
-        select(Ticket).where(Ticket.reporter_id == user.id, Ticket.type == TicketType.REPAIR,
-                             Ticket.state.in_(TicketState.OPEN)).order_by(Ticket.created_at.desc()).limit(1))
+    ticket = access.latest_open_repair(user)
     if ticket is None:
         return "已收到照片。您目前没有处理中的报修，如需报修请回复【报修】。"
     return _attach(ticket, Actor.of_resident(user), media_id)
@@ -594,7 +584,5 @@ def _handle_location(user: WechatUser, msg) -> str:
     staff = _staff(user)
     if staff is None:
         return "已收到位置。如需报修请回复【报修】。"
-    staff.last_latitude, staff.last_longitude = float(msg.location_x), float(msg.location_y)
-    staff.last_location_label = (msg.label or "")[:200] or None
-    staff.last_located_at = utcnow()
+    staff_admin.record_location(staff, msg.location_x, msg.location_y, msg.label)
     return "位置已更新，感谢。"

@@ -15,7 +15,7 @@ from flask import current_app
 from app.errors import DomainError
 from app.extensions import db
 from app.models import Household, TicketState, WechatUser
-from app.services import binding, chat, emergencies, intents, ratings, resident_requests, tickets
+from app.services import access, binding, chat, emergencies, intents, ratings, resident_requests, tickets
 from app.services.actors import Actor
 
 MAX_TEXT = 2000  # characters; longer messages are refused with an explanation
@@ -112,10 +112,10 @@ def answer_proposal(user: WechatUser, state: dict, text: str,
     if word not in YES:
         return None
     if open_id:
-        ticket = tickets.get_ticket(open_id, for_update=True)
         try:
+            ticket = access.ticket_of(user, open_id, for_update=True)
             tickets.add_resident_note(ticket, Actor.of_resident(user), state["description"])
-        except DomainError:  # closed in the meantime: a new report then
+        except DomainError:  # closed or unbound in the meantime: a new report then
             return report(user, state["description"])
         return f"已把您的描述补充到工单 {ticket.number}，维修人员会看到。可回复【进度】查看处理情况。"
     home = db.session.get(Household, state.get("household_id"))

@@ -10,10 +10,14 @@ Residents (a ``WechatUser``):
   else's (a polite refusal, never the data);
 - ``can_cancel`` / ``can_rate`` / ``can_report_still_cold`` (user, ticket) — what the
   ticket's page offers (the ticket service enforces the same rules on the change);
+- ``latest_open_repair(user)`` — the open repair they reported last (a photo sent in chat joins it);
+- ``waiting_on_outage(user)`` — their reports still waiting on an outage, newest first (还冷);
 - ``payment_of(user, out_trade_no)`` — their own order, else ``NotFoundError``;
 - ``outages_of(user)`` — live outages touching their bound households (with which ones);
 - ``may_see_announcement(user, announcement)`` — published, and the person is in its audience
-  (everyone for ``all``; for an area or arrears: sent to them, or in the audience now).
+  (everyone for ``all``; for an area or arrears: sent to them, or in the audience now);
+  ``visible_announcements(user)`` — a SELECT of the published ones for everybody or sent to
+  them, newest first (the lists; each one listed passes ``may_see_announcement``).
 
 Crews (a ``Staff``; an inactive one or another role has no tasks):
 - ``is_crew(staff)``;
@@ -33,11 +37,11 @@ from app.errors import NotFoundError, PermissionDeniedError
 from app.extensions import db
 from app.models import (
     Announcement, AnnouncementStatus, Audience, Delivery, Household, HouseholdBinding, Outage, Payment, Role, Staff,
-    OutageStatus, Ticket, TicketPhoto, TicketState, WechatUser, utcnow,
+    OutageStatus, Ticket, TicketPhoto, TicketState, TicketType, WechatUser, utcnow,
 )
 from app.services.announcements import audience_user_ids
 from app.services.binding import bound_households
-from app.services.outages import outages_touching, still_cold_until
+from app.services import outages
 from app.services.ratings import may_rate
 from app.services.tickets import FIELD_ROLES, waits_on_outage
 
@@ -118,7 +122,22 @@ def can_report_still_cold(user: WechatUser, ticket: Ticket) -> bool:
     (outages.report_still_cold), by the reporter or a resident of the household."""
     if not waits_on_outage(ticket) or ticket.outage.status != OutageStatus.RESTORED:
         return False
-    return utcnow() <= still_cold_until(ticket.outage) and may_see_ticket(user, ticket)
+    return utcnow() <= outages.still_cold_until(ticket.outage) and may_see_ticket(user, ticket)
+
+
+def latest_open_repair(user: WechatUser) -> Ticket | None:
+    """The open repair ``user`` reported last (a photo sent in chat joins it; the ticket
+    service lets the reporter add photos while it is open)."""
+    return db.session.scalar(
+        select(Ticket).where(Ticket.reporter_id == user.id, Ticket.type == TicketType.REPAIR,
+                             Ticket.state.in_(TicketState.OPEN)).order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(1))
+
+
+def waiting_on_outage(user: WechatUser) -> list[Ticket]:
+    """The resident's reports linked to an outage and still waiting on it, newest first."""
+    return list(db.session.scalars(visible_tickets(user).where(outages.waiting_on_outage())
+                                   .order_by(Ticket.created_at.desc(), Ticket.id.desc())))
 
 
 def payment_of(user: WechatUser, out_trade_no: str) -> Payment:
@@ -136,7 +155,7 @@ def outages_of(user: WechatUser, households: list[Household] | None = None) -> l
         households = bound_households(user)
     found: dict[int, tuple[Outage, list[Household]]] = {}
     for household in households:
-        for outage in outages_touching(household):
+        for outage in outages.outages_touching(household):
             found.setdefault(outage.id, (outage, []))[1].append(household)
     return sorted(found.values(), key=lambda pair: (pair[0].starts_at, pair[0].id))
 
@@ -152,6 +171,15 @@ def may_see_announcement(user: WechatUser | None, announcement: Announcement) ->
         return True
     audience = audience_user_ids(announcement.audience, announcement.audience_filter).subquery()
     return db.session.scalar(select(audience.c.wechat_user_id).where(audience.c.wechat_user_id == user.id)) is not None
+
+
+def visible_announcements(user: WechatUser):
+    """A SELECT of the published announcements ``user`` may list: those for everybody and those
+    sent to them, newest first."""
+    sent = select(Delivery.announcement_id).where(Delivery.wechat_user_id == user.id)
+    return (select(Announcement)
+            .where(Announcement.status.in_(PUBLISHED), or_(Announcement.audience == Audience.ALL, Announcement.id.in_(sent)))
+            .order_by(Announcement.created_at.desc(), Announcement.id.desc()))
 
 
 # --- crews --------------------------------------------------------------------------------------

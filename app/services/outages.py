@@ -219,13 +219,24 @@ def still_cold_until(outage: Outage) -> datetime:
     return (outage.actual_end_at or utcnow()) + timedelta(hours=still_cold_hours())
 
 
+def waiting_on_outage():
+    """SQL condition: an open report linked to an outage and still waiting on it (clock held)."""
+    return and_(Ticket.outage_id.isnot(None), Ticket.sla_held_at.isnot(None), Ticket.state.in_(TicketState.OPEN))
+
+
 def waiting_tickets(outage_id: int | None = None) -> list[Ticket]:
     """Open reports linked to an outage and still waiting on it (clock held)."""
-    query = select(Ticket).where(Ticket.outage_id.isnot(None), Ticket.sla_held_at.isnot(None),
-                                 Ticket.state.in_(TicketState.OPEN))
+    query = select(Ticket).where(waiting_on_outage())
     if outage_id is not None:
         query = query.where(Ticket.outage_id == outage_id)
     return list(db.session.scalars(query.order_by(Ticket.id)))
+
+
+def held_report_of(household: Household, outage: Outage) -> Ticket | None:
+    """The household's report already waiting on ``outage``: one outage, many messages, one
+    ticket per home."""
+    return db.session.scalar(select(Ticket).where(
+        Ticket.household_id == household.id, Ticket.outage_id == outage.id, waiting_on_outage()).limit(1))
 
 
 def report_still_cold(ticket: Ticket, actor, *, note: str | None = None, now: datetime | None = None):
