@@ -19,11 +19,11 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from sqlalchemy import Integer, and_, case, func, literal_column, or_, select
 
+from app.clock import local_now, local_tz
 from app.extensions import db
 from app.models import (
     Bill, BillStatus, CallLog, CallStatus, Conversation, ConversationStatus, Crew, District, HeatingSeason, Household, Outage, OutageCluster,
@@ -47,15 +47,10 @@ OPEN = TicketState.OPEN
 
 # --- time helpers ---------------------------------------------------------------------------
 
-def _tz() -> ZoneInfo:
-    name = current_app.config.get("TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai"
-    return ZoneInfo(name)
-
-
 def local_day_start(now: datetime) -> datetime:
     """Midnight of ``now``'s local (Beijing) day, as an aware datetime."""
-    local = now.astimezone(_tz())
-    return datetime.combine(local.date(), time(0), tzinfo=_tz())
+    local = now.astimezone(local_tz())
+    return datetime.combine(local.date(), time(0), tzinfo=local_tz())
 
 
 def _seconds_between(later, earlier):
@@ -72,7 +67,7 @@ def _repair_end():
 
 def local_offset_hours() -> int:
     """The app time zone's offset from UTC in whole hours (Asia/Shanghai: +8, no DST)."""
-    offset = datetime.now(_tz()).utcoffset() or timedelta(0)
+    offset = local_now().utcoffset() or timedelta(0)
     return int(offset.total_seconds() // 3600)
 
 
@@ -367,7 +362,7 @@ def _money_by_district(now: datetime, day_start: datetime, totals: dict | None =
     ``bill_totals``) and today's collection (principal and late fees of payments credited
     today) for each district."""
     if totals is None:
-        totals = bill_totals(now.astimezone(_tz()).date(), _payments_today(day_start)[0])
+        totals = bill_totals(now.astimezone(local_tz()).date(), _payments_today(day_start)[0])
     arrears = {d: (fen, n) for d, fen, n in totals["arrears"]}
     collected = {d: (int(fen), n) for d, fen, n in db.session.execute(
         select(Household.district_id, func.sum(PaymentItem.principal_fen + PaymentItem.late_fee_fen),
@@ -408,7 +403,7 @@ def same_day_last_season(today: date) -> date:
 
 def _so_far(now: datetime, day_start: datetime, day: date) -> tuple[datetime, datetime]:
     """``day`` from its midnight up to the time of day ``now`` is at (to compare like with like)."""
-    start = datetime.combine(day, time(0), tzinfo=_tz())
+    start = datetime.combine(day, time(0), tzinfo=local_tz())
     return start, start + (now - day_start)
 
 
@@ -562,7 +557,7 @@ def dashboard_summary(now: datetime | None = None) -> dict:
     day_start = local_day_start(now)
     since = now - timedelta(days=WINDOW_DAYS)
     tickets = _ticket_counts(now, day_start)
-    totals = bill_totals(now.astimezone(_tz()).date(), _payments_today(day_start)[0])
+    totals = bill_totals(now.astimezone(local_tz()).date(), _payments_today(day_start)[0])
     return {
         "generated_at": now.isoformat(),
         "window_days": WINDOW_DAYS,

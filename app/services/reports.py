@@ -9,15 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from io import BytesIO
-from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, LineChart, PieChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from sqlalchemy import and_, case, func, literal_column, select
 
+from app.clock import local_tz
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import (
@@ -37,10 +36,6 @@ class ReportParams:
     date_from: date
     date_to: date            # inclusive
     period: str = "day"
-
-
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai") if has_app_context() else "Asia/Shanghai")
 
 
 def parse_params(date_from: str | None, date_to: str | None, period: str | None, *, today: date) -> ReportParams:
@@ -69,7 +64,7 @@ def parse_params(date_from: str | None, date_to: str | None, period: str | None,
 
 
 def _bounds(p: ReportParams) -> tuple[datetime, datetime]:
-    tz = _tz()
+    tz = local_tz()
     return (datetime.combine(p.date_from, time(0), tzinfo=tz),
             datetime.combine(p.date_to + timedelta(days=1), time(0), tzinfo=tz))
 

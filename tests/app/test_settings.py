@@ -78,3 +78,16 @@ def test_local_day_and_time_follow_the_timezone_setting(app, monkeypatch, clock)
         assert clock.local_day().isoformat() == "2026-12-02" and clock.local_now().hour == 16
     assert clock.local_tz() is clock.BEIJING   # outside the app: Beijing
 
+
+
+def test_asia_shanghai_is_written_once_in_the_code():
+    """One time-zone constant: every other place asks app.clock."""
+    places = []
+    for folder in ("app", "wechat", "jobs", "mobile_api"):
+        for path in (PROJECT_ROOT / folder).rglob("*.py"):
+            if "sandbox" in path.parts:
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if re.search(r"""["']Asia/Shanghai["']""", line) or re.search(r"\bBEIJING\s*=", line):
+                    places.append(f"{path.relative_to(PROJECT_ROOT)}:{number}")
+    assert places and all(place.startswith("app/clock.py:") for place in places), places
