@@ -52,7 +52,7 @@
   }
   function localTime(iso, withDate) {
     if (!iso) return "—";
-    var opts = { timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hour12: false };
+    var opts = { timeZone: cfg.timeZone, hour: "2-digit", minute: "2-digit", hour12: false };
     if (withDate) { opts.month = "2-digit"; opts.day = "2-digit"; }
     return new Date(iso).toLocaleString("zh-CN", opts);
   }
@@ -79,7 +79,7 @@
   }
   function hourlyOption(h) {
     var hours = []; for (var i = 0; i < 24; i++) hours.push(i + "时");
-    var nowHour = Number(new Date().toLocaleString("en-GB", { timeZone: "Asia/Shanghai", hour: "2-digit", hour12: false }));
+    var nowHour = Number(new Date().toLocaleString("en-GB", { timeZone: cfg.timeZone, hour: "2-digit", hour12: false }));
     var x = axisStyle(), y = axisStyle();
     x.type = "category"; x.data = hours; x.boundaryGap = false;
     y.type = "value"; y.minInterval = 1;
@@ -233,7 +233,7 @@
       el.textContent = delta(series.today, series[parts[1]], el.getAttribute("data-format"));
     });
     if ($("updated")) {
-      $("updated").textContent = new Date(s.generated_at).toLocaleTimeString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false });
+      $("updated").textContent = new Date(s.generated_at).toLocaleTimeString("zh-CN", { timeZone: cfg.timeZone, hour12: false });
     }
     renderCharts(s);
     renderTrend(s);
@@ -267,7 +267,7 @@
   function startWall() {
     var clock = $("wall-clock");
     function tick() {
-      clock.textContent = new Date().toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false,
+      clock.textContent = new Date().toLocaleString("zh-CN", { timeZone: cfg.timeZone, hour12: false,
         month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
     }
     if (clock) { tick(); setInterval(tick, 1000); }
