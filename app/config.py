@@ -148,20 +148,6 @@ def parse_hours(value: str | None, name: str) -> tuple[time, time] | None:
     return period
 
 
-_MP_VERIFY = re.compile(r"(?:MP_verify_)?([A-Za-z0-9]{1,64})(?:\.txt)?")
-
-
-def _mp_verify_code(value: str | None) -> str | None:
-    """The code of WECHAT_MP_VERIFY_FILE (``MP_verify_<code>.txt`` or ``<code>``)."""
-    if not value:
-        return None
-    match = _MP_VERIFY.fullmatch(value.strip())
-    if match is None:
-        raise ConfigError(f"WECHAT_MP_VERIFY_FILE 须为 MP_verify_<字母数字>.txt 或其中的字母数字 / must be "
-                          f"MP_verify_<letters and digits>.txt or the code (is {value!r})")
-    return match.group(1)
-
-
 class Config:
     ENV_NAME = "development"
     TESTING = False
