@@ -19,6 +19,7 @@ from app.dbutil import insert_or_skip
 from app.extensions import db
 from app.models import Announcement, AnnouncementStatus, Audience, Outage, OutageKind, OutageNotice, utcnow
 from app.services import announcements as svc
+from app.services import outage_linking
 from app.services import outages as outage_service
 from app.services.outages import affected_household_ids
 from jobs import broadcast
@@ -116,7 +117,7 @@ def start_due_outages() -> int:
 def close_unconfirmed_reports(now=None) -> int:
     """Cron: after the "still cold" window of a restored outage, close its remaining linked
     reports (the phone system is told through the ticket service's bridge.status rows)."""
-    closed = outage_service.close_unconfirmed(now=now)
+    closed = outage_linking.close_unconfirmed(now=now)
     db.session.commit()
     if closed:
         log.info("closed %d report(s) linked to restored outages", closed)

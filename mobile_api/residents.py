@@ -19,7 +19,7 @@ from app.models import (
     Bill, HeatingSeason, Payment, PaymentState, Refund, RefundState,
     Ticket, TicketPhoto, TicketSource, TicketState, TicketType,
 )
-from app.services import access, binding, billing, consents, outages as outage_service, payments, ratings, tickets, uploads
+from app.services import access, binding, billing, consents, outage_linking, payments, ratings, tickets, uploads
 from app.services.actors import Actor
 from app.services.receipts import receipt_number, receipt_token, receipt_url  # noqa: F401 (receipt_number: mobile_api.receipts)
 from mobile_api.auth import current_user, login_required
@@ -249,7 +249,7 @@ def still_cold(args, ticket_id):
     """仍不热：停热恢复供热后，在反馈期内转为维修工单，派给负责班组"""
     user = current_user()
     ticket = access.ticket_of(user, ticket_id, for_update=True)
-    outage_service.report_still_cold(ticket, Actor.of_resident(user), note=args["note"])
+    outage_linking.report_still_cold(ticket, Actor.of_resident(user), note=args["note"])
     db.session.commit()
     return ticket
 

@@ -27,7 +27,7 @@ from app.models import (
 )
 from app.models import Intent, OutboundMessage
 from app.queue import enqueue
-from app.services import access, binding, billing, chat, identity, intents, knowledge, outages, staff_admin, tickets
+from app.services import access, binding, billing, chat, identity, intents, knowledge, outage_linking, outages, staff_admin, tickets
 from app.services.actors import Actor
 from app.text import clean_text
 from wechat import crew_chat, intent_replies, live_chat, progress
@@ -486,7 +486,7 @@ def _still_cold(user: WechatUser) -> str:
     moved, errors = [], []
     for ticket in restored:
         try:
-            outages.report_still_cold(ticket, Actor.of_resident(user), note="住户回复：还冷")
+            outage_linking.report_still_cold(ticket, Actor.of_resident(user), note="住户回复：还冷")
             moved.append(ticket)
         except DomainError as exc:
             errors.append(exc.message)

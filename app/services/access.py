@@ -119,7 +119,7 @@ def can_rate(user: WechatUser, ticket: Ticket) -> bool:
 
 def can_report_still_cold(user: WechatUser, ticket: Ticket) -> bool:
     """A report waiting on an outage that has been restored, within the feedback window
-    (outages.report_still_cold), by the reporter or a resident of the household."""
+    (outage_linking.report_still_cold), by the reporter or a resident of the household."""
     if not waits_on_outage(ticket) or ticket.outage.status != OutageStatus.RESTORED:
         return False
     return utcnow() <= outages.still_cold_until(ticket.outage) and may_see_ticket(user, ticket)

@@ -9,7 +9,7 @@ the station has not reached it, its community); at ``CLUSTER_THRESHOLD`` reports
 Once per cluster: the row's ``open_key`` ("station:<id>" / "community:<id>") is unique, so
 only the report that inserts it sends the alert (INSERT ... ON CONFLICT DO NOTHING — a
 concurrent report simply counts). Later reports update the count. A cluster ends when staff
-turn it into an outage (``convert_cluster``) or when no report came for a whole window
+turn it into an outage (``outage_linking.convert_cluster``) or when no report came for a whole window
 (expired lazily, at the next report there); only then can a new cluster start.
 """
 from __future__ import annotations
@@ -20,13 +20,13 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, select
 
 from app.dbutil import insert_or_skip
-from app.errors import InvalidTransitionError, NotFoundError
 from app.extensions import db
 from app.models import (
-    ClusterStatus, Community, Crew, CrewArea, Household, OutageCluster, OutageKind, Role, Staff, Station, Ticket,
+    ClusterStatus, Community, Crew, CrewArea, Household, OutageCluster, Role, Staff, Station, Ticket,
     TicketCategory, TicketState, utcnow,
 )
 from app.services import outbox
+from app.services.routing import responsible_crew
 
 HEAT = (TicketCategory.NO_HEAT, TicketCategory.LOW_TEMPERATURE)
 
@@ -80,7 +80,7 @@ def note_heat_report(ticket: Ticket, *, now: datetime | None = None) -> OutageCl
     for key, columns in scopes:
         cluster = open_now.get(key)
         if cluster is not None and cluster.last_report_at < since:
-            _resolve(cluster, ClusterStatus.EXPIRED, now)  # quiet for a whole window: that one is over
+            resolve(cluster, ClusterStatus.EXPIRED, now)  # quiet for a whole window: that one is over
             cluster = None
         if cluster is not None:
             # Already alerted (once per cluster): a counter, incremented in SQL so concurrent
@@ -108,14 +108,13 @@ def note_heat_report(ticket: Ticket, *, now: datetime | None = None) -> OutageCl
     return None
 
 
-def _resolve(cluster: OutageCluster, status: str, now: datetime) -> None:
+def resolve(cluster: OutageCluster, status: str, now: datetime) -> None:
+    """The cluster is over (expired, or converted by ``outage_linking.convert_cluster``)."""
     cluster.status, cluster.open_key, cluster.resolved_at = status, None, now
     db.session.flush()
 
 
 def _crew_for_scope(cluster: OutageCluster, household: Household | None) -> Crew | None:
-    from app.services.routing import responsible_crew
-
     if cluster.station_id is not None:
         crew = db.session.scalar(select(Crew).join(CrewArea, CrewArea.crew_id == Crew.id)
                                  .where(CrewArea.station_id == cluster.station_id).order_by(Crew.id).limit(1))
@@ -173,32 +172,3 @@ def open_clusters() -> list[OutageCluster]:
                                    .order_by(OutageCluster.created_at.desc())))
 
 
-def convert_cluster(cluster_id: int, *, expected_end_at: datetime | None, reason: str | None = None,
-                    title: str | None = None, created_by_id: int | None = None, now: datetime | None = None):
-    """Staff turn a cluster into an outage in one step: the outage (active now) for the
-    cluster's station or community, the area notified (notify.outage), and the open reports
-    there linked to it (those still waiting at a crew are taken back from it)."""
-    from app.services import outages, tickets
-
-    now = now or utcnow()
-    cluster = db.session.get(OutageCluster, cluster_id)
-    if cluster is None:
-        raise NotFoundError("疑似停热记录不存在")
-    if cluster.status != ClusterStatus.OPEN:
-        raise InvalidTransitionError(f"该记录{ClusterStatus.LABELS[cluster.status]}，不能再转为停热")
-    place = place_name(cluster)
-    area = ({"station_id": cluster.station_id} if cluster.station_id is not None
-            else {"community_id": cluster.community_id})
-    outage = outages.create_outage(
-        title=(title or "").strip() or f"{place}临时停热", kind=OutageKind.UNPLANNED,
-        reason=(reason or "").strip() or "设备故障抢修中", starts_at=min(cluster.first_report_at, now),
-        expected_end_at=expected_end_at, areas=[area], created_by_id=created_by_id, now=now)
-    linked = 0
-    for ticket in cluster_reports(cluster):
-        if ticket.outage_id is None and ticket.state in (TicketState.NEW, TicketState.ASSIGNED) \
-                and tickets.is_heat_report(ticket.type, ticket.category):
-            tickets.link_to_outage(ticket, outage, at=now)
-            linked += 1
-    cluster.outage_id = outage.id
-    _resolve(cluster, ClusterStatus.CONVERTED, now)
-    return outage, linked

@@ -141,24 +141,14 @@ def start_due_outages(now: datetime | None = None) -> list[Outage]:
     return due
 
 
-def restore_outage(outage_id: int, *, at: datetime | None = None) -> Outage:
-    """Heat is back: the area is told, and every report linked to the outage gets its own
-    restoration notice with the "still cold" window (outbox rows, same transaction)."""
-    from app.services import tickets
-
+def mark_restored(outage_id: int, *, at: datetime | None = None) -> Outage:
+    """The outage's own side of "heat is back": restored, and the area told (outbox row).
+    ``outage_linking.restore_outage`` is the use case: it also tells each linked report."""
     outage = _get_live(outage_id)
     outage.status = OutageStatus.RESTORED
     outage.actual_end_at = at or utcnow()
     db.session.flush()
     _notify(outage, "restored")
-    until = still_cold_until(outage)
-    for ticket in waiting_tickets(outage.id):
-        event = tickets.note_outage_restored(ticket, outage, until=until, at=outage.actual_end_at)
-        if ticket.reporter_id is not None:
-            outbox.record("notify.outage_restored",
-                          {"ticket_id": ticket.id, "outage_id": outage.id, "wechat_user_id": ticket.reporter_id,
-                           "until": until.isoformat(), "event_id": event.id},
-                          dedupe_key=f"outage_restored:{outage.id}:{ticket.id}")
     return outage
 
 
@@ -237,38 +227,3 @@ def held_report_of(household: Household, outage: Outage) -> Ticket | None:
     ticket per home."""
     return db.session.scalar(select(Ticket).where(
         Ticket.household_id == household.id, Ticket.outage_id == outage.id, waiting_on_outage()).limit(1))
-
-
-def report_still_cold(ticket: Ticket, actor, *, note: str | None = None, now: datetime | None = None):
-    """A resident answers "still cold" (还冷) to the restoration notice, within the window."""
-    from app.services import tickets
-
-    now = now or utcnow()
-    outage = ticket.outage
-    if outage is None or ticket.sla_held_at is None or not ticket.is_open:
-        raise InvalidTransitionError("该工单没有等待恢复供热的停热关联", code="not_waiting_on_outage")
-    if outage.status != OutageStatus.RESTORED:
-        raise InvalidTransitionError(f"停热尚未恢复（{linked_message(outage)}），恢复供热后如仍不热请再反馈",
-                                     code="outage_not_restored")
-    if now > still_cold_until(outage):
-        raise InvalidTransitionError("反馈时间已过，工单已办结；如仍不热请重新报修", code="still_cold_window_passed")
-    return tickets.resume_after_outage(ticket, actor, note=note, now=now)
-
-
-def close_unconfirmed(now: datetime | None = None, limit: int = 500) -> int:
-    """After the "still cold" window, close the linked reports nobody answered for (cron)."""
-    from app.services import tickets
-
-    now = now or utcnow()
-    cutoff = now - timedelta(hours=still_cold_hours())
-    rows = list(db.session.scalars(
-        select(Ticket).join(Outage, Outage.id == Ticket.outage_id)
-        .where(Outage.status == OutageStatus.RESTORED, Outage.actual_end_at <= cutoff,
-               Ticket.sla_held_at.isnot(None), Ticket.state.in_(TicketState.OPEN))
-        .order_by(Ticket.id).limit(limit)))
-    for ticket in rows:
-        outage = ticket.outage
-        tickets.close_after_outage(ticket, at=now, final_answer=(
-            f"停热“{outage.title}”已于{local_time(outage.actual_end_at)}恢复供热，"
-            f"{still_cold_hours()}小时内未收到仍不热的反馈，工单办结。如仍有问题请重新报修。"))
-    return len(rows)

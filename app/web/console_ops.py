@@ -18,6 +18,7 @@ from app.models import (
 )
 from app.services import clusters as cluster_service
 from app.services import notices as notice_service
+from app.services import outage_linking
 from app.services import outages as outage_service
 from app.services import reports as report_service
 from app.services.billing import local_today
@@ -346,7 +347,7 @@ def cluster_convert(cluster_id: int):
     cluster = db.session.get(OutageCluster, cluster_id) or abort(404)
     if cluster.status == ClusterStatus.OPEN and str(_cluster_households(cluster)) not in form.getlist("confirmed"):
         return clusters()  # shows how many households will be notified; converted only once confirmed
-    outage, linked = cluster_service.convert_cluster(
+    outage, linked = outage_linking.convert_cluster(
         cluster_id, expected_end_at=parse_local_datetime(form.get("expected_end_at"), "expected_end_at"),
         reason=form.get("reason"), title=form.get("title"), created_by_id=auth.current_staff().id)
     return done(f"已转为停热，正在通知 {outage_service.count_affected(outage.areas)} 户，关联报修 {linked} 起",
@@ -401,7 +402,7 @@ def outage_update(outage_id: int):
 
 @bp.route("/outages/<int:outage_id>/restore", methods=["POST"])
 def outage_restore(outage_id: int):
-    outage_service.restore_outage(outage_id)
+    outage_linking.restore_outage(outage_id)
     return done("已标记恢复供热，恢复通知发送中", "console.outage_edit", outage_id=outage_id)
 
 

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from app.errors import InvalidTransitionError, ValidationError
 from app.models import OutageStatus, OutboxMessage, utcnow
-from app.services import outages
+from app.services import outage_linking, outages
 
 
 @pytest.fixture()
@@ -44,7 +44,7 @@ def test_each_change_records_one_notification_in_the_same_transaction(db, city):
     o = outages.create_outage(title="停热", kind="unplanned", reason="爆管", starts_at=now,
                               expected_end_at=now + timedelta(hours=4), areas=[{"community_id": c1.id}])
     outages.update_outage(o.id, expected_end_at=now + timedelta(hours=8))
-    outages.restore_outage(o.id)
+    outage_linking.restore_outage(o.id)
     changes = [m.payload["change"] for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
     assert changes == ["created", "updated", "restored"]
     db.session.rollback()
@@ -58,7 +58,7 @@ def test_restored_outage_cannot_change_and_started_one_cannot_be_cancelled(db, c
                               expected_end_at=None, areas=[{"community_id": c1.id}])
     with pytest.raises(InvalidTransitionError):
         outages.cancel_outage(o.id)
-    outages.restore_outage(o.id)
+    outage_linking.restore_outage(o.id)
     with pytest.raises(InvalidTransitionError):
         outages.update_outage(o.id, reason="新原因")
 

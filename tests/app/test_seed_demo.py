@@ -198,7 +198,7 @@ def test_a_suspected_outage_is_open_and_can_be_turned_into_an_outage(seeded, db,
     """疑似停热 on a fresh demo: one station's no-heat reports of the last window, no outage
     recorded there, the open cluster a report at the threshold would have opened — and
     staff can convert it (the reports still waiting are linked to the new outage)."""
-    from app.services import clusters, outages
+    from app.services import clusters, outage_linking, outages
 
     now = utcnow()
     (cluster,) = clusters.open_clusters()
@@ -215,7 +215,7 @@ def test_a_suspected_outage_is_open_and_can_be_turned_into_an_outage(seeded, db,
     phoned = [t for t in reports if t.source == "phone"]
     assert all(db.session.scalar(select(CallLog.id).where(CallLog.ticket_id == t.id)) for t in phoned)
 
-    outage, linked = clusters.convert_cluster(cluster.id, expected_end_at=now + timedelta(hours=6), now=now)
+    outage, linked = outage_linking.convert_cluster(cluster.id, expected_end_at=now + timedelta(hours=6), now=now)
     assert linked == len(waiting) and outage.status == OutageStatus.ACTIVE
     assert clusters.open_clusters() == []
     db.session.rollback()
@@ -277,3 +277,14 @@ def test_some_bills_were_paid_today(seeded, db, clock):
         assert (item.late_fee_fen > 0) == (late_days > 0)
     fees = metrics.dashboard_summary(now)["fees"]
     assert fees["payments_today"] == len(today) and fees["payments_today_fen"] == sum(p.amount_fen for p in today)
+
+
+def test_every_demo_announcement_names_an_audience_the_service_understands(seeded, db):
+    """The console shows each announcement's audience (the restored outage's notice once held
+    its building in a shape the service does not read, and its page failed)."""
+    from app.services import announcements
+
+    anns = list(db.session.scalars(select(Announcement)))
+    assert {a.audience for a in anns} == {"all", "area"}
+    for ann in anns:
+        assert announcements.count_audience(ann.audience, ann.audience_filter) > 0, ann.title

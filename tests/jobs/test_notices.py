@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from app.models import (
     Announcement, ArrearsReminder, Bill, BillStatus, Delivery, OutageNotice, OutboxMessage, utcnow,
 )
-from app.services import outages
+from app.services import outage_linking, outages
 from app.services.billing import issue_bills
 from jobs import arrears
 from jobs.outbox import deliver_outbox_message
@@ -36,7 +36,7 @@ def test_each_outage_change_reaches_each_affected_resident_once(
     outages.update_outage(outage.id, expected_end_at=now + timedelta(hours=8))
     db.session.commit()
     worker()
-    outages.restore_outage(outage.id)
+    outage_linking.restore_outage(outage.id)
     db.session.commit()
     worker()
 

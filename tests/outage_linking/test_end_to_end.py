@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.models import Ticket, TicketEvent, TicketSource, TicketState, WechatUser, utcnow
-from app.services import outages
+from app.services import outage_linking, outages
 from jobs.outage_notices import close_unconfirmed_reports
 from tests.outage_linking.conftest import bind, mp_login, mp_post, outbox_rows, start_outage
 
@@ -114,7 +114,7 @@ def test_one_outage_many_reports_linked_answered_restored_and_closed_together(
     assert len(linked_posts) == PHONE_IN and all(b["external_id"].startswith("CC-") for b in linked_posts)
 
     # --- restore: 50 restoration notices ---------------------------------------------------------
-    outages.restore_outage(outage.id)
+    outage_linking.restore_outage(outage.id)
     db.session.commit()
     until_text = outages.local_time(outages.still_cold_until(db.session.get(type(outage), outage.id)))
     wechat_notices = outbox_rows(db, "notify.outage_restored")

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from app.errors import InvalidTransitionError, ValidationError
 from app.models import EvidenceRule, Ticket, TicketState, utcnow
-from app.services import metrics, outages, tickets
+from app.services import metrics, outage_linking, outages, tickets
 from app.services.actors import Actor
 from tests.outage_linking.conftest import bind, outbox_rows, start_outage
 
@@ -42,11 +42,11 @@ def test_a_linked_report_holds_its_clock_and_gets_fresh_deadlines_when_still_col
     assert ticket.sla_held_at is not None and ticket.crew_id is None
 
     with pytest.raises(InvalidTransitionError, match="停热尚未恢复"):
-        outages.report_still_cold(ticket, Actor.of_resident(user))
-    outages.restore_outage(outage.id, at=utcnow() - timedelta(hours=2))
+        outage_linking.report_still_cold(ticket, Actor.of_resident(user))
+    outage_linking.restore_outage(outage.id, at=utcnow() - timedelta(hours=2))
     db.session.commit()
     now = utcnow()
-    outages.report_still_cold(ticket, Actor.of_resident(user), now=now)
+    outage_linking.report_still_cold(ticket, Actor.of_resident(user), now=now)
     db.session.commit()
     assert ticket.state == TicketState.ASSIGNED and ticket.crew_id == town.crew.id and ticket.sla_held_at is None
     assert ticket.respond_by > now and ticket.finish_by > ticket.respond_by   # counted from now, not from the report
@@ -59,11 +59,11 @@ def test_still_cold_after_the_window_is_refused_and_the_ticket_closes(app, db, m
     outage = start_outage(db, town.inside_community)
     user, ticket = _resident_report(db, town.inside[0])
     hours = app.config["OUTAGE_STILL_COLD_HOURS"]
-    outages.restore_outage(outage.id, at=utcnow() - timedelta(hours=hours + 1))
+    outage_linking.restore_outage(outage.id, at=utcnow() - timedelta(hours=hours + 1))
     db.session.commit()
     with pytest.raises(InvalidTransitionError, match="反馈时间已过"):
-        outages.report_still_cold(ticket, Actor.of_resident(user))
-    assert outages.close_unconfirmed() == 1
+        outage_linking.report_still_cold(ticket, Actor.of_resident(user))
+    assert outage_linking.close_unconfirmed() == 1
     assert ticket.state == TicketState.CLOSED and ticket.closed_at is not None
     # a system close does not message the resident again (the restoration notice said so)
     assert outbox_rows(db, "notify.ticket_change") == []
@@ -74,10 +74,10 @@ def test_the_window_is_configurable(app, db, make_town, monkeypatch):
     town = make_town(inside=1, outside=0)
     outage = start_outage(db, town.inside_community)
     _, ticket = _resident_report(db, town.inside[0])
-    outages.restore_outage(outage.id, at=utcnow() - timedelta(minutes=90))
+    outage_linking.restore_outage(outage.id, at=utcnow() - timedelta(minutes=90))
     db.session.commit()
     assert outbox_rows(db, "notify.outage_restored")[0].payload["until"] < utcnow().isoformat()
-    assert outages.close_unconfirmed() == 1
+    assert outage_linking.close_unconfirmed() == 1
 
 
 def test_the_evidence_rule_requires_a_photo_from_the_crew_before_replying(db, make_town):

@@ -12,7 +12,7 @@ from app.models import (
     Announcement, AnnouncementStatus, BridgeDeadLetter, Delivery, DeliveryStatus, EvidenceRule, HouseholdBinding,
     Outage, OutageStatus, Role, SlaPolicy, Ticket, TicketState, WechatUser, utcnow,
 )
-from app.services import outages
+from app.services import outage_linking, outages
 from app.services.actors import Actor
 from app.services.tickets import accept_ticket, create_ticket
 
@@ -156,7 +156,7 @@ def test_a_restored_outage_keeps_its_affected_households(console, staff, db, mak
     outage = outages.create_outage(title="幸福里抢修", kind="unplanned", reason="管道爆裂", starts_at=utcnow(),
                                    expected_end_at=None, areas=[{"community_id": community.id}])
     db.session.commit()
-    outages.restore_outage(outage.id)
+    outage_linking.restore_outage(outage.id)
     db.session.commit()
     console.login(staff(Role.AGENT).username)
     page = console.get("/console/outages").get_data(as_text=True)

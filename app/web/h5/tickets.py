@@ -15,7 +15,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.http_limits import body_limit
 from app.models import Ticket, TicketCategory, TicketPhoto, TicketSource, TicketState, TicketType
-from app.services import access, binding, outages as outage_service, ratings, tickets, uploads
+from app.services import access, binding, outage_linking, outages as outage_service, ratings, tickets, uploads
 from app.services.actors import Actor, ActorKind
 from app.web.h5.core import current_wechat_user, h5_blueprint, h5_login_required, load_form
 from mobile_api.schemas import CancelArgs, RateArgs, RepairArgs, StillColdArgs
@@ -111,7 +111,7 @@ def rate(number: str):
 def still_cold(number: str):
     user, found = _locked(number)
     args = load_form(StillColdArgs)
-    outage_service.report_still_cold(found, Actor.of_resident(user), note=args["note"])
+    outage_linking.report_still_cold(found, Actor.of_resident(user), note=args["note"])
     db.session.commit()
     return _back(number, "已收到您的反馈，我们将尽快安排维修人员上门")
 
