@@ -827,7 +827,7 @@ class _Builder:
             ))
         announcements.append(Announcement(
             title="停热通知：" + restored.title, body=restored.reason, category="outage", audience=Audience.AREA,
-            audience_filter={"community_ids": [old_community.id], "buildings": ["5"]},
+            audience_filter={"buildings": [{"community_id": old_community.id, "building": "5"}]},
             status=AnnouncementStatus.DONE, scheduled_at=restored.created_at, outage_id=restored.id,
             created_by_id=self.agents[2].id, created_at=restored.created_at, started_at=restored.created_at,
             finished_at=restored.created_at + timedelta(minutes=3),

@@ -795,6 +795,17 @@ def drill(figure: str, key: str | None = None, page: int = 1, now: datetime | No
                  "duration_s": int((now - c.started_at).total_seconds()), "recording_url": None,
                  "ticket_id": c.ticket_id} for c in calls]
         return DrillList("排队中的来电", "calls", rows, len(rows), note="时长为已等待时间")
+    if figure == "conversations":
+        convs = db.session.scalars(
+            select(Conversation).where(Conversation.status.in_(ConversationStatus.OPEN))
+            .order_by(Conversation.opened_at)).all()
+        rows = [{"status": c.status, "status_label": ConversationStatus.LABELS.get(c.status, c.status),
+                 "opened_at": c.opened_at, "agent": c.agent.name if c.agent else None,
+                 "household": c.household.account_no if c.household else None,
+                 "wait_seconds": int(((c.claimed_at or now) - c.opened_at).total_seconds()),
+                 "last_activity_at": c.last_activity_at} for c in convs]
+        return DrillList("在线会话（排队与接待中）", "conversations", rows, len(rows),
+                         note="等待：从发起到客服接入；排队中的按至今计")
     if figure == "crews":
         rows = _crews(now)
         return DrillList("班组负荷与位置", "crew", rows, len(rows))

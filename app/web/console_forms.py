@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.errors import DomainError
 from app.extensions import db
-from app.http_errors import http_message
+from app.web.pages import page_message, unexpected
 from app.web import auth
 from app.web.console import bp
 
@@ -142,10 +142,18 @@ def _refused(exc: DomainError):
 
 @bp.errorhandler(HTTPException)
 def _http(exc: HTTPException):
-    status = exc.code or 500
-    message = http_message(status)
-    if status == 400 and exc.description == "csrf":
-        message = "页面已过期或来源不明（CSRF 校验失败），请刷新页面后重试"
+    status, message = page_message(exc)
+    return _page(status, message)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    """A fault of ours: the page in the layout (menu kept), never a JSON body."""
+    status, message = unexpected(exc)
+    return _page(status, message)
+
+
+def _page(status: int, message: str):
     if auth.current_staff() is None:
         # Not signed in: the plain page (no menu).
         return render_template("common/error.html", status=status, message=message, fields=None), status
