@@ -6,11 +6,14 @@ environment variable names are the backend's own, so one environment configures 
 from __future__ import annotations
 
 import os
+from datetime import timedelta, timezone
 from urllib.parse import urlsplit
 
 # The development merchant certificate serial, known to both sides (app/config.py has the same).
 DEV_MERCHANT_CERT_SERIAL = "5A4DB0C5DE7A11F0000000000000000000000001"
 PAY_SIGN_MODES = ("public_key", "platform_cert", "both")
+# WeChat Pay writes its times in Beijing time (+08:00), whatever the machine's zone.
+BEIJING = timezone(timedelta(hours=8))
 
 DEFAULTS: dict = {
     "store_path": "instance/sandbox.db",

@@ -7,15 +7,15 @@ import string
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Iterator
 
-from .config import build_config
+from .config import BEIJING, build_config
 from .crypto import MessageCrypto
 from .errors import ControlError
+from .pay import load_pay_keys
 from .store import Store
 
-BEIJING = timezone(timedelta(hours=8))
 _OPENID_CHARS = string.ascii_letters + string.digits + "-_"
 # Settings read once per WeChat API call (see Sandbox.snapshot); None outside a call.
 _SNAPSHOT: ContextVar[dict | None] = ContextVar("sandbox_snapshot", default=None)
@@ -36,9 +36,7 @@ class Sandbox:
         self.crypto = (
             MessageCrypto(self.config["token"], aes_key, self.config["oa_appid"]) if aes_key else None
         )
-        from .pay import load_pay_keys  # keys live in the store: every process signs alike
-
-        self.pay_keys = load_pay_keys(self)
+        self.pay_keys = load_pay_keys(self)  # keys live in the store: every process signs alike
 
     # --- settings of the store, read once per API call ---
     @contextmanager

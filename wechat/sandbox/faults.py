@@ -32,7 +32,7 @@ import time
 from flask import Blueprint, jsonify, request
 
 from .config import PAY_SIGN_MODES
-from .errors import ControlError, WeChatError
+from .errors import ControlError, PayError, WeChatError
 
 # Default daily quotas per appid and API (WECHAT.md §2-§7); others are unlimited.
 DAILY_QUOTAS = {
@@ -195,8 +195,6 @@ def count_call(sb, conn, api: str, appid: str) -> int | None:
 
 def pay_guard(sb, api: str) -> None:
     """WeChat Pay calls: raise an injected ``pay_error`` for the next matching calls."""
-    from .errors import PayError
-
     injected = None
     with sb.store.tx() as conn:
         for row in conn.execute("SELECT * FROM faults WHERE kind = 'pay_error' ORDER BY id").fetchall():

@@ -18,6 +18,7 @@ from flask import Blueprint, jsonify
 from . import callback, faults, templates
 from .errors import WeChatError
 from .links import text_link_flags
+from .media import load_media
 from .people import take_consent
 from .tokens import count_pending, json_body, wechat_api
 
@@ -116,7 +117,6 @@ def register(bp: Blueprint, sb) -> None:
         if msgtype == "news" and len(data["news"].get("articles") or []) > 1:
             raise WeChatError(45008)  # one article per customer-service news message
         if msgtype == "image":
-            from .media import load_media
             load_media(sb, data["image"].get("media_id"))
         check_window(sb, user)
         body = {"msgtype": msgtype, msgtype: data[msgtype]}

@@ -39,7 +39,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from cryptography.x509 import load_pem_x509_certificate
 
-from .core import BEIJING
+from .config import BEIJING
 from .crypto import (aead_encrypt, certificate_serial, generate_rsa_key, load_any_public_key, load_private_key,
                      platform_certificate, private_key_pem, public_key_pem, rsa_sign, rsa_verify)
 from .errors import ControlError, PayError
