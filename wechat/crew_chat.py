@@ -49,7 +49,7 @@ from app.extensions import db
 from app.models import Staff, Ticket, TicketCategory, TicketState, WechatUser, utcnow
 from app.services import access, outages, tickets
 from app.services.actors import Actor
-from app.web.console import task_url
+from app.links import task_url
 
 if TYPE_CHECKING:
     from wechat.conversation import Caller

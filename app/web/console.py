@@ -10,87 +10,25 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from flask import (
-    Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for,
+    Response, abort, current_app, redirect, render_template, request, send_from_directory, url_for,
 )
-from markupsafe import Markup
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from app.clock import local_tz as tz  # the pages' time zone
-from app import phones, qrcodes
+from app import phones
 from app.errors import DomainError
 from app.extensions import db
 from app.models import (
-    AccessAction, Community, Crew, District, Household, Priority, Role, Staff, Ticket, TicketCategory, TicketPhoto,
-    TicketSource, TicketState, TicketType, utcnow,
+    AccessAction, Community, Crew, District, Household, Priority, Staff, Ticket, TicketPhoto, TicketState, TicketType,
+    utcnow,
 )
-from app.services import clusters as cluster_service
-from app.services import exports, privacy, ratings, sla, staff_admin, staff_auth
+from app.services import exports, privacy, ratings, sla, staff_auth
 from app.services import tickets as ticket_service
-from app.services.actors import Actor
 from app.text import clean_text
+from app.links import task_url
 from app.web import auth
-from app.web.pages import install_html_errors
+from app.web.console_base import PAGE_SIZE, actor, bp, done, qr_svg, tz
 from app.web.redirects import safe_next
-
-bp = Blueprint("console", __name__, url_prefix="/console")
-install_html_errors(bp)
-
-PUBLIC_ENDPOINTS = {"console.login"}
-PAGE_SIZE = 20
-# POSTs any console user may make (they change nothing of the business).
-READ_ONLY_POSTS = {"console.logout", "console.audience_count", "console.affected_count"}
-
-
-@bp.before_request
-def _guard():
-    auth.check_csrf(request)
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    staff = auth.current_staff()
-    if staff is None:
-        if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):
-            abort(401)
-        return redirect(url_for("console.login", next=request.full_path))
-    if not staff_auth.can_use_console(staff):
-        abort(403)
-    if request.method == "POST" and request.endpoint not in READ_ONLY_POSTS \
-            and not staff_auth.can_change_console(staff):
-        abort(403)
-    return None
-
-
-@bp.context_processor
-def _globals():
-    staff = auth.current_staff()
-    return {**auth.template_globals(), "TicketState": TicketState, "TicketType": TicketType,
-            "Priority": Priority, "TicketCategory": TicketCategory, "TicketSource": TicketSource,
-            "Role": Role, "is_admin": staff_admin.can_manage_staff(staff),
-            "open_cluster_count": cluster_service.open_cluster_count() if staff is not None else 0}
-
-
-def actor() -> Actor:
-    return Actor.of_staff(auth.current_staff())
-
-
-def parse_local_datetime(value: str | None, field: str) -> datetime | None:
-    """An <input type=datetime-local> value (Beijing time) as an aware datetime."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value).replace(tzinfo=tz())
-    except ValueError:
-        from app.errors import ValidationError
-
-        raise ValidationError("时间格式不正确", fields={field: ["时间格式不正确"]})
-
-
-def done(message: str, endpoint: str, **values):
-    """Commit once, tell the person, go back to a page (POST → redirect → GET)."""
-    db.session.commit()
-    flash(message, "ok")
-    return redirect(url_for(endpoint, **values))
-
 
 # --- sign-in ----------------------------------------------------------------------------------
 
@@ -329,20 +267,6 @@ def photo(photo_id: int):
 
 
 # --- the printable work order ------------------------------------------------------------------
-
-def task_url(ticket: Ticket) -> str:
-    """What the work order's QR code opens: the crew's task page.
-
-    A plain https link under ``/mp/task``; the mini-program's "扫普通链接二维码打开小程序" rule
-    maps this prefix to ``pages/task/detail`` (the page task notifications open), so a crew
-    member scanning it in WeChat lands on the task. Outside WeChat the link shows a hint page.
-    """
-    return f"{current_app.config['PUBLIC_BASE_URL']}/mp/task?id={ticket.id}&no={ticket.number}"
-
-
-def qr_svg(data: str) -> Markup:
-    return Markup(qrcodes.svg(data))
-
 
 @bp.route("/tickets/<int:ticket_id>/print")
 def work_order(ticket_id: int):

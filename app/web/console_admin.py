@@ -10,7 +10,7 @@ from app.errors import ValidationError
 from app.models import AccessAction, Priority, TicketCategory, TicketType
 from app.services import policies, privacy, run_settings
 from app.services.sla import ANY_TYPE
-from app.web.console import bp, done, tz
+from app.web.console_base import bp, done, tz
 from app.web.console_staff import admin_only
 
 LOG_PAGE = 50

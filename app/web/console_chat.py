@@ -25,7 +25,7 @@ from app.models import (
 )
 from app.services import chat, knowledge, uploads
 from app.web import auth
-from app.web.console import bp, tz
+from app.web.console_base import bp, tz
 
 QUICK_REPLIES = 8
 

@@ -8,7 +8,7 @@ from flask import render_template, request
 
 from app.models import FollowUpReason
 from app.services import ratings
-from app.web.console import actor, bp, done
+from app.web.console_base import actor, bp, done
 from app.web.console_forms import FORM_PAGES
 
 FORM_PAGES.update({"console.follow_up_visit": "console.follow_ups"})

@@ -27,7 +27,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.web.pages import page_message, unexpected
 from app.web import auth
-from app.web.console import bp
+from app.web.console_base import bp
 
 # POST endpoint -> the page (GET endpoint, same URL values) that holds its form.
 FORM_PAGES = {

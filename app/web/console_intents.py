@@ -12,7 +12,7 @@ from sqlalchemy import or_, select
 from app.extensions import db
 from app.models import Intent, IntentMatch, IntentRule
 from app.services import intents
-from app.web.console import bp, done
+from app.web.console_base import bp, done
 from app.web.console_forms import FIELD_LABELS, FORM_PAGES
 
 # A refused form shows again with the messages next to its fields (app/web/console_forms.py).

@@ -23,7 +23,7 @@ from app.services import outages as outage_service
 from app.services import reports as report_service
 from app.services.billing import local_today
 from app.web import auth
-from app.web.console import bp, done, parse_local_datetime
+from app.web.console_base import bp, done, parse_local_datetime
 from wechat.notify import reason_text
 
 UNKNOWN_LIST_LIMIT = 200

@@ -16,7 +16,7 @@ from app.models import (
 from app.services import billing, reconciliation
 from app.services.billing import local_today
 from app.web import auth
-from app.web.console import bp, done
+from app.web.console_base import bp, done
 from wechat import pay as wechat_pay
 
 REFUND_PAGE = 50

@@ -23,7 +23,7 @@ from app.services import staff_admin
 from app.services.actors import Actor
 from app.web import auth
 from app.text import clean_text
-from app.web.console import bp, qr_svg
+from app.web.console_base import bp, qr_svg
 from wechat import qr as wechat_qr
 from wechat.client import TokenRefreshBusy
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from flask import current_app, render_template
 
-from app.web.console import bp
+from app.web.console_base import bp
 from app.web.console_staff import admin_only
 from wechat import templates
 

@@ -184,7 +184,7 @@ def main(argv=None) -> int:
         with app.app_context():
             reset_schema()
             world = seed(f"http://127.0.0.1:{sandbox_port}/sandbox")
-            from app.web.console import task_url
+            from app.links import task_url
 
             task = task_url(world["ticket"])
         servers.append(Server(app, app_port))

@@ -27,7 +27,7 @@ from app.extensions import db
 from app.models import Bill, BillStatus, HeatingSeason, Household, Payment, PaymentState, Refund, RefundState
 from app.services import access, billing, binding, payments
 from app.services.receipts import receipt_url
-from app.web.console import qr_svg
+from app.web.console_base import qr_svg
 from app.web.h5.core import current_wechat_user, h5_blueprint, h5_error, h5_login_required
 from wechat.web_oauth import is_real_wechat
 from wechat.pay import JsapiGateway

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.models import Ticket, TicketPhoto, TicketState
-from app.web.console import task_url
+from app.links import task_url
 from tests.web.conftest import screenshot
 from tests.web.h5_crew.conftest import jpeg
 from tests.web.h5_support import WECHAT_PHONE, first_load, fits_a_phone, record_figures, sign_in_browser

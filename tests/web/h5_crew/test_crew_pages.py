@@ -7,7 +7,7 @@ import requests
 from sqlalchemy import select
 
 from app.models import Staff, Ticket, TicketPhoto, TicketState
-from app.web.console import task_url
+from app.links import task_url
 from tests.web.conftest import csrf_from
 from tests.web.h5_crew.conftest import jpeg
 from tests.web.h5_support import is_page, open_as
