@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
-
 from app.clock import local_now
 from app.extensions import db
+from app.links import ticket_url
 from app.models import Crew, Staff, Ticket, TicketEvent, TicketState, WechatUser
 from app.queue import Deferred
 from app.services import ratings, resident_notices
@@ -32,10 +31,6 @@ def _hold_in_quiet_hours(ticket: Ticket | None) -> None:
     until = resident_notices.quiet_until()
     if until is not None:
         raise Deferred(until, f"免打扰时段，{local_now(until):%H:%M}后发送")
-
-
-def _ticket_url(ticket: Ticket) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}/t/{ticket.number}"
 
 
 def _crew_and_handler(event: TicketEvent) -> tuple[str, str]:
@@ -67,7 +62,7 @@ def _dispatch_notice(ticket: Ticket, event: TicketEvent, key: str) -> Notice:
     return Notice(key=key, kind="ticket_dispatched", title=title,
                   values={"ticket_no": ticket.number, "crew": crew, "handler": handler,
                           "expected_by": _expected_by(ticket, event), "note": note},
-                  remark="回复【进度】可随时查看处理情况。", url=_ticket_url(ticket),
+                  remark="回复【进度】可随时查看处理情况。", url=ticket_url(ticket),
                   mp_page=f"pages/repair/detail?id={ticket.id}")
 
 
@@ -89,7 +84,7 @@ def _update_notice(ticket: Ticket, event: TicketEvent, key: str) -> Notice:
     return Notice(key=key, kind="ticket_updated", title=title,
                   values={"ticket_no": ticket.number, "state": state, "result": result[:200],
                           "updated_at": event.created_at},
-                  remark=remark, url=_ticket_url(ticket), mp_page=f"pages/repair/detail?id={ticket.id}")
+                  remark=remark, url=ticket_url(ticket), mp_page=f"pages/repair/detail?id={ticket.id}")
 
 
 def push_ticket_change(payload: dict, outbox_id: int) -> None:

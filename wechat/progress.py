@@ -3,11 +3,10 @@ deadlines and a link to each ticket's page; with none open, the last closed one.
 from __future__ import annotations
 
 
-from flask import current_app
-from sqlalchemy import select
 
 from app.clock import local_now
 from app.extensions import db
+from app.links import ticket_url
 from app.models import Ticket, TicketCategory, TicketState, TicketType, WechatUser
 from app.services import access, ratings
 from app.services.tickets import EVENT_LABELS
@@ -27,7 +26,7 @@ def _what(ticket: Ticket) -> str:
 
 
 def _link(ticket: Ticket) -> str:
-    return f'<a href="{current_app.config["PUBLIC_BASE_URL"]}/t/{ticket.number}">查看详情</a>'
+    return f'<a href="{ticket_url(ticket)}">查看详情</a>'
 
 
 def _steps(ticket: Ticket) -> list[str]:
