@@ -2,8 +2,6 @@
 deadlines and a link to each ticket's page; with none open, the last closed one."""
 from __future__ import annotations
 
-
-
 from app.clock import local_now
 from app.extensions import db
 from app.links import ticket_url
