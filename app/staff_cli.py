@@ -14,7 +14,6 @@ import click
 import requests
 from flask.cli import AppGroup
 from sqlalchemy import func, select
-from wechatpy.exceptions import WeChatException
 
 from app import qrcodes
 from app.clock import local_now
@@ -24,6 +23,7 @@ from app.models import Role, Staff
 from app.services import binding
 from wechat import qr as wechat_qr
 from wechat.client import TokenRefreshBusy
+from wechat.errors import WeChatException
 
 staff_cli = AppGroup("staff", help="员工管理 (staff administration)")
 

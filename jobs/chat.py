@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import logging
 
-from wechatpy.exceptions import WeChatClientException
-
 from app.extensions import db
 from app.models import ChatSendStatus, Conversation, ConversationMessage, MessageDirection, WechatUser, utcnow
 from app.queue import Deferred
 from app.services.uploads import open_stored, store_image
 from wechat import client as wechat_client
+from wechat.errors import WeChatClientException
 from wechat.notify import Notice, TemporaryFailure, send_custom_message, send_notice, upload_image
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import uuid
 
-from wechatpy.exceptions import WeChatClientException
-
 from app.extensions import db
 from app.models import TicketPhoto
 from app.services.uploads import MAX_BYTES, clean_image, upload_dir  # noqa: F401  (moved there)
 from wechat import client as wechat_client
+from wechat.errors import WeChatClientException
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ import functools
 import requests
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
-from wechatpy.exceptions import WeChatException
 
 from app import phones
 from app.errors import DomainError, ValidationError
@@ -26,6 +25,7 @@ from app.text import clean_text
 from app.web.console_base import bp, qr_svg
 from wechat import qr as wechat_qr
 from wechat.client import TokenRefreshBusy
+from wechat.errors import WeChatException
 
 PAGE_SIZE = 20
 PROFILE_FIELDS = ("name", "phone", "role", "crew_id")
