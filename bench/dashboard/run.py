@@ -250,7 +250,7 @@ def measure(rounds: int, now) -> dict:
     from app.services import metrics
 
     summary_times, stamp_times, bill_times = [], [], []
-    today = now.astimezone(metrics._tz()).date()
+    today = metrics.local_day_start(now).date()
     for _ in range(rounds):
         db.session.remove()
         started = time.perf_counter()

@@ -273,7 +273,7 @@ def test_some_bills_were_paid_today(seeded, db, clock):
         (item,) = p.items
         bill = item.bill
         assert bill.status == BillStatus.PAID and bill.paid_at == p.paid_at
-        late_days = (now.astimezone(metrics._tz()).date() - bill.season.due_on).days
+        late_days = (day_start.date() - bill.season.due_on).days
         assert (item.late_fee_fen > 0) == (late_days > 0)
     fees = metrics.dashboard_summary(now)["fees"]
     assert fees["payments_today"] == len(today) and fees["payments_today_fen"] == sum(p.amount_fen for p in today)
