@@ -92,6 +92,7 @@ class Caller:
         self._user: WechatUser | None = None
         self.state: dict | None = None         # a pending step (binding proof, photo choice)
         self.faq_version: bytes | None = None  # read with the state, for the FAQ index
+        self.intents_version: bytes | None = None  # and the vocabulary's, for the classifier
         # The crew roster in Redis (see wechat/crew_chat.py): listed, and whether it is loaded.
         # None when not read; the full path asks the database in any case.
         self.in_roster: bool | None = None
@@ -142,7 +143,7 @@ def _staff(user: WechatUser) -> Staff | None:
 
 def prepare(msg) -> Caller | None:
     """Before dedupe, in one Redis round trip: open the 48-hour window, read any pending
-    conversation step and the FAQ version. None for events (they need none of it)."""
+    conversation step and the FAQ and vocabulary versions. None for events (they need none of it)."""
     if msg.type == "event":
         return None
     caller = Caller(msg.source)
@@ -154,7 +155,8 @@ def prepare(msg) -> Caller | None:
     # Once a day per follower: ask WeChat who they are (unionid), to join their mini-program self.
     pipe.set(identity.unionid_asked_key(caller.openid), 1, ex=identity.UNIONID_ASK_INTERVAL, nx=True)
     pipe.exists(chat.route_key(caller.openid))
-    _, raw_state, caller.faq_version, in_roster, roster_loaded, ask, in_chat = pipe.execute()
+    pipe.get(intents.VERSION_KEY)
+    _, raw_state, caller.faq_version, in_roster, roster_loaded, ask, in_chat, caller.intents_version = pipe.execute()
     caller.in_chat = bool(in_chat)
     if ask:
         _after_commit("jobs.identity.learn_unionid", caller.openid)
@@ -180,7 +182,7 @@ def faq_only(msg, caller: Caller | None) -> str | None:
         return None
     if text in STILL_COLD_WORDS or REPAIR_COMMAND.match(text) or intent_replies.bad_input(text):
         return None  # may open or move a ticket, or needs its own answer: the full path
-    caller.intent = intents.classify(text)
+    caller.intent = intents.classify(text, version=caller.intents_version)
     if caller.intent.intent not in (Intent.QUESTION, Intent.UNKNOWN):
         return None  # an emergency, a repair, a rating …: the full path
     # Crew members never get FAQ answers: only a sender the loaded crew roster does not list

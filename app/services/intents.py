@@ -159,9 +159,15 @@ def _bump_on_change(session, flush_context):
         current_app.extensions["redis"].incr(VERSION_KEY)
 
 
-def _rules() -> _Rules:
+_MISSING = object()
+
+
+def _rules(version=_MISSING) -> _Rules:
+    """The vocabulary of this process, rebuilt when it changed (one Redis GET a call, or none
+    when the caller read ``VERSION_KEY`` in its own round trip and passes it)."""
     engine = (db.engine.url.render_as_string(), current_app.config["INDOOR_TEMP_STANDARD"])
-    version = current_app.extensions["redis"].get(VERSION_KEY)
+    if version is _MISSING:
+        version = current_app.extensions["redis"].get(VERSION_KEY)
     now = time.monotonic()
     with _cache_lock:
         fresh = _cache.get("key") == (engine, version) and now - _cache.get("checked", 0) < DB_CHECK_SECONDS
@@ -180,9 +186,11 @@ def _rules() -> _Rules:
         return _cache["rules"]
 
 
-def classify(text: str | None) -> Classification:
-    """The intent of a resident's free text (``Intent.UNKNOWN`` when nothing speaks for one)."""
-    return _rules().classify(text or "")
+def classify(text: str | None, *, version=_MISSING) -> Classification:
+    """The intent of a resident's free text (``Intent.UNKNOWN`` when nothing speaks for one).
+
+    ``version``: the value of ``VERSION_KEY`` if the caller fetched it in its own round trip."""
+    return _rules(version).classify(text or "")
 
 
 # --- editing (console) -----------------------------------------------------------------------
