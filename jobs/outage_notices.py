@@ -17,7 +17,9 @@ from sqlalchemy import select
 from app.clock import local_now
 from app.dbutil import insert_or_skip
 from app.extensions import db
-from app.models import Announcement, AnnouncementStatus, Audience, Outage, OutageKind, OutageNotice, utcnow
+from app.models import (
+    Announcement, AnnouncementStatus, Audience, HouseholdBinding, Outage, OutageKind, OutageNotice, utcnow,
+)
 from app.services import announcements as svc
 from app.services import outage_linking
 from app.services import outages as outage_service
@@ -101,8 +103,6 @@ def _filter(outage: Outage) -> dict:
 
 
 def _bound_users(outage: Outage):
-    from app.models import HouseholdBinding
-
     return (select(HouseholdBinding.wechat_user_id).distinct()
             .where(HouseholdBinding.household_id.in_(affected_household_ids(outage))))
 

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Refund, RefundState, utcnow
 from app.queue import Deferred, enqueue_for_ids
+from app.services.billing import refund_refused
 from wechat import pay as wechat_pay
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,6 @@ def submit_refund(payload: dict, outbox_id: int | None = None) -> str:
             refund.last_error = message
             db.session.commit()
             raise Deferred(utcnow() + RETRY_LATER[exc.code], message) from exc
-        from app.services.billing import refund_refused
-
         refund_refused(refund, message)
         db.session.commit()
         log.error("refund %s refused for good: %s", refund.out_refund_no, message)

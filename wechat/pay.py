@@ -54,7 +54,7 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.utils import aes_decrypt, build_authorization, load_private_key, load_public_key, rsa_verify
 
 from app.clock import BEIJING, utcnow  # WeChat Pay's times are Beijing time
-from app.services.billing import ORDER_TTL
+from app.services.billing import ORDER_TTL, credit_payment, record_refund_result
 from app.services.payments import GatewayUnavailable
 
 log = logging.getLogger(__name__)
@@ -520,8 +520,6 @@ def query_refund(out_refund_no: str) -> dict | None:
 def settle_refund(refund_resource: dict):
     """Record what WeChat Pay says of a refund (a notification resource or a query/refund
     answer, whose status field is named differently) exactly once. The caller commits."""
-    from app.services.billing import record_refund_result
-
     amount = refund_resource.get("amount") or {}
     return record_refund_result(
         refund_resource["out_refund_no"], refund_resource.get("refund_status") or refund_resource.get("status"),
@@ -724,8 +722,6 @@ def settle_transaction(transaction: dict):
     SUCCESS, or REFUND (paid, and a refund has been applied for since). Returns the billing
     ``CreditResult``, or None when the transaction was not paid. The caller commits.
     """
-    from app.services.billing import credit_payment
-
     if transaction.get("trade_state") not in PAID_TRADE_STATES:
         return None
     amount = transaction.get("amount") or {}

@@ -34,6 +34,7 @@ from app.models import (
 )
 from app.models.messages import OutboundStatus
 from app.services import outbox
+from app.services.billing import local_today
 from app.services.notices import BROADCAST_KEY_PREFIX
 from app.services.outages import area_condition
 
@@ -90,8 +91,6 @@ def audience_user_ids(audience: str, audience_filter: dict | None = None, *, tod
         households = select(Household.id).where(area_condition(_area_parts(audience_filter)))
         return q.where(HouseholdBinding.household_id.in_(households))
     if audience == Audience.ARREARS:
-        from app.services.billing import local_today
-
         return q.where(HouseholdBinding.household_id.in_(arrears_household_ids(today or local_today())))
     raise ValueError(f"unknown audience {audience!r}")
 

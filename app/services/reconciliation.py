@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from app.errors import ConflictError, NotFoundError
+from app.errors import ConflictError, NotFoundError, ValidationError
 from app.clock import local_tz
 from app.extensions import db
 from app.models import (
@@ -193,8 +193,6 @@ def resolve_mismatch(mismatch_id: int, staff_id: int, note: str) -> Reconciliati
         raise ConflictError("该差异已处理", code="mismatch_resolved")
     note = (note or "").strip()
     if not note:
-        from app.errors import ValidationError
-
         raise ValidationError("请填写处理说明", fields={"note": ["请填写处理说明"]})
     mismatch.resolved_at = utcnow()
     mismatch.resolved_by_id = staff_id

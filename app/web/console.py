@@ -23,6 +23,7 @@ from app.models import (
     utcnow,
 )
 from app.services import exports, privacy, ratings, sla, staff_auth
+from app.services.uploads import upload_dir
 from app.services import tickets as ticket_service
 from app.text import clean_text
 from app.links import task_url
@@ -256,8 +257,6 @@ def ticket_reassign(ticket_id: int):
 @bp.route("/photos/<int:photo_id>")
 def photo(photo_id: int):
     """A stored ticket photo, for signed-in staff only (files live outside the code tree)."""
-    from app.services.uploads import upload_dir
-
     found = db.session.get(TicketPhoto, photo_id)
     if found is None or not found.path:
         abort(404)

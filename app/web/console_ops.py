@@ -6,16 +6,21 @@ import json
 import re
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from rq.job import Job
+from rq.registry import FailedJobRegistry
 from sqlalchemy import func, or_, select
 
+from app.bridge.ingest import list_dead_letters, replay  # the bridge's boundary (replay commits its outcome)
 from app.errors import ValidationError
 from app.extensions import db
 from app.http_errors import error_response
 from app.models import (
-    Announcement, AnnouncementStatus, Audience, BridgeDeadLetter, ClusterStatus, Community, DeliveryStatus, District,
+    Announcement, AnnouncementStatus, Audience, ClusterStatus, Community, DeliveryStatus, District,
     FaqEntry,
     Household, Outage, OutageArea, OutageCluster, OutageKind, OutageStatus, Station, Ticket, utcnow,
 )
+from app.queue import QUEUES, get_queue
+from app.services import announcements as announcement_service
 from app.services import clusters as cluster_service
 from app.services import notices as notice_service
 from app.services import outage_linking
@@ -96,12 +101,6 @@ def percent_done(p: dict) -> int:
     return min(value, 99) if p.get("unknown") or p.get("pending") or p.get("sending") else value
 
 
-def _announcements():
-    """The jobs work's announcement service (compose/start/pause/resume/cancel/progress)."""
-    from app.services import announcements
-
-    return announcements
-
 
 # --- the area picker (stations, communities, buildings) ------------------------------------------
 
@@ -170,8 +169,7 @@ def affected_count():
 @bp.route("/announcements")
 def announcements():
     rows = db.session.scalars(select(Announcement).order_by(Announcement.id.desc()).limit(100)).all()
-    service = _announcements()
-    progress = {a.id: service.progress(a.id) for a in rows}
+    progress = {a.id: announcement_service.progress(a.id) for a in rows}
     return render_template("console/announcements.html", rows=rows, progress=progress, labels=ANN_LABELS,
                            audience_labels=Audience.LABELS, status_label=status_label, tone=result_tone)
 
@@ -191,7 +189,7 @@ def audience_count():
     audience = data.get("audience", Audience.ALL)
     areas = _areas_from_json(json.dumps(data.get("areas") or []))
     try:
-        count = _announcements().count_audience(audience, _audience_filter(areas) if audience == Audience.AREA else None)
+        count = announcement_service.count_audience(audience, _audience_filter(areas) if audience == Audience.AREA else None)
     except ValidationError as exc:
         return error_response(400, exc.code, exc.message, exc.fields)
     return jsonify(recipients=count)
@@ -199,7 +197,6 @@ def audience_count():
 
 @bp.route("/announcements", methods=["POST"])
 def announcement_create():
-    service = _announcements()
     form = request.form
     audience = form.get("audience", Audience.ALL)
     areas = _areas_from_json(form.get("areas"))
@@ -211,15 +208,15 @@ def announcement_create():
     if send in ("now", "later"):
         # A mass send goes out only once staff have seen how many people it reaches (and the
         # number they confirmed is still the number now).
-        recipients = service.count_audience(audience, audience_filter)
+        recipients = announcement_service.count_audience(audience, audience_filter)
         if str(recipients) not in form.getlist("confirmed"):
             return announcement_new(confirm_count=recipients)
-    ann = service.compose_announcement(
+    ann = announcement_service.compose_announcement(
         title=form.get("title", ""), body=form.get("body", ""), audience=audience, audience_filter=audience_filter,
         scheduled_at=scheduled_at, created_by_id=auth.current_staff().id,
     )
     if send == "now":
-        service.start_announcement(ann.id)
+        announcement_service.start_announcement(ann.id)
         message = "公告已开始发送"
     elif send == "later":
         message = "公告已定时"
@@ -230,17 +227,16 @@ def announcement_create():
 
 @bp.route("/announcements/<int:announcement_id>")
 def announcement_detail(announcement_id: int):
-    service = _announcements()
-    ann = service.get_announcement(announcement_id)
-    p = service.progress(ann.id)
+    ann = announcement_service.get_announcement(announcement_id)
+    p = announcement_service.progress(ann.id)
     return render_template("console/announcement.html", a=ann, progress=p, labels=ANN_LABELS,
                            audience_labels=Audience.LABELS, area_text=_audience_text(ann),
                            status_text=status_label(p), percent=percent_done(p), tone=result_tone(p),
-                           unknown=service.unknown_deliveries(ann.id, limit=UNKNOWN_LIST_LIMIT),
-                           failed=service.deliveries_with_status(ann.id, DeliveryStatus.FAILED, limit=UNKNOWN_LIST_LIMIT),
-                           skipped=service.deliveries_with_status(ann.id, DeliveryStatus.SKIPPED,
+                           unknown=announcement_service.unknown_deliveries(ann.id, limit=UNKNOWN_LIST_LIMIT),
+                           failed=announcement_service.deliveries_with_status(ann.id, DeliveryStatus.FAILED, limit=UNKNOWN_LIST_LIMIT),
+                           skipped=announcement_service.deliveries_with_status(ann.id, DeliveryStatus.SKIPPED,
                                                                   limit=UNKNOWN_LIST_LIMIT),
-                           reasons=service.outcome_summary(ann.id), reason_text=reason_text,
+                           reasons=announcement_service.outcome_summary(ann.id), reason_text=reason_text,
                            outcome_labels=OUTCOME_LABELS, unknown_limit=UNKNOWN_LIST_LIMIT,
                            channel_labels=CHANNEL_LABELS)
 
@@ -264,7 +260,7 @@ def _audience_text(ann: Announcement) -> str:
 
 @bp.route("/announcements/<int:announcement_id>/progress.json")
 def announcement_progress(announcement_id: int):
-    p = _announcements().progress(announcement_id)
+    p = announcement_service.progress(announcement_id)
     p["percent"] = percent_done(p)
     p["status_label"] = status_label(p)
     p["tone"] = result_tone(p)
@@ -274,7 +270,7 @@ def announcement_progress(announcement_id: int):
 @bp.route("/announcements/<int:announcement_id>/retry-failed", methods=["POST"])
 def announcement_retry_failed(announcement_id: int):
     """重试失败: exactly the recipients whose send failed, once more each."""
-    count = _announcements().retry_failed(announcement_id)
+    count = announcement_service.retry_failed(announcement_id)
     message = f"已开始重试发送给{count}人" if count else "没有需要重试的失败接收人（可能已在重试中）"
     return done(message, "console.announcement_detail", announcement_id=announcement_id)
 
@@ -282,12 +278,11 @@ def announcement_retry_failed(announcement_id: int):
 @bp.route("/announcements/<int:announcement_id>/resend", methods=["POST"])
 def announcement_resend(announcement_id: int):
     """重新发送: once more to the people whose outcome is unknown (one, or all of them)."""
-    service = _announcements()
     ids = [int(v) for v in request.form.getlist("delivery_id") if v.isdigit()]
     if not ids and not request.form.get("all"):
         raise ValidationError("请选择要重新发送的接收人")
-    count = service.resend_unknown(announcement_id, ids or None)
-    status = service.get_announcement(announcement_id).status
+    count = announcement_service.resend_unknown(announcement_id, ids or None)
+    status = announcement_service.get_announcement(announcement_id).status
     if not count:
         message = "这些接收人已重新发送过，无需再次发送"
     elif status in (AnnouncementStatus.PAUSED, AnnouncementStatus.HALTED):
@@ -299,11 +294,10 @@ def announcement_resend(announcement_id: int):
 
 @bp.route("/announcements/<int:announcement_id>/<action>", methods=["POST"])
 def announcement_action(announcement_id: int, action: str):
-    service = _announcements()
-    actions = {"start": (service.start_announcement, "公告已开始发送"),
-               "pause": (service.pause_announcement, "已暂停发送"),
-               "resume": (service.resume_announcement, "已继续发送"),
-               "cancel": (service.cancel_announcement, "公告已撤回")}
+    actions = {"start": (announcement_service.start_announcement, "公告已开始发送"),
+               "pause": (announcement_service.pause_announcement, "已暂停发送"),
+               "resume": (announcement_service.resume_announcement, "已继续发送"),
+               "cancel": (announcement_service.cancel_announcement, "公告已撤回")}
     if action not in actions:
         abort(404)
     func_, message = actions[action]
@@ -482,19 +476,13 @@ def faq_delete(entry_id: int):
 @bp.route("/dead-letters")
 def dead_letters():
     show_all = bool(request.args.get("all"))
-    try:
-        from app.bridge.ingest import list_dead_letters
-        rows = list_dead_letters(include_replayed=show_all, limit=100)
-    except ImportError:  # before the bridge's service exists: read the table directly
-        rows = db.session.scalars(select(BridgeDeadLetter).order_by(BridgeDeadLetter.id.desc()).limit(100)).all()
+    rows = list_dead_letters(include_replayed=show_all, limit=100)
     return render_template("console/dead_letters.html", rows=rows, show_all=show_all, endpoint_labels=BRIDGE_ENDPOINTS,
                            reason_of=dead_letter_reason, replay_of=replay_text)
 
 
 @bp.route("/dead-letters/<int:letter_id>/replay", methods=["POST"])
 def dead_letter_replay(letter_id: int):
-    from app.bridge.ingest import replay  # the bridge's service (it commits the outcome itself)
-
     corrected = (request.form.get("raw") or "").strip()
     try:
         answer = replay(letter_id, corrected.encode() if corrected else None)
@@ -515,11 +503,6 @@ def dead_letter_replay(letter_id: int):
 # --- failed jobs (RQ's failed-job registries) -----------------------------------------------------
 
 def _failed_jobs() -> list[dict]:
-    from rq.job import Job
-    from rq.registry import FailedJobRegistry
-
-    from app.queue import QUEUES, get_queue
-
     rows = []
     for name in QUEUES:
         queue = get_queue(name)
@@ -554,10 +537,6 @@ def notice_resend(outbound_id: int):
 
 @bp.route("/jobs/failed/retry", methods=["POST"])
 def failed_job_retry():
-    from rq.registry import FailedJobRegistry
-
-    from app.queue import QUEUES, get_queue
-
     wanted = request.form.getlist("job_id")
     queue_name = request.form.get("queue")
     retried = 0
