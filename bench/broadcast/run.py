@@ -11,10 +11,15 @@ wechat.sandbox``, template-finish events off: nobody listens), and real worker p
 (``python -m jobs.worker``). The sandbox enforces the per-minute cap (45011 beyond it) and the
 daily template quota (45009); our token bucket is set to the same cap.
 
-Prints, per run: achieved sends per minute / cap, peak RSS of any worker process (the worker
-and its work horses, sampled), total time; for the quota run: where it halted, the status
-reason staff see, the resume after a simulated reset (sandbox clock past midnight + our quota
-flags cleared), and that nobody got two messages.
+Prints, per run: achieved sends per minute against a bare client in the same run
+(``bench/broadcast/bare.py``: the same template payload to the same sandbox from ``--workers``
+processes × ``WECHAT_SEND_CONCURRENCY`` threads, half before and half after the broadcast;
+target achieved/bare ≥ 0.9), CPU per message of the workers, the bare client and the sandbox,
+peak RSS of any worker process (the worker and its work horses, sampled), total time; for the
+quota run: where it halted, the status reason staff see, the resume after a simulated reset
+(sandbox clock past midnight + our quota flags cleared), and that nobody got two messages.
+Everything it starts (sandbox, workers, bare clients, embedded Redis) is stopped at the end,
+also on SIGTERM.
 """
 from __future__ import annotations
 
