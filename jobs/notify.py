@@ -21,14 +21,15 @@ from sqlalchemy import select, update
 
 from app.clock import local_now
 from app.extensions import db
+from app.links import task_url
 from app.models import (
     OutboundMessage, Outage, OutageCluster, Priority, Role, Staff, Ticket, TicketCategory, TicketState, TicketType,
     WechatUser, utcnow,
 )
 from app.models.messages import OutboundStatus
 from app.queue import enqueue
+from app.services import clusters
 from app.services.notices import BROADCAST_KEY_PREFIX
-from app.web.console import task_url
 from wechat.notify import UNKNOWN_REASONS, Notice, Outcome, send_notice
 
 log = logging.getLogger(__name__)
@@ -158,8 +159,6 @@ def outage_restored(payload: dict, outbox_id: int) -> None:
 def cluster_alert(payload: dict, outbox_id: int) -> None:
     """Many no-heat reports from one place with no outage recorded: the crew lead and the
     leader on duty get the list, once per cluster."""
-    from app.services import clusters
-
     cluster = db.session.get(OutageCluster, payload["cluster_id"])
     if cluster is None:
         return
@@ -199,7 +198,7 @@ def recover_notices(now=None) -> int:
     worker died during the call); ``recover_notice`` settles each. Broadcast deliveries
     recover through their slices (jobs.broadcast)."""
     now = now or utcnow()
-    lease = timedelta(seconds=int(current_app.config.get("NOTICE_LEASE_SECONDS", 60)))
+    lease = timedelta(seconds=int(current_app.config["NOTICE_LEASE_SECONDS"]))
     ids = db.session.scalars(
         select(OutboundMessage.id).where(OutboundMessage.status == OutboundStatus.SENDING,
                                          OutboundMessage.sending_at < now - lease,
