@@ -37,7 +37,7 @@ def iso_week(now: datetime) -> str:
 
 
 def _in_hours(now: datetime) -> bool:
-    first, last = current_app.config.get("ARREARS_SEND_HOURS", (9, 20))
+    first, last = current_app.config["ARREARS_SEND_HOURS"]
     return first <= local_now(now).hour <= last
 
 

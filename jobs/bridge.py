@@ -76,7 +76,7 @@ def _post(url: str, row: OutboxMessage) -> None:
     body = json.dumps(status_body(row), ensure_ascii=False, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "X-Bridge-Delivery": str(row.id),
                **sign_headers(current_app.config["BRIDGE_SECRET"], body)}
-    timeout = current_app.config.get("WECHAT_TIMEOUT", 5.0) * 2
+    timeout = current_app.config["WECHAT_TIMEOUT"] * 2
     try:
         res = requests.post(url, data=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:

@@ -89,8 +89,8 @@ return tostring(wait)
 """
 
 
-def _cfg(name: str, default):
-    return current_app.config.get(name, default)
+def _cfg(name: str):
+    return current_app.config[name]
 
 
 def _redis():
@@ -171,11 +171,11 @@ def notice_for(ann: Announcement, user_id: int) -> Notice:
 # --- dispatch -----------------------------------------------------------------------------------
 
 def _slice_size() -> int:
-    return int(_cfg("BROADCAST_SLICE", 1000))
+    return int(_cfg("BROADCAST_SLICE"))
 
 
 def _lease_ttl() -> int:
-    return int(_cfg("BROADCAST_LEASE_SECONDS", 60))
+    return int(_cfg("BROADCAST_LEASE_SECONDS"))
 
 
 def _lease_key(ann_id: int, lo: int) -> str:
@@ -293,7 +293,7 @@ def chunk_size(rate_per_second: float, batch: int) -> int:
 
 def _send_slice(ann_id: int, lo: int, hi: int, lease: _Lease) -> str:
     bucket = TokenBucket(_redis())
-    batch = int(_cfg("BROADCAST_BATCH", 100))
+    batch = int(_cfg("BROADCAST_BATCH"))
     cursor = lo
     sent = 0
     backoff = iter(IN_PLACE_BACKOFF)  # in-place retries left after −1 / timeouts in a row

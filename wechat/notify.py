@@ -651,7 +651,7 @@ class _Sender:
         self.mp = wechat_client.mini_program()
         self.registry = registry
         self.mp_appid = config["MINIAPP_APPID"]
-        self.timeout = float(config.get("WECHAT_TIMEOUT", 5.0))
+        self.timeout = float(config["WECHAT_TIMEOUT"])
         self.size = size
         self._token = None
         self._send = None  # POST to message/template/send on the host's keep-alive pool

@@ -20,7 +20,7 @@ def seed_demo_command(households: int, if_empty: bool) -> None:
     started = time.monotonic()
     try:
         result = seed_demo(households, if_empty=if_empty, tz=current_app.config["TIMEZONE"],
-                           late_fee_bp_per_day=current_app.config.get("LATE_FEE_BP_PER_DAY", 5))
+                           late_fee_bp_per_day=current_app.config["LATE_FEE_BP_PER_DAY"])
         if result.created:
             db.session.commit()  # the only commit: an interrupted run leaves nothing behind
         else:
