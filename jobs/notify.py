@@ -99,10 +99,21 @@ def emergency_alert(payload: dict, outbox_id: int) -> None:
     values.pop("finish_by")
     values.pop("priority")
     values.update(assignee=ticket.assignee.name if ticket.assignee else "待派单", reported_at=ticket.created_at)
+    url, mp_page = _alert_pages(payload["staff_id"], ticket)
     _send_to_staff(payload["staff_id"], Notice(
         key=f"outbox:{outbox_id}:staff:{payload['staff_id']}", kind="emergency_alert",
         title="【紧急工单】请立即关注", values=values,
-        remark="该工单为紧急工单（漏水/爆管等），请督促尽快到场。", mp_page=_task_page(ticket)))
+        remark="该工单为紧急工单（漏水/爆管等），请督促尽快到场。", url=url, mp_page=mp_page))
+
+
+def _alert_pages(staff_id: int, ticket: Ticket) -> tuple[str | None, str | None]:
+    """(page, mini-program page) an alert about ``ticket`` opens for its recipient: a crew's lead
+    the task (page and mini-program; crews' pages only), the leader on duty the dashboard's
+    ticket page (leaders sign in there through WeChat; the crews' mini-program is not theirs)."""
+    staff = db.session.get(Staff, staff_id)
+    if staff is not None and staff.role == Role.LEADER:
+        return f"{current_app.config['PUBLIC_BASE_URL']}/dashboard/tickets/{ticket.id}", None
+    return task_url(ticket), _task_page(ticket)
 
 
 STATE_TEXT = {

@@ -12,7 +12,7 @@ import logging
 
 from app.clock import local_now
 from app.extensions import db
-from app.links import ticket_url
+from app.links import task_url, ticket_url
 from app.models import Crew, Staff, Ticket, TicketEvent, TicketState, WechatUser
 from app.queue import Deferred
 from app.services import ratings, resident_notices
@@ -114,4 +114,4 @@ def low_rating_alert(payload: dict, outbox_id: int) -> None:
         title=f"【服务差评】工单{ticket.number}用户评价{ticket.rating}分，请关注",
         values={"ticket_no": ticket.number, "score": ticket.rating, "comment": ticket.rating_comment or "未填写评语",
                 "assignee": ticket.assignee.name if ticket.assignee else "无", "rated_at": ticket.rated_at},
-        remark="客服将对该用户进行回访，请班组核实处理情况。", mp_page=_task_page(ticket)))
+        remark="客服将对该用户进行回访，请班组核实处理情况。", url=task_url(ticket), mp_page=_task_page(ticket)))

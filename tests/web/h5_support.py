@@ -125,10 +125,16 @@ def wechat_person(db, driver, *, nickname: str, staff=None) -> tuple[dict, Wecha
     return person, user
 
 
+# WeChat's own browser says so in its User-Agent (the dashboard's sign-in goes straight to
+# WeChat's authorisation for it, a password form elsewhere).
+WECHAT_BROWSER_UA = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Mobile Safari/537.36 MicroMessenger/8.0.50"
+
+
 def open_as(session: requests.Session, url: str, openid: str, **kw) -> requests.Response:
     """GET ``url`` in a WeChat browser of ``openid``: without a sign-in the page sends us through
     WeChat's web authorisation; the sandbox's consent screen is answered as that user
     (``sandbox_openid``), and the browser comes back to the page."""
+    kw["headers"] = {"User-Agent": WECHAT_BROWSER_UA, **(kw.get("headers") or {})}
     res = session.get(url, timeout=30, **kw)
     if "/connect/oauth2/authorize" in res.url:
         assert res.status_code == 200, res.text      # the sandbox's consent screen
