@@ -62,24 +62,22 @@ def env_bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def env_int(name: str, default: int) -> int:
+def _env_number(name: str, default, parse, what: str):
     value = os.environ.get(name)
     if value in (None, ""):
         return default
     try:
-        return int(value)
+        return parse(value)
     except ValueError as exc:
-        raise RuntimeError(f"environment variable {name} must be an integer, got {value!r}") from exc
+        raise RuntimeError(f"environment variable {name} must be {what}, got {value!r}") from exc
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "an integer")
 
 
 def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise RuntimeError(f"environment variable {name} must be a number, got {value!r}") from exc
+    return _env_number(name, default, float, "a number")
 
 
 def instance_dir() -> Path:
