@@ -132,7 +132,7 @@ def rating(user: WechatUser, text: str) -> str:
     if result.conversation is not None:
         chat.note_route(current_app.extensions["redis"], result.conversation)
     what = "本次人工会话" if result.conversation is not None else (
-        f"工单 {result.ticket.number}" if result.ticket is not None else "")
+        f"工单 {result.ticket.number} " if result.ticket is not None else "")
     if result.outcome == "rated":
         answer = f"感谢您的评价！{what}评为{result.score}分。"
         if result.score <= ratings.LOW_RATING:
