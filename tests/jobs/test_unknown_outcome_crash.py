@@ -115,7 +115,7 @@ def test_broadcast_worker_killed_during_a_customer_service_message_nobody_gets_i
     agent = _console(app, make_staff, Role.AGENT)
     progress = agent.get(f"/console/announcements/{ann_id}/progress.json").get_json()
     assert progress["unknown"] == 3 and progress["percent"] < 100
-    assert progress["status_label"] == "发送结束，3人结果未知"
+    assert progress["status_label"] == "发送结束：成功4人，结果未知3人"
     page = agent.get(f"/console/announcements/{ann_id}").get_data(as_text=True)
     assert "结果未知（3人）" in page and "重新发送" in page
     for _, _, home in chatty:

@@ -85,7 +85,7 @@ def test_an_admin_reads_the_access_log_and_admin_pages(app, db, live_app, staff,
     page.click(".household-row >> text=客户资料")
     page.wait_for_selector("#customer-facts")
     page.goto(f"{live_app.url}/console/admin/access-log")
-    assert "您没有权限" in page.content()
+    assert "没有权限" in page.content()
     page.context.clear_cookies()
 
     browser_login(page, live_app.url, admin.username)
