@@ -43,6 +43,7 @@ os.environ["APP_ENV"] = "development"
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from app import create_app  # noqa: E402
+from bench.lifecycle import stops_what_it_starts  # noqa: E402
 from app.bridge.signing import sign_headers  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import (  # noqa: E402
@@ -205,7 +206,11 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--large", type=int, default=100_000)
     args = parser.parse_args()
+    with stops_what_it_starts(f"{TMP}/redis.sock"):  # the embedded Redis create_app starts
+        run(args)
 
+
+def run(args) -> None:
     app = create_app()
     app.logger.setLevel("WARNING")
     import logging
@@ -248,10 +253,6 @@ def main() -> None:
         (w1, c1, l1, q1), (w2, c2, l2, q2) = results[args.small], results[args.large]
         print(f"ratio ingest cost {args.large}/{args.small}: wall {w2 / w1:.2f}, CPU {c2 / c1:.2f} (target ≤ 1.2)")
         print(f"ratio caller look-up {args.large}/{args.small}: p50 {l2 / l1:.2f}, p99 {q2 / q1:.2f}")
-    if app.config.get("REDIS_EMBEDDED"):
-        from app.embedded_redis import stop_embedded_redis
-
-        stop_embedded_redis(app.config["REDIS_EMBEDDED_SOCKET"])
 
 
 if __name__ == "__main__":
