@@ -8,7 +8,6 @@ from app.models.chat import ChatSendStatus, Conversation, ConversationMessage, C
 from app.models.dashboard import DASHBOARD_INDEXES  # noqa: F401  (dashboard indexes, 0006)
 from app.models.faq import FaqEntry
 from app.models.follow_up import FollowUpReason, FollowUpState, FollowUpTask
-from app.models.follow_up import FollowUpReason, FollowUpState, FollowUpTask
 from app.models.household import Household, HouseholdStatus
 from app.models.intent import Intent, IntentMatch, IntentRule
 from app.models.jobs_state import ArrearsReminder, OutageNotice, ReminderLevel, ReminderSent
