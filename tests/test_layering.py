@@ -42,10 +42,7 @@ FUNCTION_IMPORTS_LEFT = {
     ("mobile_api/schemas.py", "app.models"): "mobile_api/schemas.py had edits under way by another change",
 }
 # Cycles still held together, each with why.
-CYCLES_LEFT = {
-    frozenset({"app.web.console", "app.web.console_desk"}):
-        "console_desk.py still takes bp/actor from console (had edits under way); console_base has them",
-}
+CYCLES_LEFT: dict = {}
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:

@@ -20,7 +20,7 @@ from app.services import customers, privacy
 from app.services import tickets as ticket_service
 from app.text import clean_optional, clean_text
 from app.web import auth
-from app.web.console import actor, bp
+from app.web.console_base import actor, bp
 
 PAYMENT_LABELS = {PaymentState.CREATED: "待支付", PaymentState.PAID: "已支付", PaymentState.CLOSED: "已关闭",
                   PaymentState.REFUNDED: "已退款"}
