@@ -12,7 +12,7 @@ from marshmallow import ValidationError as MarshmallowValidationError
 from werkzeug.datastructures import FileStorage
 
 from app.fields import CleanString
-from app.models import OutageStatus, Priority, TicketCategory, TicketState
+from app.models import OutageStatus, Priority, TicketCategory, TicketState, utcnow
 from app.services import outages as outage_service, privacy, uploads
 from app.services.tickets import EVENT_LABELS, waits_on_outage
 from mobile_api.common import PageArgs, page_schema
@@ -296,8 +296,6 @@ def _outage_message(ticket) -> str | None:
 def _can_report_still_cold(ticket) -> bool:
     if not waits_on_outage(ticket) or ticket.outage.status != OutageStatus.RESTORED:
         return False
-    from app.models import utcnow
-
     return utcnow() <= outage_service.still_cold_until(ticket.outage)
 
 

@@ -37,10 +37,7 @@ FUNCTION_IMPORTS_ALLOWED_IN = {
     "wechat/cli.py": "flask wechat", "wechat/doctor.py": "flask doctor", "jobs/cli.py": "flask jobs",
 }
 # Single imports still inside functions, each with why it is left there.
-FUNCTION_IMPORTS_LEFT = {
-    ("wechat/notify.py", "app.dbutil"): "notify.py is being split (issue 19.1); left to that change",
-    ("mobile_api/schemas.py", "app.models"): "mobile_api/schemas.py had edits under way by another change",
-}
+FUNCTION_IMPORTS_LEFT: dict = {}
 # Cycles still held together, each with why.
 CYCLES_LEFT: dict = {}
 

@@ -44,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from wechatpy.exceptions import WeChatClientException
 
 from app.clock import BEIJING
+from app.dbutil import insert_or_skip
 from app.extensions import db
 from app.models import OutboundMessage, SubscribeConsent, WechatUser, utcnow
 from app.models.messages import OutboundStatus
@@ -835,8 +836,6 @@ def _claim_batch(plans: list[_Plan], now: datetime) -> None:
     """Claim every key in one statement. Keys finished earlier get their outcome (duplicate);
     a key left "sending" by a run that was cut off is repeated as a template message with its
     client_msg_id if it may be, else settled as unknown (in this transaction)."""
-    from app.dbutil import insert_or_skip
-
     table = OutboundMessage.__table__
     stmt = insert_or_skip(table, conflict=["dedupe_key"]).returning(table.c.id, table.c.dedupe_key)
     claimed = dict((k, i) for i, k in db.session.execute(stmt, [
