@@ -93,6 +93,11 @@ def chat_invite(payload: dict, outbox_id: int) -> None:
         db.session.commit()
 
 
+def fetch_promised_image(payload: dict, outbox_id: int) -> str:
+    """Outbox handler (topic media.chat_image, recorded by the chat service)."""
+    return fetch_chat_image(payload["message_id"])
+
+
 def fetch_chat_image(message_id: int) -> str:
     message = db.session.get(ConversationMessage, message_id)
     if message is None or message.image_path or not message.media_id:

@@ -18,6 +18,11 @@ from wechat.errors import WeChatClientException
 log = logging.getLogger(__name__)
 
 
+def fetch_promised_photo(payload: dict, outbox_id: int) -> str:
+    """Outbox handler (topic media.ticket_photo, recorded by the ticket service)."""
+    return fetch_ticket_photo(payload["photo_id"])
+
+
 def fetch_ticket_photo(photo_id: int) -> str:
     photo = db.session.get(TicketPhoto, photo_id)
     if photo is None:

@@ -41,6 +41,8 @@ HANDLERS: dict[str, str] = {
     "notify.chat_invite": "jobs.chat.chat_invite",
     "notify.ticket_change": "jobs.resident_pushes.push_ticket_change",
     "notify.low_rating": "jobs.resident_pushes.low_rating_alert",
+    "media.ticket_photo": "jobs.media.fetch_promised_photo",
+    "media.chat_image": "jobs.chat.fetch_promised_image",
 }
 MAX_ATTEMPTS = 10  # then the row is marked failed, for a person to see
 

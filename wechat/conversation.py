@@ -2,7 +2,8 @@
 
 ``handle(msg)`` takes a parsed wechatpy message and returns the text of the passive reply
 (or None for "success"). It runs inside the callback's 5 seconds: it only touches the
-database and Redis; slow work (downloading media) is enqueued after the commit.
+database and Redis; slow work (downloading media) is promised through the outbox in the same
+transaction by the ticket and chat services, and the unionid look-up is enqueued after the commit.
 
 Short-lived conversation state — "send your owner name to finish binding", "which task is
 this photo for?" — lives in Redis with a TTL, so any web process can take the next message.
@@ -203,7 +204,7 @@ def handle(msg, caller: Caller | None) -> str | None:
     if caller.state is not None:
         _redis().delete(_state_key(caller.openid))  # a pending step is answered once
     text = _text_of(msg)
-    handled, reply = live_chat.intercept(msg, text, _after_commit)  # an open conversation: the agent's
+    handled, reply = live_chat.intercept(msg, text)  # an open conversation: the agent's
     if handled:
         return reply
     if text is not None:
@@ -541,11 +542,7 @@ def _faq(text: str, faq_version: bytes | None) -> str:
 # --- images and locations ----------------------------------------------------------------------
 
 def _attach(ticket: Ticket, actor: Actor, media_id: str) -> str:
-    event = tickets.attach_photos(ticket, actor, [media_id])
-    db.session.flush()
-    for photo in ticket.photos:
-        if photo.media_id == media_id and photo.event_id == event.id:
-            _after_commit("jobs.media.fetch_ticket_photo", photo.id, queue="default")
+    tickets.attach_photos(ticket, actor, [media_id])  # the fetch is promised through the outbox
     return f"照片已添加到工单 {ticket.number}。"
 
 

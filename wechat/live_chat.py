@@ -45,17 +45,17 @@ def start(user: WechatUser, text: str | None = None, *, msgid: str | None = None
     return answer
 
 
-def intercept(msg, text: str | None, after_commit) -> tuple[bool, str | None]:
+def intercept(msg, text: str | None) -> tuple[bool, str | None]:
     """``(handled, reply)``: handled when the message belongs to a conversation."""
     openid = msg.source
     msgid = str(msg.id) if getattr(msg, "id", 0) else None
     conv = _open_for(openid)
     if conv is not None:
-        return True, _in_conversation(conv, msg, text, msgid, after_commit)
+        return True, _in_conversation(conv, msg, text, msgid)
     return False, None
 
 
-def _in_conversation(conv: Conversation, msg, text: str | None, msgid: str | None, after_commit) -> str | None:
+def _in_conversation(conv: Conversation, msg, text: str | None, msgid: str | None) -> str | None:
     if text is not None:
         word = text.strip()
         if word in chat.END_WORDS:
@@ -70,9 +70,6 @@ def _in_conversation(conv: Conversation, msg, text: str | None, msgid: str | Non
         chat.add_inbound(conv, text=word, msgid=msgid)
         return None
     if msg.type == "image":
-        message = chat.add_inbound(conv, media_id=msg.media_id, msgid=msgid)
-        if message is not None:
-            db.session.flush()
-            after_commit("jobs.chat.fetch_chat_image", message.id, queue="default")
+        chat.add_inbound(conv, media_id=msg.media_id, msgid=msgid)  # the fetch is promised through the outbox
         return None
     return ONLY_TEXT

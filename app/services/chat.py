@@ -153,6 +153,10 @@ def open_conversation(wechat_user: WechatUser, first_message_text: str | None, *
     return conv, True
 
 
+# Outbox topic: fetch an image a resident sent into a conversation (jobs.chat).
+FETCH_IMAGE = "media.chat_image"
+
+
 def add_inbound(conv: Conversation, *, text: str | None = None, media_id: str | None = None,
                 msgid: str | None = None, now: datetime | None = None) -> ConversationMessage | None:
     """A resident's message joins their conversation; a WeChat retry of it (same MsgId)
@@ -166,6 +170,8 @@ def add_inbound(conv: Conversation, *, text: str | None = None, media_id: str | 
     db.session.add(message)
     conv.last_inbound_at = conv.last_activity_at = now
     db.session.flush()
+    if media_id:  # fetched by jobs.chat; the promise rides in this transaction
+        outbox.record(FETCH_IMAGE, {"message_id": message.id}, dedupe_key=f"{FETCH_IMAGE}:{message.id}")
     return message
 
 

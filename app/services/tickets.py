@@ -145,6 +145,10 @@ def _is_reporter(ticket: Ticket, actor: Actor) -> bool:
 
 # --- events, photos and notifications -------------------------------------------------------
 
+# Outbox topic: fetch a photo sent through WeChat (jobs.media).
+FETCH_PHOTO = "media.ticket_photo"
+
+
 def _record_event(ticket: Ticket, actor: Actor, action: str, *, to_state: str | None = None,
                   from_state: str | None = None, note: str | None = None, data: dict | None = None,
                   photos: Iterable[PhotoArg] = (), at: datetime | None = None) -> TicketEvent:
@@ -154,8 +158,12 @@ def _record_event(ticket: Ticket, actor: Actor, action: str, *, to_state: str | 
         actor_name=actor.name, note=note, data=data, created_at=at or utcnow(),
     )
     db.session.add(event)
-    _attach_photos(ticket, event, actor, photos)
+    to_fetch = _attach_photos(ticket, event, actor, photos)
     db.session.flush()
+    for photo in to_fetch:
+        # WeChat keeps temporary media 3 days: the promise to fetch it rides in this
+        # transaction, so a photo is never left without its file because Redis was down.
+        outbox.record(FETCH_PHOTO, {"photo_id": photo.id}, dedupe_key=f"{FETCH_PHOTO}:{photo.id}")
     if ticket.external_id and (from_state != to_state or action in BRIDGE_SYNC_ACTIONS):
         _sync_bridge(ticket, event)
     return event
@@ -175,10 +183,13 @@ def _move(ticket: Ticket, actor: Actor, action: str, to_state: str, **kw) -> Tic
     return _record_event(ticket, actor, action, from_state=from_state, to_state=to_state, **kw)
 
 
-def _attach_photos(ticket: Ticket, event: TicketEvent, actor: Actor, photos: Iterable[PhotoArg]) -> None:
+def _attach_photos(ticket: Ticket, event: TicketEvent, actor: Actor,
+                   photos: Iterable[PhotoArg]) -> list[TicketPhoto]:
+    """Add the photos to the ticket; the new ones still to be fetched from WeChat (media ids)."""
     photos = list(photos)
     if not photos:
-        return  # most events carry none: don't load the ticket's photos for nothing
+        return []  # most events carry none: don't load the ticket's photos for nothing
+    to_fetch = []
     seen = {p.media_id for p in ticket.photos if p.media_id}
     for photo in photos:
         if isinstance(photo, str):
@@ -189,10 +200,14 @@ def _attach_photos(ticket: Ticket, event: TicketEvent, actor: Actor, photos: Ite
             continue  # the same WeChat media sent twice is one photo
         if photo.media_id:
             seen.add(photo.media_id)
-        ticket.photos.append(TicketPhoto(
+        row = TicketPhoto(
             event=event, media_id=photo.media_id, path=photo.path, content_type=photo.content_type,
             size_bytes=photo.size_bytes, uploaded_by_kind=actor.kind,
-        ))
+        )
+        ticket.photos.append(row)
+        if row.media_id and not row.path:
+            to_fetch.append(row)
+    return to_fetch
 
 
 def _notify_assignee(ticket: Ticket, event: TicketEvent) -> None:

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.reference.knowledge_base import ENTRIES as FAQ
 from app.models import (
-    FaqEntry, HouseholdBinding, Role, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, WechatUser,
+    FaqEntry, HouseholdBinding, OutboxMessage, OutboxStatus, Role, Ticket, TicketPhoto, TicketSource, TicketState, TicketType, WechatUser,
 )
 from app.services import billing, tickets
 from app.services.actors import Actor
@@ -135,9 +135,14 @@ def test_crew_photo_lands_on_their_task_and_is_fetched(db, wechat, worker, app, 
     openid, (task,) = _crew_with_task(db, wechat, make_household, make_crew, make_staff)
     reply = wechat.send(openid, type="image")["reply"]["Content"]
     assert task.number in reply
-    worker()  # the media download job
+    # The download is promised in the photo's own transaction (kept even if Redis is down) …
+    promise = db.session.scalar(select(OutboxMessage).where(OutboxMessage.topic == "media.ticket_photo"))
+    assert promise is not None and promise.status != OutboxStatus.DONE
+    worker()  # … and kept by the outbox's delivery job
     db.session.expire_all()
+    assert db.session.get(OutboxMessage, promise.id).status == OutboxStatus.DONE
     photo = db.session.scalar(select(TicketPhoto).where(TicketPhoto.ticket_id == task.id))
+    assert promise.payload == {"photo_id": photo.id}
     assert photo.media_id and photo.path and photo.content_type == "image/jpeg"
     from pathlib import Path
     assert (Path(app.config["UPLOAD_DIR"]) / photo.path).read_bytes().startswith(b"\xff\xd8")
