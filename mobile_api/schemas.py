@@ -12,8 +12,8 @@ from marshmallow import ValidationError as MarshmallowValidationError
 from werkzeug.datastructures import FileStorage
 
 from app.fields import CleanString
-from app.models import OutageStatus, Priority, TicketCategory, TicketState, utcnow
-from app.services import outages as outage_service, privacy, uploads
+from app.models import OutageStatus, Priority, TicketCategory, TicketState
+from app.services import access, outages as outage_service, privacy, uploads
 from app.services.tickets import EVENT_LABELS, waits_on_outage
 from mobile_api.common import PageArgs, page_schema
 
@@ -293,18 +293,12 @@ def _outage_message(ticket) -> str | None:
     return outage_service.linked_message(outage)
 
 
-def _can_report_still_cold(ticket) -> bool:
-    if not waits_on_outage(ticket) or ticket.outage.status != OutageStatus.RESTORED:
-        return False
-    return utcnow() <= outage_service.still_cold_until(ticket.outage)
-
-
 class TicketDetailSchema(TicketBriefSchema):
     outage_id = fields.Integer(allow_none=True, metadata={"description": "关联的停热（关联后不单独派单）"})
     outage = fields.Nested(LinkedOutageSchema, allow_none=True)
     message = fields.Function(_outage_message, allow_none=True,
                               metadata={"description": "给住户的停热说明（预计恢复时间等），未关联停热时为空"})
-    can_report_still_cold = fields.Function(_can_report_still_cold, required=True,
+    can_report_still_cold = fields.Function(access.still_cold_open, required=True,
                                             metadata={"description": "恢复供热后的反馈期内，可点击“仍不热”"})
     reply = fields.String(allow_none=True)
     final_answer = fields.String(allow_none=True)

@@ -76,14 +76,19 @@ def visible_tickets(user: WechatUser):
     return select(Ticket).where(or_(Ticket.reporter_id == user.id, Ticket.household_id.in_(bound_household_ids(user))))
 
 
-def ticket_of(user: WechatUser, ticket_id: int, *, for_update: bool = False) -> Ticket:
-    query = visible_tickets(user).where(Ticket.id == ticket_id)
+def _only(visible, ticket_id: int, for_update: bool, missing: NotFoundError) -> Ticket:
+    """The ticket with this id among ``visible``; ``missing`` when it is not one of them."""
+    query = visible.where(Ticket.id == ticket_id)
     if for_update:
         query = query.with_for_update()
     ticket = db.session.scalar(query)
     if ticket is None:
-        raise NotFoundError("工单不存在", code="ticket_not_found")
+        raise missing
     return ticket
+
+
+def ticket_of(user: WechatUser, ticket_id: int, *, for_update: bool = False) -> Ticket:
+    return _only(visible_tickets(user), ticket_id, for_update, NotFoundError("工单不存在", code="ticket_not_found"))
 
 
 def may_see_ticket(user: WechatUser | None, ticket: Ticket) -> bool:
@@ -120,9 +125,14 @@ def can_rate(user: WechatUser, ticket: Ticket) -> bool:
 def can_report_still_cold(user: WechatUser, ticket: Ticket) -> bool:
     """A report waiting on an outage that has been restored, within the feedback window
     (outage_linking.report_still_cold), by the reporter or a resident of the household."""
+    return still_cold_open(ticket) and may_see_ticket(user, ticket)
+
+
+def still_cold_open(ticket: Ticket) -> bool:
+    """The report waits on an outage that has been restored, and its 还冷 window is open."""
     if not waits_on_outage(ticket) or ticket.outage.status != OutageStatus.RESTORED:
         return False
-    return utcnow() <= outages.still_cold_until(ticket.outage) and may_see_ticket(user, ticket)
+    return utcnow() <= outages.still_cold_until(ticket.outage)
 
 
 def latest_open_repair(user: WechatUser) -> Ticket | None:
@@ -199,13 +209,7 @@ def visible_tasks(staff: Staff | None):
 
 
 def task_of(staff: Staff | None, ticket_id: int, *, for_update: bool = True) -> Ticket:
-    query = visible_tasks(staff).where(Ticket.id == ticket_id)
-    if for_update:
-        query = query.with_for_update()
-    ticket = db.session.scalar(query)
-    if ticket is None:
-        raise NotFoundError("任务不存在", code="task_not_found")
-    return ticket
+    return _only(visible_tasks(staff), ticket_id, for_update, NotFoundError("任务不存在", code="task_not_found"))
 
 
 def open_tasks(staff: Staff | None) -> list[Ticket]:
