@@ -122,6 +122,16 @@ def _round_fen(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def _distinct_nickname(home: Household, taken: set[str]) -> str:
+    """The owner's name, told apart by building (then a number) when the demo already has
+    someone of that name: the sandbox's chat list is how a newcomer picks who to be."""
+    name = home.owner_name
+    candidates = [name, f"{name}（{home.building}号楼）"] + [f"{name}（{home.building}号楼·{n}）" for n in range(2, 99)]
+    nickname = next(c for c in candidates if c not in taken)
+    taken.add(nickname)
+    return nickname
+
+
 def _weighted(rng: random.Random, table: dict):
     keys = list(table)
     return rng.choices(keys, weights=[table[k] for k in keys])[0]
@@ -194,8 +204,9 @@ class _Builder:
         """Live chat (会话): one resident waiting in the queue, one talking with agent1, so the
         console's 会话 page is populated; both wrote within the last hour (WeChat's window is open)."""
         agent = next((s for s in self.staff if s.username == "agent1"), None)
+        featured = bound_resident_in_arrears()  # the guide's resident keeps a quiet chat
         people = [u for u in self.wechat_users if u.subscribed and u.bindings and u.staff_id is None
-                  and u.nickname != "刘秀英"][:2]
+                  and (featured is None or u.id != featured[0].id)][:2]
         if agent is None or len(people) < 2:
             return
         for user, (opened, words, answer, more) in zip(people, data.CHAT_DEMO):
@@ -307,6 +318,7 @@ class _Builder:
                                         subscribed_at=self.now - timedelta(days=300), staff_id=member.id,
                                         created_at=self.now - timedelta(days=300)))
         self.user_by_household: dict[int, WechatUser] = {}
+        taken = {u.nickname for u in users}
         bound = self.rng.sample(self.households, round(self.n * BOUND_SHARE))
         previous = None
         for h in bound:
@@ -319,7 +331,7 @@ class _Builder:
                 user = WechatUser(
                     oa_openid=self.openid("oKx3T"), unionid=self.openid("oZ0a"),
                     mp_openid=self.openid("o9Pmv") if self.rng.random() < 0.45 else None,
-                    nickname=h.owner_name,  # so the sandbox's chat list says who is who
+                    nickname=_distinct_nickname(h, taken),  # so the sandbox's chat list says who is who
                     subscribed=self.rng.random() < 0.95, subscribed_at=joined, created_at=joined,
                     last_interaction_at=self.now - timedelta(hours=self.rng.uniform(0.5, 40)) if recent else None,
                 )

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.models import (
     Community, Delivery, DeliveryStatus, Household, HouseholdBinding, Role, Staff, WechatUser,
 )
+from app.demo.seed import _distinct_nickname
 from app.services import access, announcements
 from wechat.sandbox_link import sandbox_templates
 
@@ -42,9 +43,21 @@ def test_every_wechat_user_of_the_demo_is_a_sandbox_user_with_the_right_nickname
         assert there["unionid"] == user.unionid and there["subscribed"] == user.subscribed
         if user.mp_openid:
             assert there["mp_openid"] == user.mp_openid
-        expected = user.staff.username if user.staff else user.bindings[0].household.owner_name
-        assert there["nickname"] == expected
-    assert {"leader1", "crew1_lead", "crew1_m1", "agent1"} <= {u["nickname"] for u in sandbox.values()}
+        if user.staff:
+            assert there["nickname"] == user.staff.username
+        else:
+            assert there["nickname"] == user.nickname and user.nickname.startswith(user.bindings[0].household.owner_name)
+    nicknames = [u["nickname"] for u in sandbox.values()]
+    assert len(set(nicknames)) == len(nicknames), "two demo people share a name in the sandbox's chat list"
+    assert {"leader1", "crew1_lead", "crew1_m1", "agent1"} <= set(nicknames)
+
+
+def test_a_second_resident_of_the_same_name_is_told_apart_by_building():
+    taken = {"crew1_lead"}
+    first, second = (Household(owner_name="刘秀英", building=b) for b in ("3", "7"))
+    assert _distinct_nickname(first, taken) == "刘秀英"
+    assert _distinct_nickname(second, taken) == "刘秀英（7号楼）"
+    assert _distinct_nickname(second, taken) == "刘秀英（7号楼·2）"
 
 
 def test_registration_is_idempotent_and_puts_back_an_emptied_sandbox(app, demo, runner, db, wechat):
