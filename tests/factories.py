@@ -102,11 +102,17 @@ def make_season(db):
 
 @pytest.fixture()
 def make_wechat_user(db):
-    def make(**kw):
+    """``make_wechat_user(household=None, **columns)``: a WechatUser the sandbox does not know
+    (no WeChat traffic in the test), following, bound to ``household`` if given."""
+
+    def make(household: Household | None = None, **kw):
         n = next(_seq)
         u = WechatUser(oa_openid=kw.pop("oa_openid", f"oTEST{n:024d}"), subscribed=kw.pop("subscribed", True), **kw)
         db.session.add(u)
         db.session.flush()
+        if household is not None:
+            db.session.add(HouseholdBinding(wechat_user_id=u.id, household_id=household.id, proof="owner_name"))
+            db.session.flush()
         return u
 
     return make

@@ -11,7 +11,7 @@ from app.models import ClusterStatus, Outage, OutageCluster, OutageStatus, Ticke
 from app.services import clusters, tickets
 from app.services.actors import Actor
 from tests.jobs.conftest import card
-from tests.outage_linking.conftest import outbox_rows
+from tests.app.conftest import outbox_rows
 from tests.web.conftest import PASSWORD, Console
 
 

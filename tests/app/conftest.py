@@ -1,4 +1,6 @@
-"""Fixtures of the outage-aware service tests: a town with a community in an outage."""
+"""Fixtures of the domain tests: ``make_town`` (two communities, their crews and a leader on
+duty) for the outage-aware service, with ``start_outage`` and ``outbox_rows``. Everything
+else comes from tests/conftest.py and tests/factories.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from app.models import HouseholdBinding, OutboxMessage, Role, WechatUser, utcnow
+from app.models import OutboxMessage, Role, utcnow
 from app.services import outages
 
 
@@ -61,67 +63,6 @@ def start_outage(db, community, hours=4):
     return outage
 
 
-def bind(db, household, *, oa_openid=None, mp_openid=None, nickname="住户") -> WechatUser:
-    user = WechatUser(oa_openid=oa_openid, mp_openid=mp_openid, subscribed=True, nickname=nickname)
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=household.id, proof="owner_name"))
-    return user
-
-
 def outbox_rows(db, topic):
     return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.topic == topic)
                                    .order_by(OutboxMessage.id)))
-
-
-class SignedPhone:
-    """The phone system posting signed ticket events to the live server over HTTP."""
-
-    def __init__(self, app, base_url: str):
-        self.secret, self.base_url = app.config["BRIDGE_SECRET"], base_url
-
-    def post_ticket(self, payload: dict):
-        import json
-
-        import requests
-
-        from app.bridge.signing import sign_headers
-
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        return requests.post(f"{self.base_url}/bridge/v1/tickets", data=body, timeout=30,
-                             headers={"Content-Type": "application/json", **sign_headers(self.secret, body)})
-
-
-@pytest.fixture()
-def signed_phone(app, live_app):
-    return SignedPhone(app, live_app.url)
-
-
-@pytest.fixture()
-def status_receiver(app, monkeypatch):
-    from tests.bridge.conftest import Receiver
-
-    r = Receiver(app.config["BRIDGE_SECRET"])
-    monkeypatch.setitem(app.config, "BRIDGE_OUTBOUND_URL", r.url)
-    yield r
-    r.stop()
-
-
-def mp_login(wechat, live_app, openid: str) -> str:
-    """wx.login in the mini-program: a one-time code from the sandbox, exchanged for our token."""
-    import requests
-
-    code = wechat._post(f"/users/{openid}/login-code")["code"]
-    answer = requests.post(f"{live_app.url}/api/v1/auth/login", json={"code": code}, timeout=30)
-    assert answer.status_code == 200, answer.text
-    return answer.json()["token"]
-
-
-def mp_post(live_app, token: str, path: str, *, form: dict | None = None, json: dict | None = None):
-    import requests
-
-    headers = {"Authorization": f"Bearer {token}"}
-    if form is not None:  # multipart/form-data, as wx.uploadFile / the mini-program sends it
-        return requests.post(f"{live_app.url}{path}", headers=headers, timeout=30,
-                             files={k: (None, str(v)) for k, v in form.items()})
-    return requests.post(f"{live_app.url}{path}", headers=headers, json=json or {}, timeout=30)

@@ -11,20 +11,27 @@ from app.errors import InvalidTransitionError, ValidationError
 from app.models import EvidenceRule, Ticket, TicketState, utcnow
 from app.services import metrics, outage_linking, outages, tickets
 from app.services.actors import Actor
-from tests.outage_linking.conftest import bind, outbox_rows, start_outage
+from tests.app.conftest import outbox_rows, start_outage
+from tests.factories import bind_wechat_user
 
 
-def _resident_report(db, household, category="no_heat", type="repair"):
-    user = bind(db, household)
-    return user, tickets.create_ticket(Actor.of_resident(user), type=type, source="mini_program",
-                                       description="暖气问题", category=category, household=household)
+@pytest.fixture()
+def resident_report(make_wechat_user):
+    """``resident_report(household, category=..., type=...)`` → (the bound resident, their ticket)."""
+
+    def report(household, category="no_heat", type="repair"):
+        user = make_wechat_user(household=household, nickname="住户")
+        return user, tickets.create_ticket(Actor.of_resident(user), type=type, source="mini_program",
+                                           description="暖气问题", category=category, household=household)
+
+    return report
 
 
-def test_other_categories_in_an_outage_area_are_dispatched_with_the_outage_noted(db, make_town):
+def test_other_categories_in_an_outage_area_are_dispatched_with_the_outage_noted(db, make_town, resident_report):
     town = make_town(inside=3, outside=0)
     outage = start_outage(db, town.inside_community)
-    _, leak = _resident_report(db, town.inside[0], category="leak")
-    _, inquiry = _resident_report(db, town.inside[1], category="no_heat", type="inquiry")
+    _, leak = resident_report(town.inside[0], category="leak")
+    _, inquiry = resident_report(town.inside[1], category="no_heat", type="inquiry")
     db.session.commit()
     assert leak.outage_id is None and leak.state == TicketState.ASSIGNED and leak.crew_id == town.crew.id
     created = leak.events[0]
@@ -33,10 +40,10 @@ def test_other_categories_in_an_outage_area_are_dispatched_with_the_outage_noted
     assert inquiry.outage_id is None  # a question is not a report of the outage
 
 
-def test_a_linked_report_holds_its_clock_and_gets_fresh_deadlines_when_still_cold(db, make_town):
+def test_a_linked_report_holds_its_clock_and_gets_fresh_deadlines_when_still_cold(db, make_town, resident_report):
     town = make_town(inside=2, outside=0)
     outage = start_outage(db, town.inside_community)
-    user, ticket = _resident_report(db, town.inside[0])
+    user, ticket = resident_report(town.inside[0])
     db.session.commit()
     assert ticket.outage_id == outage.id and ticket.respond_by is None and ticket.finish_by is None
     assert ticket.sla_held_at is not None and ticket.crew_id is None
@@ -54,10 +61,10 @@ def test_a_linked_report_holds_its_clock_and_gets_fresh_deadlines_when_still_col
     assert [m.payload["ticket_id"] for m in outbox_rows(db, "notify.task_assigned")] == [ticket.id]
 
 
-def test_still_cold_after_the_window_is_refused_and_the_ticket_closes(app, db, make_town):
+def test_still_cold_after_the_window_is_refused_and_the_ticket_closes(app, db, make_town, resident_report):
     town = make_town(inside=1, outside=0)
     outage = start_outage(db, town.inside_community)
-    user, ticket = _resident_report(db, town.inside[0])
+    user, ticket = resident_report(town.inside[0])
     hours = app.config["OUTAGE_STILL_COLD_HOURS"]
     outage_linking.restore_outage(outage.id, at=utcnow() - timedelta(hours=hours + 1))
     db.session.commit()
@@ -69,22 +76,22 @@ def test_still_cold_after_the_window_is_refused_and_the_ticket_closes(app, db, m
     assert outbox_rows(db, "notify.ticket_change") == []
 
 
-def test_the_window_is_configurable(app, db, make_town, monkeypatch):
+def test_the_window_is_configurable(app, db, make_town, monkeypatch, resident_report):
     monkeypatch.setitem(app.config, "OUTAGE_STILL_COLD_HOURS", 1)
     town = make_town(inside=1, outside=0)
     outage = start_outage(db, town.inside_community)
-    _, ticket = _resident_report(db, town.inside[0])
+    _, ticket = resident_report(town.inside[0])
     outage_linking.restore_outage(outage.id, at=utcnow() - timedelta(minutes=90))
     db.session.commit()
     assert outbox_rows(db, "notify.outage_restored")[0].payload["until"] < utcnow().isoformat()
     assert outage_linking.close_unconfirmed() == 1
 
 
-def test_the_evidence_rule_requires_a_photo_from_the_crew_before_replying(db, make_town):
+def test_the_evidence_rule_requires_a_photo_from_the_crew_before_replying(db, make_town, resident_report):
     town = make_town(inside=1, outside=0)
     # The migration seeds leak → 1 photo (editable data).
     assert db.session.scalar(select(EvidenceRule.min_photos).where(EvidenceRule.category == "leak")) == 1
-    _, ticket = _resident_report(db, town.inside[0], category="leak")
+    _, ticket = resident_report(town.inside[0], category="leak")
     member = Actor.of_staff(ticket.assignee)
     tickets.accept_ticket(ticket, member)
     with pytest.raises(ValidationError) as err:
@@ -96,11 +103,11 @@ def test_the_evidence_rule_requires_a_photo_from_the_crew_before_replying(db, ma
     assert ticket.state == TicketState.REPLIED
 
 
-def test_a_photo_sent_earlier_by_the_crew_counts_and_rules_are_per_category(db, make_town):
+def test_a_photo_sent_earlier_by_the_crew_counts_and_rules_are_per_category(db, make_town, resident_report):
     town = make_town(inside=2, outside=0)
     db.session.execute(update(EvidenceRule).where(EvidenceRule.category == "burst_pipe").values(min_photos=2))
-    _, pipe = _resident_report(db, town.inside[0], category="burst_pipe")
-    _, noise = _resident_report(db, town.inside[1], category="noise")
+    _, pipe = resident_report(town.inside[0], category="burst_pipe")
+    _, noise = resident_report(town.inside[1], category="noise")
     member = Actor.of_staff(pipe.assignee)
     tickets.accept_ticket(pipe, member)
     tickets.add_progress_note(pipe, member, "到场", photos=["BEFORE"])
@@ -123,11 +130,11 @@ def test_the_migration_seeds_leak_and_burst_pipe_rules():
     assert dict(module.EVIDENCE_RULES) == {"leak": 1, "burst_pipe": 1}
 
 
-def test_the_dashboard_shows_outages_with_their_linked_report_counts(db, make_town):
+def test_the_dashboard_shows_outages_with_their_linked_report_counts(db, make_town, resident_report):
     town = make_town(inside=4, outside=0)
     outage = start_outage(db, town.inside_community)
     for household in town.inside[:3]:
-        _resident_report(db, household)
+        resident_report(household)
     db.session.commit()
     [row] = metrics.dashboard_summary()["outages"]
     assert row["id"] == outage.id and row["linked_reports"] == 3 and row["waiting_reports"] == 3
@@ -137,8 +144,7 @@ def test_the_dashboard_shows_outages_with_their_linked_report_counts(db, make_to
 def test_an_official_account_resident_reporting_twice_gets_one_ticket(db, wechat, make_town):
     town = make_town(inside=1, outside=0)
     outage = start_outage(db, town.inside_community)
-    person = wechat.create_user(follow=True)
-    bind(db, town.inside[0], oa_openid=person["openid"])
+    person, _ = bind_wechat_user(db, wechat, household=town.inside[0], mini_program=False)
     db.session.commit()
     first = wechat.say(person["openid"], "家里暖气不热")
     second = wechat.say(person["openid"], "报修 暖气一点都不热")

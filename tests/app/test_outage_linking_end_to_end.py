@@ -10,11 +10,19 @@ from sqlalchemy import select
 from app.models import Ticket, TicketEvent, TicketSource, TicketState, WechatUser, utcnow
 from app.services import outage_linking, outages
 from jobs.outage_notices import close_unconfirmed_reports
-from tests.outage_linking.conftest import bind, mp_login, mp_post, outbox_rows, start_outage
+from tests.app.conftest import outbox_rows, start_outage
+from tests.bridge.conftest import live_phone, receiver  # noqa: F401 — the bridge's fixtures
+from tests.factories import bind_wechat_user
+from tests.mobile_api.conftest import Api
 
 # How the 50 inside and 5 outside reports are spread over the channels.
 OA_IN, MP_IN, PHONE_IN = 8, 12, 30
 OA_OUT, MP_OUT, PHONE_OUT = 1, 2, 2
+
+
+def multipart(**fields) -> dict:
+    """Form fields sent as multipart/form-data, as wx.uploadFile / the mini-program sends them."""
+    return {k: (None, str(v)) for k, v in fields.items()}
 
 
 def _task_pushes(wechat, openid: str) -> list:
@@ -23,7 +31,7 @@ def _task_pushes(wechat, openid: str) -> list:
 
 
 def test_one_outage_many_reports_linked_answered_restored_and_closed_together(
-        app, db, wechat, live_app, signed_phone, status_receiver, worker, make_town):
+        app, db, wechat, live_app, live_phone, receiver, worker, make_town):
     town = make_town(inside=OA_IN + MP_IN + PHONE_IN, outside=OA_OUT + MP_OUT + PHONE_OUT)
     # The crews have WeChat, to see which pushes they get.
     crew_people = {}
@@ -37,23 +45,28 @@ def test_one_outage_many_reports_linked_answered_restored_and_closed_together(
     worker()  # the outage notice to the (still empty) area
 
     inside, outside = list(town.inside), list(town.outside)
+
+    def mp_login(openid: str) -> str:  # wx.login: a one-time code from the sandbox, exchanged for our token
+        code = wechat._post(f"/users/{openid}/login-code")["code"]
+        answer = Api(live_app.url).post("/api/v1/auth/login", json={"code": code})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["token"]
+
     residents = {}  # household id -> (channel, openid, token)
 
     def oa_report(household, text):
-        person = wechat.create_user(follow=True)
-        bind(db, household, oa_openid=person["openid"], nickname="公众号住户")
+        person, _ = bind_wechat_user(db, wechat, household=household, nickname="公众号住户", mini_program=False)
         db.session.commit()
         residents[household.id] = ("oa", person["openid"], None)
         return wechat.say(person["openid"], text)
 
     def mp_report(household):
-        person = wechat.create_user(follow=True)
-        bind(db, household, oa_openid=person["openid"], mp_openid=person["mp_openid"], nickname="小程序住户")
+        person, _ = bind_wechat_user(db, wechat, household=household, nickname="小程序住户")
         db.session.commit()
-        token = mp_login(wechat, live_app, person["openid"])
+        token = mp_login(person["openid"])
         residents[household.id] = ("mp", person["openid"], token)
-        res = mp_post(live_app, token, "/api/v1/repairs",
-                      form={"household_id": household.id, "category": "no_heat", "description": "家里暖气不热"})
+        res = Api(live_app.url, token).post("/api/v1/repairs", files=multipart(
+            household_id=household.id, category="no_heat", description="家里暖气不热"))
         assert res.status_code == 201, res.text
         return res.json()
 
@@ -61,7 +74,7 @@ def test_one_outage_many_reports_linked_answered_restored_and_closed_together(
 
     def phone_report(household):
         i = next(n)
-        res = signed_phone.post_ticket({
+        res = live_phone.http_post("/tickets", {
             "external_id": f"CC-{i:04d}", "event_id": f"ev-{i:04d}", "type": "报修", "category": "不热",
             "caller_phone": household.owner_phone, "account_no": household.account_no,
             "description": "来电反映家中暖气不热"})
@@ -110,7 +123,7 @@ def test_one_outage_many_reports_linked_answered_restored_and_closed_together(
     assert _task_pushes(wechat, crew_people[town.lead.id]) == []
     assert len(_task_pushes(wechat, crew_people[town.other_member.id])) == 5
     # The phone system heard of the link for its 30 tickets.
-    linked_posts = [b for b in status_receiver.accepted() if b["action"] == "linked_to_outage"]
+    linked_posts = [b for b in receiver.accepted() if b["action"] == "linked_to_outage"]
     assert len(linked_posts) == PHONE_IN and all(b["external_id"].startswith("CC-") for b in linked_posts)
 
     # --- restore: 50 restoration notices ---------------------------------------------------------
@@ -127,7 +140,7 @@ def test_one_outage_many_reports_linked_answered_restored_and_closed_together(
         notice = [m for m in wechat.inbox(openid) if "还冷" in str(m)]
         # The 恢复供热通知 card's tip (or the text) says until when 还冷 is heard.
         assert len(notice) == 1 and until_text.replace(" ", "") in str(notice[0]).replace(" ", "")
-    assert len([b for b in status_receiver.accepted() if b["action"] == "outage_restored"]) == PHONE_IN
+    assert len([b for b in receiver.accepted() if b["action"] == "outage_restored"]) == PHONE_IN
 
     # --- three residents are still cold: two in the official account, one in the mini-program ---
     still_cold = []
@@ -140,7 +153,7 @@ def test_one_outage_many_reports_linked_answered_restored_and_closed_together(
     _, _, token = residents[household.id]
     db.session.expire_all()
     ticket_id = db.session.scalar(select(Ticket.id).where(Ticket.household_id == household.id))
-    res = mp_post(live_app, token, f"/api/v1/repairs/{ticket_id}/still-cold", json={"note": "卧室还是凉的"})
+    res = Api(live_app.url, token).post(f"/api/v1/repairs/{ticket_id}/still-cold", json={"note": "卧室还是凉的"})
     assert res.status_code == 200, res.text
     assert res.json()["state"] == TicketState.ASSIGNED and res.json()["finish_by"]
     still_cold.append(household.id)
@@ -164,5 +177,5 @@ def test_one_outage_many_reports_linked_answered_restored_and_closed_together(
     assert len(closed) == 47 and all("恢复供热" in t.final_answer for t in closed)
     assert db.session.scalar(select(TicketEvent).where(TicketEvent.action == "closed")).actor_kind == "system"
     worker()
-    closed_posts = [b for b in status_receiver.accepted() if b["state"] == TicketState.CLOSED]
+    closed_posts = [b for b in receiver.accepted() if b["state"] == TicketState.CLOSED]
     assert len(closed_posts) == PHONE_IN and all(b["actor"] == "系统" for b in closed_posts)
