@@ -278,11 +278,8 @@ def get_photo(photo_id):
     photo = db.session.get(TicketPhoto, photo_id)
     if not access.may_see_photo(current_user(), photo):
         raise NotFoundError("照片不存在", code="photo_not_found")
-    try:
-        path = uploads.open_stored(photo.path)
-    except ValueError as exc:
-        raise NotFoundError("照片不存在", code="photo_not_found") from exc
-    if not path.exists():
+    path = uploads.stored_file(photo.path)
+    if path is None:
         raise NotFoundError("照片不存在", code="photo_not_found")
     return send_file(path, mimetype=photo.content_type or "application/octet-stream", max_age=0)
 

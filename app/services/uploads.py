@@ -190,3 +190,15 @@ def open_stored(path: str) -> Path:
     if base not in target.parents:
         raise ValueError("bad upload path")
     return target
+
+
+def stored_file(path: str | None) -> Path | None:
+    """The file of a stored upload if it is still there; None for a missing file or a path
+    outside the upload directory (a page answers 404 either way)."""
+    if not path:
+        return None
+    try:
+        target = open_stored(path)
+    except ValueError:
+        return None
+    return target if target.is_file() else None

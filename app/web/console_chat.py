@@ -192,10 +192,7 @@ def chat_image(conv_id: int, message_id: int):
     message = db.session.get(ConversationMessage, message_id)
     if message is None or message.conversation_id != conv_id or not message.image_path:
         abort(404)
-    try:
-        path = uploads.open_stored(message.image_path)
-    except ValueError:
-        abort(404)
-    if not path.exists():
+    path = uploads.stored_file(message.image_path)
+    if path is None:
         abort(404)
     return send_file(path, mimetype=message.content_type or "image/jpeg", max_age=3600)

@@ -14,13 +14,13 @@ polite refusal page, never the task.
 """
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 
 from app.errors import NotFoundError, ValidationError
 from app.extensions import db
 from app.http_limits import body_limit
-from app.models import Crew, Priority, Staff, TicketCategory, TicketState, TicketType, utcnow
+from app.models import Crew, Priority, Staff, TicketCategory, TicketPhoto, TicketState, TicketType, utcnow
 from app.services import access, staff_admin, tickets, uploads
 from app.services.actors import Actor
 from app.web.h5.core import current_crew_staff, h5_blueprint, h5_error, h5_login_required, load_form
@@ -72,6 +72,22 @@ def task():
             Staff.active.is_(True), Staff.role.in_(access.CREW_ROLES), Staff.id != staff.id).order_by(Staff.id))),
         categories=TicketCategory.LABELS, priorities=Priority.LABELS, states=TicketState.LABELS,
         types=TicketType.LABELS)
+
+
+@bp.route("/mp/tasks/<int(max=2147483647):ticket_id>/photos/<int(max=2147483647):photo_id>")
+@h5_login_required
+def photo(ticket_id: int, photo_id: int):
+    """A photo of a task the crew member may see (the resident's report, colleagues' replies)."""
+    staff, refusal = _crew()
+    if refusal:
+        return refusal
+    row = db.session.get(TicketPhoto, photo_id)
+    if row is None or row.ticket_id != ticket_id or _task(staff, ticket_id) is None:
+        abort(404)
+    path = uploads.stored_file(row.path)
+    if path is None:
+        abort(404)
+    return send_file(path, mimetype=row.content_type or "application/octet-stream", max_age=3600)
 
 
 @bp.route("/mp/tasks")

@@ -124,11 +124,8 @@ def photo(number: str, photo_id: int):
     row = db.session.get(TicketPhoto, photo_id)
     if row is None or row.ticket_id != found.id or not access.may_see_photo(user, row):
         abort(404)
-    try:
-        path = uploads.open_stored(row.path)
-    except ValueError:
-        abort(404)
-    if not path.exists():
+    path = uploads.stored_file(row.path)
+    if path is None:
         abort(404)
     return send_file(path, mimetype=row.content_type or "application/octet-stream", max_age=3600)
 

@@ -36,7 +36,10 @@ def test_a_crew_member_opens_the_qr_link_accepts_and_replies_with_a_photo(db, li
     page.click("[data-testid=reply-submit]")
     page.wait_for_selector(".notice.success")
     assert "处理结果已提交" in page.text_content(".notice.success")
-    assert "附照片 1 张" in page.text_content("[data-testid=timeline]")
+    thumb = page.locator("[data-testid=event-photos] img")
+    assert thumb.count() == 1
+    page.wait_for_function("img => img.complete && img.naturalWidth === 40",
+                           arg=thumb.element_handle())          # the photo itself, loaded, not a count
     screenshot(page, "h5-crew-replied-375")
     db.session.expire_all()
     ticket = db.session.get(Ticket, w.ticket.id)

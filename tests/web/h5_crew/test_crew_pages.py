@@ -3,7 +3,10 @@ crew member in through WeChat's web authorisation and opens their task; the acti
 crew API's (same services and rules); residents and other crews get a polite refusal."""
 from __future__ import annotations
 
+import io
+
 import requests
+from PIL import Image
 from sqlalchemy import select
 
 from app.models import Staff, Ticket, TicketPhoto, TicketState
@@ -36,10 +39,21 @@ def test_the_work_order_qr_opens_the_task_and_the_crew_member_works_it(app, db, 
     assert ticket.state == TicketState.REPLIED and ticket.reply == "已更换阀门"
     photos = db.session.scalars(select(TicketPhoto).where(TicketPhoto.ticket_id == ticket.id)).all()
     assert len(photos) == 1 and photos[0].path and photos[0].uploaded_by_kind == "staff"
+    # The task page shows the photo itself, served to those who may see the task.
+    photo_url = f"{live_app.url}/mp/tasks/{ticket.id}/photos/{photos[0].id}"
+    assert 'data-testid="event-photos"' in res.text and f'src="/mp/tasks/{ticket.id}/photos/{photos[0].id}"' in res.text
+    shown = s.get(photo_url, timeout=30)
+    assert shown.status_code == 200 and shown.headers["Content-Type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(shown.content)).size == (40, 30)        # the stored photo itself
+    stranger = requests.Session()
+    open_as(stranger, f"{live_app.url}/mp/tasks", w.stranger_person["openid"])
+    assert stranger.get(photo_url, timeout=30).status_code == 404
+    assert s.get(f"{live_app.url}/mp/tasks/{ticket.id + 1}/photos/{photos[0].id}", timeout=30).status_code == 404
 
     # The crew lead sees the crew's task too; the inbox lists only open tasks.
     lead = requests.Session()
     assert open_as(lead, url, w.lead_person["openid"]).status_code == 200
+    assert lead.get(photo_url, timeout=30).status_code == 200
     assert w.ticket.number not in open_as(lead, f"{live_app.url}/mp/tasks", w.lead_person["openid"]).text
 
 
