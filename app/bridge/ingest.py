@@ -136,22 +136,20 @@ def _stored(event_id: str, kind: str) -> Answer | None:
 def _process(endpoint: str, data: dict, received_at: datetime) -> Answer:
     kind = KINDS[endpoint]
     event_id = data["event_id"]
-    stored = _stored(event_id, kind)
-    if stored is not None:
-        db.session.rollback()
-        if kind == "rating" and stored.status < 300 and (stored.body.get("call") or {}).get("rating") != data["score"]:
-            raise _Reject(409, "call_already_rated", "该通话已评价，不能以不同的评分再次评价",
-                          {"score": [f"已记录{stored.body['call']['rating']}分"]})
-        return stored
+    # Claim first (one statement for a new event); only a repeat — sent again, or a
+    # concurrent copy that committed first — reads the stored answer.
     claimed = db.session.execute(
         insert_or_skip(BridgeEvent, conflict=["event_id"]).values(
             event_id=event_id, kind=kind, external_id=data.get("external_id") or data.get("call_id"),
             response_status=0, received_at=received_at,
         ).returning(BridgeEvent.id)
     ).scalar()
-    if claimed is None:  # a concurrent copy committed first: its answer is ours
+    if claimed is None:
         stored = _stored(event_id, kind)
         db.session.rollback()
+        if kind == "rating" and stored.status < 300 and (stored.body.get("call") or {}).get("rating") != data["score"]:
+            raise _Reject(409, "call_already_rated", "该通话已评价，不能以不同的评分再次评价",
+                          {"score": [f"已记录{stored.body['call']['rating']}分"]})
         return stored
     if kind == "ticket":
         outcome = bridge_service.apply_ticket_event(data, received_at=received_at)

@@ -108,9 +108,9 @@ def apply_ticket_event(data: dict, *, received_at: datetime | None = None) -> Ti
             caller_phone=data["caller_phone"], caller_name=data.get("caller_name"),
             address=data.get("address"), recording_url=data.get("recording_url"),
             external_id=data["external_id"], now=created_at, assign_to=assignee,
+            caller_phone_ext=data.get("caller_phone_ext"), external_updated_at=occurred_at,
+            external_id_checked=True,  # just looked up, locked: none
         )
-        ticket.caller_phone_ext = data.get("caller_phone_ext")
-        ticket.external_updated_at = occurred_at
         return TicketOutcome("created", ticket, occurred_at)
 
     if ticket.external_updated_at is not None and occurred_at <= ticket.external_updated_at:
@@ -141,7 +141,7 @@ def outage_answer(ticket: Ticket) -> dict:
     if ticket.outage_id is not None and tickets.waits_on_outage(ticket):
         outage = ticket.outage
         return {"outage": outage, "linked": True, "message": outages.linked_message(outage)}
-    outage = outages.active_outage_for(ticket.household) if ticket.household is not None else None
+    outage = tickets.area_outage(ticket)  # a new ticket: as create_ticket found it, not looked up twice
     if outage is None:
         return {"outage": None, "linked": False, "message": None}
     return {"outage": outage, "linked": False,

@@ -8,6 +8,7 @@ rows stay ``pending`` and the sweeper job enqueues them once Redis is back.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app, has_app_context
@@ -26,15 +27,21 @@ _NEW_KEY = "outbox_new_ids"
 
 
 def record(topic: str, payload: dict, *, dedupe_key: str, ordering_key: str | None = None,
-           session: Session | None = None) -> int:
+           session: Session | None = None) -> int | None:
     """Add an outbox row to the current transaction (nothing is sent before commit); its id.
 
     ``dedupe_key`` makes the promise idempotent: recording the same notification twice in
     retried code leaves one row (INSERT ... ON CONFLICT DO NOTHING on its unique key; the
     second call answers the first row's id). One statement per new row, no ORM object: this
-    runs for every ticket change.
+    runs for every ticket change. Inside :func:`collect` the row is only noted (None is
+    answered) and written with the others when the block ends.
     """
     session = session or db.session
+    collected = session.info.get(_COLLECT_KEY)
+    if collected is not None:  # inside collect(): written with the others at its end
+        collected.setdefault(dedupe_key, {"topic": topic, "payload": payload, "dedupe_key": dedupe_key,
+                                          "ordering_key": ordering_key})
+        return None
     table = OutboxMessage.__table__
     new_id = session.execute(
         insert_or_skip(table, conflict=["dedupe_key"])
@@ -44,6 +51,37 @@ def record(topic: str, payload: dict, *, dedupe_key: str, ordering_key: str | No
         return session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
     session.info.setdefault(_NEW_KEY, []).append(new_id)
     return new_id
+
+
+_COLLECT_KEY = "outbox_collected"
+
+
+@contextmanager
+def collect(session: Session | None = None):
+    """Write the promises recorded inside the block in one statement when it ends:
+    ``INSERT ... VALUES (...), (...) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id``, in the
+    order recorded (a repeated ``dedupe_key`` is one row). Nested blocks join the outer one.
+    An exception leaves nothing written (the caller's transaction rolls back anyway).
+    """
+    session = session or db.session
+    if _COLLECT_KEY in session.info:
+        yield
+        return
+    rows: dict = {}
+    session.info[_COLLECT_KEY] = rows
+    try:
+        yield
+    finally:
+        session.info.pop(_COLLECT_KEY, None)
+    if not rows:
+        return
+    table = OutboxMessage.__table__
+    now = utcnow()
+    values = [{**row, "status": OutboxStatus.PENDING, "attempts": 0, "available_at": now, "created_at": now}
+              for row in rows.values()]
+    new_ids = session.execute(insert_or_skip(table, conflict=["dedupe_key"]).values(values)
+                              .returning(table.c.id)).scalars().all()
+    session.info.setdefault(_NEW_KEY, []).extend(sorted(new_ids))
 
 
 def pending_ready(limit: int, *, older_than: timedelta = timedelta(0), now: datetime | None = None) -> list[OutboxMessage]:

@@ -11,9 +11,10 @@ commit: the caller commits once. Callers that act on an existing ticket should l
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Callable, Iterable
 
 from sqlalchemy import select
 
@@ -143,6 +144,47 @@ def _is_reporter(ticket: Ticket, actor: Actor) -> bool:
     return actor.kind == ActorKind.RESIDENT and ticket.reporter_id is not None and actor.user_id == ticket.reporter_id
 
 
+# --- one flush per use case -------------------------------------------------------------------
+
+_LATER_KEY = "tickets_after_flush"
+
+
+@contextmanager
+def _one_flush():
+    """Build the whole change (ticket, timeline rows, routing) without flushing, then flush
+    once and run what needs the new ids (outbox promises, the cluster count) in the order it
+    was asked for. A nested use joins the outer one. Used by :func:`create_ticket`: the ticket
+    is inserted in its final state and its timeline rows in one INSERT, instead of an INSERT,
+    an UPDATE and one INSERT (and one flush) per event."""
+    session = db.session
+    if _LATER_KEY in session.info:
+        yield
+        return
+    later: list[Callable[[], object]] = []
+    session.info[_LATER_KEY] = later
+    try:
+        with session.no_autoflush:
+            yield
+    finally:
+        session.info.pop(_LATER_KEY, None)
+    session.flush()
+    for fn in later:
+        fn()
+
+
+def _deferring() -> bool:
+    return _LATER_KEY in db.session.info
+
+
+def _later(fn: Callable[[], object]) -> None:
+    """Run ``fn`` now, or inside :func:`_one_flush` after its flush."""
+    later = db.session.info.get(_LATER_KEY)
+    if later is None:
+        fn()
+    else:
+        later.append(fn)
+
+
 # --- events, photos and notifications -------------------------------------------------------
 
 # Outbox topic: fetch a photo sent through WeChat (jobs.media).
@@ -159,13 +201,19 @@ def _record_event(ticket: Ticket, actor: Actor, action: str, *, to_state: str | 
     )
     db.session.add(event)
     to_fetch = _attach_photos(ticket, event, actor, photos)
-    db.session.flush()
-    for photo in to_fetch:
-        # WeChat keeps temporary media 3 days: the promise to fetch it rides in this
-        # transaction, so a photo is never left without its file because Redis was down.
-        outbox.record(FETCH_PHOTO, {"photo_id": photo.id}, dedupe_key=f"{FETCH_PHOTO}:{photo.id}")
-    if ticket.external_id and (from_state != to_state or action in BRIDGE_SYNC_ACTIONS):
-        _sync_bridge(ticket, event)
+    sync = bool(ticket.external_id) and (from_state != to_state or action in BRIDGE_SYNC_ACTIONS)
+
+    def promises() -> None:
+        for photo in to_fetch:
+            # WeChat keeps temporary media 3 days: the promise to fetch it rides in this
+            # transaction, so a photo is never left without its file because Redis was down.
+            outbox.record(FETCH_PHOTO, {"photo_id": photo.id}, dedupe_key=f"{FETCH_PHOTO}:{photo.id}")
+        if sync:
+            _sync_bridge(ticket, event)
+
+    if not _deferring():
+        db.session.flush()  # ids for the outbox keys
+    _later(promises)
     return event
 
 
@@ -258,15 +306,21 @@ def _hand_over(ticket: Ticket, actor: Actor, action: str, crew: Crew | None, ass
                note: str | None = None, data: dict | None = None) -> TicketEvent:
     """Put the ticket in the hands of a crew/person (state assigned), record and notify."""
     before = {"crew_id": ticket.crew_id, "staff_id": ticket.assignee_id}
-    ticket.crew_id = crew.id if crew is not None else None
-    ticket.assignee_id = assignee.id if assignee is not None else None
+    # The objects too, not only the keys: the answer shows them without loading them again.
+    ticket.crew, ticket.crew_id = crew, crew.id if crew is not None else None
+    ticket.assignee, ticket.assignee_id = assignee, assignee.id if assignee is not None else None
     after = {"crew_id": ticket.crew_id, "staff_id": ticket.assignee_id}
     event = _move(ticket, actor, action, S.ASSIGNED, note=note,
                   data={"from": before, "to": after, **(data or {})})
-    _notify_assignee(ticket, event)
-    _notify_reporter(ticket, event)
-    if ticket.priority == Priority.EMERGENCY and ticket.crew_id is not None and ticket.crew_id != before["crew_id"]:
-        _alert_emergency(ticket, event)
+    alert = ticket.priority == Priority.EMERGENCY and ticket.crew_id is not None and ticket.crew_id != before["crew_id"]
+
+    def promises() -> None:
+        _notify_assignee(ticket, event)
+        _notify_reporter(ticket, event)
+        if alert:
+            _alert_emergency(ticket, event)
+
+    _later(promises)
     return event
 
 
@@ -312,10 +366,16 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
                   latitude: float | None = None, longitude: float | None = None,
                   recording_url: str | None = None, external_id: str | None = None,
                   photos: Iterable[PhotoArg] = (), parent: Ticket | None = None,
-                  now: datetime | None = None, assign_to: Staff | None = None) -> Ticket:
+                  now: datetime | None = None, assign_to: Staff | None = None,
+                  caller_phone_ext: str | None = None, external_updated_at: datetime | None = None,
+                  external_id_checked: bool = False) -> Ticket:
     """Open a ticket; a repair is routed to the responsible crew at once (state assigned).
 
     ``assign_to`` (e.g. the phone system naming an assignee) overrides routing, for any type.
+    ``external_id_checked``: the caller has just looked the external id up (with a lock) and
+    found no ticket, so it is not looked up again (the unique key still guards it).
+    The active outage of the household's area, looked up once here, is kept on the returned
+    ticket for the caller's answer (:func:`area_outage`).
     """
     if actor.kind == ActorKind.STAFF and actor.role is None:
         raise _deny("create")
@@ -328,9 +388,34 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
                                           HouseholdBinding.household_id == household.id)
     ):
         raise PermissionDeniedError("只能为已绑定的住户报修", code="ticket_forbidden")
-    if external_id and db.session.scalar(select(Ticket.id).where(Ticket.external_id == external_id)):
+    if external_id and not external_id_checked and \
+            db.session.scalar(select(Ticket.id).where(Ticket.external_id == external_id)):
         raise ConflictError("该外部工单号已存在", code="duplicate_external_id")
+    with outbox.collect(), _one_flush():
+        return _open(actor, type=type, source=source, description=description, category=category,
+                     priority=priority, household=household, caller_phone=caller_phone, caller_name=caller_name,
+                     address=address, latitude=latitude, longitude=longitude, recording_url=recording_url,
+                     external_id=external_id, photos=photos, parent=parent, now=now, assign_to=assign_to,
+                     caller_phone_ext=caller_phone_ext, external_updated_at=external_updated_at)
 
+
+_AREA_OUTAGE = "_area_outage"  # plain attribute on the Ticket instance, not a column
+
+
+def area_outage(ticket: Ticket) -> Outage | None:
+    """The active outage covering the ticket's household: as :func:`create_ticket` found it
+    when it opened this ticket (in this request), else looked up now."""
+    if _AREA_OUTAGE in ticket.__dict__:
+        return ticket.__dict__[_AREA_OUTAGE]
+    return outages.active_outage_for(ticket.household) if ticket.household is not None else None
+
+
+def _open(actor: Actor, *, type: str, source: str, description: str, category: str, priority: str | None,
+          household: Household | None, caller_phone: str | None, caller_name: str | None, address: str | None,
+          latitude: float | None, longitude: float | None, recording_url: str | None, external_id: str | None,
+          photos: Iterable[PhotoArg], parent: Ticket | None, now: datetime | None, assign_to: Staff | None,
+          caller_phone_ext: str | None, external_updated_at: datetime | None) -> Ticket:
+    """:func:`create_ticket` past its checks, inside one flush and one outbox INSERT."""
     now = now or utcnow()
     if category in TicketCategory.EMERGENCY:
         priority = Priority.EMERGENCY
@@ -341,14 +426,16 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
     ticket = Ticket(
         number=next_ticket_number(now), source=source, type=type, category=category,
         priority=priority, state=S.NEW, household=household,
+        household_id=household.id if household is not None else None,  # read by routing before the flush
+        caller_phone_ext=caller_phone_ext, external_updated_at=external_updated_at,
         reporter_id=actor.user_id, created_by_id=actor.staff_id, caller_phone=caller_phone,
         caller_name=caller_name, address=address or (household.address if household else None),
         description=description.strip(), latitude=latitude, longitude=longitude,
         recording_url=recording_url, external_id=external_id or None, parent=parent,
         respond_by=respond_by, finish_by=finish_by, created_at=now, updated_at=now,
     )
+    ticket.__dict__[_AREA_OUTAGE] = outage
     db.session.add(ticket)
-    db.session.flush()
     data = {"parent_id": parent.id} if parent is not None else {}
     created_note = None
     if outage is not None and not link:  # dispatched as usual, with the outage noted
@@ -358,18 +445,20 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
                             note=created_note, data=data or None)
 
     if ticket.priority == Priority.EMERGENCY:
-        _alert_emergency(ticket, created, leaders=True)  # the leader on duty hears of every new emergency
+        # the leader on duty hears of every new emergency
+        _later(lambda: _alert_emergency(ticket, created, leaders=True))
     if link:
         link_to_outage(ticket, outage, at=now)
         return ticket
     if household is not None and outage is None and is_heat_report(type, category):
-        clusters.note_heat_report(ticket, now=now)
+        # After the flush: the count includes this report.
+        _later(lambda: clusters.note_heat_report(ticket, now=now))
 
     if assign_to is not None:
         crew, staff = _resolve_target(None, assign_to)
         _hand_over(ticket, actor, "assigned", crew, staff, note="指定派单")
         if ticket.priority == Priority.EMERGENCY and crew is None:
-            _alert_emergency(ticket, created)
+            _later(lambda: _alert_emergency(ticket, created))
         return ticket
     if type == TicketType.REPAIR:
         # A defect order stays with the crew that found the defect.
@@ -379,7 +468,7 @@ def create_ticket(actor: Actor, *, type: str, source: str, description: str,
             _hand_over(ticket, Actor.system(), "assigned", route.crew, route.assignee, note="自动派单")
             return ticket
     if ticket.priority == Priority.EMERGENCY:
-        _alert_emergency(ticket, created)
+        _later(lambda: _alert_emergency(ticket, created))
     return ticket
 
 
