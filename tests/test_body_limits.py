@@ -17,7 +17,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from app.bridge.signing import sign_headers
-from app.models import HouseholdBinding, InboundMessage, Ticket
+from app.models import InboundMessage, Ticket
 from app.services import uploads
 from mobile_api.auth import issue_token
 
@@ -97,8 +97,7 @@ def _multipart_file(name: str, filename: str, boundary: str, fields: dict | None
 @pytest.fixture()
 def resident(db, make_household, make_wechat_user):
     household = make_household(owner_name="张伟")
-    user = make_wechat_user()
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=household.id, proof="owner_name"))
+    user = make_wechat_user(household=household)
     db.session.commit()
     return {"token": issue_token(user), "household": household}
 

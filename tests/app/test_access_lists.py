@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.errors import ValidationError
 from app.models import (
-    Audience, Delivery, HouseholdBinding, OutageKind, SubscribeConsent, TicketSource, TicketState, TicketType, utcnow,
+    Audience, Delivery, OutageKind, SubscribeConsent, TicketSource, TicketState, TicketType, utcnow,
 )
 from app.services import access, announcements, consents, outages, tickets
 from app.services.actors import Actor
@@ -23,9 +23,7 @@ def people(db, make_area, make_household, make_crew, make_wechat_user):
     make_crew(stations=[other_station])
     home = make_household(community=community, station=station)
     other_home = make_household(community=other_community, station=other_station)
-    me, neighbour = make_wechat_user(), make_wechat_user()
-    db.session.add_all([HouseholdBinding(wechat_user_id=me.id, household_id=home.id, proof="owner_name"),
-                        HouseholdBinding(wechat_user_id=neighbour.id, household_id=other_home.id, proof="owner_name")])
+    me, neighbour = make_wechat_user(household=home), make_wechat_user(household=other_home)
     db.session.flush()
     return {"me": me, "neighbour": neighbour, "home": home, "other_home": other_home,
             "community": community, "other_community": other_community}

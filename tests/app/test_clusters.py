@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.models import ClusterStatus, Outage, OutageCluster, OutageStatus, Ticket, TicketState, WechatUser, utcnow
+from app.models import ClusterStatus, Outage, OutageCluster, OutageStatus, Ticket, TicketState, utcnow
 from app.services import clusters, tickets
 from app.services.actors import Actor
+from tests.factories import bind_wechat_user
 from tests.jobs.conftest import card
 from tests.app.conftest import outbox_rows
 from tests.web.conftest import PASSWORD, Console
@@ -24,8 +25,7 @@ def test_the_alert_fires_once_per_cluster_not_per_report(app, db, wechat, worker
     town = make_town(inside=30, outside=3)
     people = {}
     for staff in (town.lead, town.leader):
-        person = wechat.create_user(follow=True)
-        db.session.add(WechatUser(oa_openid=person["openid"], subscribed=True, staff_id=staff.id))
+        person, _ = bind_wechat_user(db, wechat, staff=staff, mini_program=False)
         people[staff.id] = person["openid"]
     db.session.commit()
     threshold = app.config["CLUSTER_THRESHOLD"]

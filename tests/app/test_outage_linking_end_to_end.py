@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.models import Ticket, TicketEvent, TicketSource, TicketState, WechatUser, utcnow
+from app.models import Ticket, TicketEvent, TicketSource, TicketState, utcnow
 from app.services import outage_linking, outages
 from jobs.outage_notices import close_unconfirmed_reports
 from tests.app.conftest import outbox_rows, start_outage
@@ -36,8 +36,7 @@ def test_one_outage_many_reports_linked_answered_restored_and_closed_together(
     # The crews have WeChat, to see which pushes they get.
     crew_people = {}
     for staff in (town.member, town.lead, town.other_member):
-        person = wechat.create_user(follow=True)
-        db.session.add(WechatUser(oa_openid=person["openid"], subscribed=True, staff_id=staff.id))
+        person, _ = bind_wechat_user(db, wechat, staff=staff, mini_program=False)
         crew_people[staff.id] = person["openid"]
     db.session.commit()
     outage = start_outage(db, town.inside_community, hours=4)

@@ -14,11 +14,8 @@ from app.services.ratings import RatingSource
 
 @pytest.fixture()
 def closed(db, make_household, make_wechat_user, make_crew, make_staff):
-    from app.models import HouseholdBinding
-
     home = make_household()
-    user = make_wechat_user()
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=home.id, proof="owner_name"))
+    user = make_wechat_user(household=home)
     crew = make_crew()
     member = make_staff(Role.CREW_MEMBER, crew=crew)
     lead = make_staff(Role.CREW_LEAD, crew=crew)
@@ -43,11 +40,8 @@ def test_the_reporter_rates_once(db, closed):
 
 
 def test_only_the_reporter_may_rate(db, closed, make_wechat_user):
-    from app.models import HouseholdBinding
-
     t = closed["ticket"]
-    family = make_wechat_user()  # bound to the same household, but did not report it
-    db.session.add(HouseholdBinding(wechat_user_id=family.id, household_id=closed["home"].id, proof="owner_name"))
+    family = make_wechat_user(household=closed["home"])  # bound to the same household, but did not report it
     for who in (family, make_wechat_user(), None):
         with pytest.raises(PermissionDeniedError):
             ratings.rate_ticket(t, 5, None, source=RatingSource.CHAT, by=who)

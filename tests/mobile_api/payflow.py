@@ -7,20 +7,17 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.models import Bill, HouseholdBinding, Payment, PaymentItem, PaymentState, WechatUser
+from app.models import Bill, Payment, PaymentItem, PaymentState
 from app.services import billing
 from mobile_api.auth import issue_token
+from tests.factories import bind_wechat_user
 from wechat import pay as wechat_pay
 
 
 def resident(db, driver, api, household, *, follow: bool = True):
     """A sandbox person (following the official account, so notices reach them) who has
     bound ``household``; returns (api client with their token, WechatUser, sandbox person)."""
-    person = driver.create_user(follow=follow)
-    user = WechatUser(mp_openid=person["mp_openid"], oa_openid=person["openid"], subscribed=follow)
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=household.id, proof="owner_name"))
+    person, user = bind_wechat_user(db, driver, household=household, follow=follow)
     db.session.commit()
     return api(issue_token(user)), user, person
 

@@ -5,9 +5,10 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
-from app.models import Role, Ticket, TicketState, TicketType, WechatUser
+from app.models import Role, Ticket, TicketState, TicketType
 from app.services.actors import Actor
 from app.services.tickets import create_ticket
+from tests.factories import bind_wechat_user
 from tests.web.conftest import PASSWORD, csrf_from
 
 
@@ -131,8 +132,7 @@ def _wechat_sign_in(client, wechat, openid: str):
 
 def test_wechat_sign_in_maps_a_leaders_openid_to_the_leader(db, staff, client, wechat):
     leader = staff(Role.LEADER)
-    person = wechat.create_user(nickname="李总")
-    db.session.add(WechatUser(oa_openid=person["openid"], staff_id=leader.id, subscribed=True))
+    person, _ = bind_wechat_user(db, wechat, staff=leader, nickname="李总", mini_program=False)
     db.session.commit()
     res = _wechat_sign_in(client, wechat, person["openid"])
     assert res.status_code == 302 and res.location.endswith("/dashboard/")
@@ -141,10 +141,8 @@ def test_wechat_sign_in_maps_a_leaders_openid_to_the_leader(db, staff, client, w
 
 def test_wechat_sign_in_refuses_people_who_are_not_leaders(app, db, staff, wechat):
     agent = staff(Role.AGENT)
-    resident = wechat.create_user(nickname="居民")
-    clerk = wechat.create_user(nickname="客服")
-    db.session.add_all([WechatUser(oa_openid=resident["openid"], subscribed=True),
-                        WechatUser(oa_openid=clerk["openid"], staff_id=agent.id, subscribed=True)])
+    resident, _ = bind_wechat_user(db, wechat, nickname="居民", mini_program=False)
+    clerk, _ = bind_wechat_user(db, wechat, staff=agent, nickname="客服", mini_program=False)
     db.session.commit()
     for person in (resident, clerk):
         client = app.test_client()
@@ -155,8 +153,7 @@ def test_wechat_sign_in_refuses_people_who_are_not_leaders(app, db, staff, wecha
 
 def test_wechat_sign_in_refuses_a_forged_state(db, staff, client, wechat):
     leader = staff(Role.LEADER)
-    person = wechat.create_user()
-    db.session.add(WechatUser(oa_openid=person["openid"], staff_id=leader.id))
+    person, _ = bind_wechat_user(db, wechat, staff=leader, mini_program=False)
     db.session.commit()
     start = client.get(f"/dashboard/login?sandbox_openid={person['openid']}")
     consent = requests.get(start.location.split("#")[0], allow_redirects=False, timeout=10)

@@ -12,9 +12,10 @@ import pytest
 import requests
 
 from app.bridge.signing import sign_headers
-from app.models import Role, WechatUser
+from app.models import Role
 from app.services.actors import Actor
 from app.services.tickets import create_ticket
+from tests.factories import bind_wechat_user
 from tests.web.conftest import DESKTOP, PHONE, browser_login, screenshot
 
 
@@ -49,8 +50,7 @@ def test_a_ticket_from_the_phone_bridge_appears_on_an_open_dashboard_without_rel
     from app.models import utcnow
     lead.last_located_at = utcnow()
     leader = staff(Role.LEADER)
-    person = wechat.create_user(nickname="李总")
-    db.session.add(WechatUser(oa_openid=person["openid"], staff_id=leader.id, subscribed=True))
+    person, _ = bind_wechat_user(db, wechat, staff=leader, nickname="李总", mini_program=False)
     db.session.commit()
 
     page = open_page(PHONE)
@@ -140,18 +140,12 @@ def test_console_pages_fit_a_phone_screen(app, db, live_app, staff, open_page):
 
 def test_staff_send_an_announcement_to_an_area_and_watch_progress_reach_100_percent(
         app, db, live_app, wechat, worker, staff, open_page, make_area, make_household):
-    from app.models import HouseholdBinding
 
     _, here, _ = make_area(district="河东区", community="阳光小区")
     _, elsewhere, _ = make_area(district="河东区", community="幸福里")
 
     def resident(community):
-        person = wechat.create_user()
-        user = WechatUser(oa_openid=person["openid"], mp_openid=person["mp_openid"], subscribed=True)
-        db.session.add(user)
-        db.session.flush()
-        db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=make_household(community=community).id,
-                                        proof="owner_name"))
+        person, _ = bind_wechat_user(db, wechat, household=make_household(community=community))
         return person["openid"]
 
     inside = [resident(here) for _ in range(4)]

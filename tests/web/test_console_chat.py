@@ -6,8 +6,9 @@ import requests
 from sqlalchemy import select
 
 from app import clock as app_clock
-from app.models import Conversation, FaqEntry, HouseholdBinding, Role, Ticket, WechatUser
+from app.models import Conversation, FaqEntry, Role, Ticket
 from app.services import knowledge
+from tests.factories import bind_wechat_user
 from tests.web.conftest import PHONE, browser_login, csrf_from, screenshot
 
 IN_HOURS = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)  # 10:00 Beijing
@@ -24,11 +25,7 @@ def in_hours():
 def waiting(db, redis, wechat, make_household, in_hours):
     """刘秀英 asked a question, then 人工: a waiting conversation."""
     home = make_household(owner_name="刘秀英")
-    person = wechat.create_user(nickname="刘秀英")
-    user = WechatUser(oa_openid=person["openid"], subscribed=True, nickname="刘秀英")
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=home.id, proof="owner_name"))
+    person, user = bind_wechat_user(db, wechat, household=home, nickname="刘秀英", mini_program=False)
     db.session.add(FaqEntry(category="其他", question="暖气片可以自己喷漆吗？", answer="可以喷涂耐高温漆，请在停暖时进行。",
                             keywords="喷漆 刷漆"))
     db.session.commit()

@@ -9,12 +9,13 @@ import json
 from sqlalchemy import select
 
 from app.models import (
-    Announcement, AnnouncementStatus, BridgeDeadLetter, Delivery, DeliveryStatus, EvidenceRule, HouseholdBinding,
-    Outage, OutageStatus, Role, SlaPolicy, Ticket, TicketState, WechatUser, utcnow,
+    Announcement, AnnouncementStatus, BridgeDeadLetter, Delivery, DeliveryStatus, EvidenceRule,
+    Outage, OutageStatus, Role, SlaPolicy, Ticket, TicketState, utcnow,
 )
 from app.services import outage_linking, outages
 from app.services.actors import Actor
 from app.services.tickets import accept_ticket, create_ticket
+from tests.factories import bind_wechat_user
 
 
 def _repair(db, make_area, make_household, make_crew, make_staff):
@@ -85,8 +86,7 @@ def test_an_outage_refusal_keeps_the_form_and_names_the_fields(console, staff, m
 def test_an_announcement_to_everyone_goes_out_only_after_the_count_is_confirmed(
         console, staff, db, make_household, make_wechat_user):
     for i in range(3):
-        user = make_wechat_user()
-        db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=make_household().id, proof="owner_name"))
+        make_wechat_user(household=make_household())
     db.session.commit()
     console.login(staff(Role.AGENT).username)
     form = {"title": "停水通知", "body": "明日停水", "audience": "all", "send": "now", "areas": "[]"}
@@ -105,21 +105,13 @@ def test_an_announcement_to_everyone_goes_out_only_after_the_count_is_confirmed(
 
 
 def test_announcement_results_are_honest_and_retry_sends_to_the_failed_once(
-        console, staff, db, wechat, worker, make_household):
+        console, staff, db, wechat, worker, make_household, make_wechat_user):
     reached = []
     for _ in range(2):
-        person = wechat.create_user()
-        user = WechatUser(oa_openid=person["openid"], subscribed=True)
-        db.session.add(user)
-        db.session.flush()
-        db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=make_household().id, proof="owner_name"))
+        person, _ = bind_wechat_user(db, wechat, household=make_household(), mini_program=False)
         reached.append(person["openid"])
     stranger = "oSTRANGER" + "x" * 19       # not a user of this account at WeChat: 40003
-    user = WechatUser(oa_openid=stranger, subscribed=True)
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=make_household(owner_name="赵敏").id,
-                                    proof="owner_name"))
+    user = make_wechat_user(oa_openid=stranger, household=make_household(owner_name="赵敏"))
     db.session.commit()
     console.login(staff(Role.AGENT).username)
     form = {"title": "检修通知", "body": "周六检修", "audience": "all", "send": "now", "areas": "[]", "confirmed": "3"}

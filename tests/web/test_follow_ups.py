@@ -2,7 +2,7 @@
 agent records the visit there."""
 from sqlalchemy import select
 
-from app.models import FollowUpTask, HouseholdBinding, Role, TicketSource, TicketType
+from app.models import FollowUpTask, Role, TicketSource, TicketType
 from app.services import ratings, tickets
 from app.services.actors import Actor
 
@@ -11,8 +11,7 @@ def test_a_low_rating_is_a_follow_up_on_the_console_until_the_visit_is_recorded(
         db, staff, console, make_household, make_wechat_user):
     agent = staff(Role.AGENT)
     home = make_household()
-    user = make_wechat_user()
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=home.id, proof="owner_name"))
+    user = make_wechat_user(household=home)
     t = tickets.create_ticket(Actor.of_resident(user), type=TicketType.INQUIRY, source=TicketSource.OFFICIAL_ACCOUNT,
                               description="供暖费怎么交", household=home)
     tickets.close_ticket(t, Actor.of_staff(agent), "可在公众号缴费")

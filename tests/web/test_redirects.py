@@ -6,8 +6,9 @@ from urllib.parse import parse_qs, quote, urlparse
 import pytest
 import requests
 
-from app.models import Role, WechatUser
+from app.models import Role
 from app.web.redirects import safe_next
+from tests.factories import bind_wechat_user
 from tests.web.conftest import PASSWORD, csrf_from
 
 # Known open-redirect bypasses (OWASP Unvalidated Redirects cheat sheet, PayloadsAllTheThings'
@@ -86,8 +87,7 @@ def _dashboard_sign_in(client, openid: str, next_value: str):
 
 def test_dashboard_wechat_sign_in_never_sends_the_browser_elsewhere(app, db, staff, wechat):
     leader = staff(Role.LEADER)
-    person = wechat.create_user(nickname="李总")
-    db.session.add(WechatUser(oa_openid=person["openid"], staff_id=leader.id, subscribed=True))
+    person, _ = bind_wechat_user(db, wechat, staff=leader, nickname="李总", mini_program=False)
     db.session.commit()
     for next_value in ("//evil.example", "/%09/evil.example/phish", "/\\evil.example"):
         res = _dashboard_sign_in(app.test_client(), person["openid"], next_value)

@@ -129,12 +129,12 @@ def test_a_bad_edit_changes_nothing(db, staff, console):
     assert _fresh(db, admin.id).role == Role.ADMIN
 
 
-def test_deactivation_ends_the_console_session_and_the_mobile_token_at_once(db, app, staff, console, make_crew):
+def test_deactivation_ends_the_console_session_and_the_mobile_token_at_once(db, app, staff, console, make_crew,
+                                                                           make_wechat_user):
     _admin(staff, console)
     agent = staff(Role.AGENT)
     member = staff(Role.CREW_MEMBER, crew=make_crew())
-    phone = WechatUser(mp_openid="mp-member", staff_id=member.id)
-    db.session.add(phone)
+    phone = make_wechat_user(oa_openid=None, mp_openid="mp-member", subscribed=False, staff_id=member.id)
     db.session.commit()
     token = {"Authorization": f"Bearer {issue_token(phone)}"}
     agent_console = Console(app.test_client())

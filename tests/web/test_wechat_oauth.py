@@ -5,14 +5,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from app.models import Role, WechatUser
+from app.models import Role
+from tests.factories import bind_wechat_user
 
 INTERNAL = "http://10.0.0.5:8000"  # where nginx passes requests on, over plain HTTP
 
 
 def _leader(db, staff, wechat):
-    person = wechat.create_user(nickname="李总")
-    db.session.add(WechatUser(oa_openid=person["openid"], staff_id=staff(Role.LEADER).id, subscribed=True))
+    person, _ = bind_wechat_user(db, wechat, staff=staff(Role.LEADER), nickname="李总", mini_program=False)
     db.session.commit()
     return person
 

@@ -9,9 +9,10 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import Engine
 
 from app.reference.knowledge_base import ENTRIES as FAQ
-from app.models import FaqEntry, Role, Ticket, TicketEvent, TicketSource, TicketState, TicketType, WechatUser, utcnow
+from app.models import FaqEntry, Role, Ticket, TicketEvent, TicketSource, TicketState, TicketType, utcnow
 from app.services import binding, tickets
 from app.services.actors import Actor
+from tests.factories import bind_wechat_user
 from wechat import crew_chat, qr
 
 # The demo's FAQ, as tests/wechat/test_conversation.py seeds it (the FAQ index is cached per
@@ -32,8 +33,7 @@ def crew_member(db, wechat, make_household, make_crew, make_staff):
         home = make_household()
         crew = make_crew(stations=[home.station])
         member = make_staff(role=Role.CREW_MEMBER, crew=crew, name=name)
-        person = wechat.create_user(nickname=name)
-        db.session.add(WechatUser(oa_openid=person["openid"], subscribed=True, staff_id=member.id))
+        person, _ = bind_wechat_user(db, wechat, staff=member, mini_program=False)
         made = [tickets.create_ticket(Actor.system(), type=TicketType.REPAIR, source=TicketSource.PHONE,
                                       description=f"暖气不热{i}", household=home, category=category)
                 for i in range(count)]
@@ -81,8 +81,7 @@ def test_a_crew_lead_sees_their_crews_tasks_in_chat_as_in_the_api(db, wechat, cr
     _, member, made = crew_member(count=2)
     _, _, (elsewhere,) = crew_member(name="王师傅")   # another crew's task
     lead = make_staff(role=Role.CREW_LEAD, crew=member.crew, name="赵班长")
-    person = wechat.create_user(nickname="赵班长")
-    db.session.add(WechatUser(oa_openid=person["openid"], subscribed=True, staff_id=lead.id))
+    person, _ = bind_wechat_user(db, wechat, staff=lead, mini_program=False)
     db.session.commit()
     assert all(t.assignee_id == member.id for t in made)   # none assigned to the lead in person
 

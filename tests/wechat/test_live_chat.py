@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 from app import clock as app_clock
 from app.errors import ConflictError
 from app.models import (
-    ChatSendStatus, Conversation, ConversationMessage, FaqEntry, HouseholdBinding, InboundMessage, Role, Ticket,
+    ChatSendStatus, Conversation, ConversationMessage, FaqEntry, InboundMessage, Role, Ticket,
     WechatUser,
 )
 from app.services import chat
 from app.services.uploads import open_stored
+from tests.factories import bind_wechat_user
 from wechat.sandbox.media import make_jpeg
 
 TOKEN = "demo-callback-token"
@@ -33,11 +34,7 @@ def at():
 @pytest.fixture()
 def resident(db, wechat, make_household):
     home = make_household(owner_name="刘秀英")
-    person = wechat.create_user(nickname="刘秀英")
-    user = WechatUser(oa_openid=person["openid"], subscribed=True, nickname="刘秀英")
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=home.id, proof="owner_name"))
+    person, user = bind_wechat_user(db, wechat, household=home, nickname="刘秀英", mini_program=False)
     db.session.commit()
     return person["openid"], user, home
 

@@ -4,7 +4,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.models import HouseholdBinding, Role, TicketSource, TicketType, WechatUser
+from app.models import Role, TicketSource, TicketType
+from tests.factories import bind_wechat_user
 from app.services import ratings, tickets
 from app.services.actors import Actor
 
@@ -12,11 +13,7 @@ from app.services.actors import Actor
 @pytest.fixture()
 def resident(db, wechat, make_household):
     home = make_household()
-    person = wechat.create_user(nickname="刘秀英")
-    user = WechatUser(oa_openid=person["openid"], subscribed=True)
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=home.id, proof="owner_name"))
+    person, user = bind_wechat_user(db, wechat, household=home, mini_program=False)
     db.session.commit()
     return person["openid"], user, home
 
@@ -81,9 +78,8 @@ def test_progress_with_no_tickets_at_all_says_so(db, wechat, resident):
 
 def test_progress_shows_only_the_residents_own_tickets(db, wechat, resident, make_household, make_wechat_user):
     openid, user, home = resident
-    stranger = make_wechat_user()
     elsewhere = make_household()
-    db.session.add(HouseholdBinding(wechat_user_id=stranger.id, household_id=elsewhere.id, proof="owner_name"))
+    stranger = make_wechat_user(household=elsewhere)
     theirs = _report(stranger, elsewhere)
     db.session.commit()
     reply = wechat.say(openid, "进度")

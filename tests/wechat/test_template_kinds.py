@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from app.models import (
     Announcement, AnnouncementStatus, Audience, Delivery, DeliveryStatus, HouseholdBinding, OutboundMessage,
-    SubscribeConsent, WechatUser,
+    SubscribeConsent,
 )
+from tests.factories import bind_wechat_user
 from tests.jobs.conftest import card
 from wechat import templates
 from wechat.notify import Notice, send_notice, send_notices
@@ -57,9 +58,7 @@ VALUES = {
 
 
 def _user(db, wechat, **kw):
-    person = wechat.create_user()
-    user = WechatUser(oa_openid=person["openid"], mp_openid=person["mp_openid"], subscribed=True, **kw)
-    db.session.add(user)
+    person, user = bind_wechat_user(db, wechat, **kw)
     db.session.commit()
     return person, user
 

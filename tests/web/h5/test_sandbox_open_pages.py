@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from app.models import HouseholdBinding, WechatUser
+from tests.factories import bind_wechat_user
 
 
 @pytest.fixture()
@@ -18,12 +18,8 @@ def public_live(app, live_app, monkeypatch):
 
 
 def _resident(db, wechat, make_household, name):
-    person = wechat.create_user(nickname=name, follow=True)
-    user = WechatUser(oa_openid=person["openid"], subscribed=True, nickname=name)
     household = make_household(owner_name=name)
-    db.session.add(user)
-    db.session.flush()
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=household.id, proof="owner_name"))
+    person, _ = bind_wechat_user(db, wechat, household=household, nickname=name, mini_program=False)
     db.session.commit()
     return person, household
 

@@ -25,9 +25,8 @@ def test_a_page_opened_without_sign_in_goes_through_wechat_and_back_to_the_same_
 
 def test_the_openid_is_the_same_person_as_in_the_chat(h5, db, make_household, make_wechat_user):
     me = h5.resident("刘秀英")
-    user = make_wechat_user(oa_openid=me.openid)
     household = make_household(owner_name="刘秀英")
-    db.session.add(HouseholdBinding(wechat_user_id=user.id, household_id=household.id, proof="owner_name"))
+    user = make_wechat_user(oa_openid=me.openid, household=household)
     db.session.commit()
     page = me.open("/me")
     assert household.account_no in page.get_data(as_text=True)
