@@ -17,14 +17,14 @@ import re
 from datetime import timedelta
 
 from flask import current_app, g
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, select
 
 from app.clock import local_now
 from app.errors import DomainError, NotFoundError
 from app.extensions import db
 from app.models import (
-    Household, OutageStatus, Role, Staff, Ticket, TicketCategory, TicketSource,
-    TicketType, WechatUser, utcnow,
+    Conversation, ConversationStatus, Household, HouseholdBinding, OutageStatus, Role, Staff, Ticket,
+    TicketCategory, TicketSource, TicketType, WechatUser, utcnow,
 )
 from app.models import Intent, OutboundMessage
 from app.queue import enqueue
@@ -80,17 +80,33 @@ def after_commit() -> None:
             log.exception("wechat: could not enqueue %s%r", func_path, args)
 
 
+# The full path's facts about the sender in one round trip: the user row, and whether they
+# have an open live chat, are an active crew member, have a bound household (each was a query).
+_FACTS = (
+    select(WechatUser,
+           exists().where(Conversation.wechat_user_id == WechatUser.id,
+                          Conversation.status.in_(ConversationStatus.OPEN)).label("open_chat"),
+           select(Staff.id).where(Staff.id == WechatUser.staff_id, Staff.active.is_(True),
+                                  Staff.role.in_(access.CREW_ROLES)).scalar_subquery().label("crew_staff_id"),
+           exists().where(HouseholdBinding.wechat_user_id == WechatUser.id).label("bound"))
+    .where(WechatUser.oa_openid == bindparam("openid"))
+)
+_UNREAD = object()
+
+
 class Caller:
     """Who wrote: the openid at once, the WechatUser row only when a handler needs it.
 
     The FAQ path — most messages — never touches the user row: the 48-hour window is kept
     in Redis (a key with a 48-hour TTL), so answering a question costs one database write
-    (the dedupe row), not three.
+    (the dedupe row), not three. The full path reads what it needs of the sender in one query
+    (``read_facts``), in the transaction that handles the message.
     """
 
     def __init__(self, openid: str):
         self.openid = openid
         self._user: WechatUser | None = None
+        self._row = _UNREAD                    # the user row as read by read_facts (None: no row)
         self.state: dict | None = None         # a pending step (binding proof, photo choice)
         self.faq_version: bytes | None = None  # read with the state, for the FAQ index
         self.intents_version: bytes | None = None  # and the vocabulary's, for the classifier
@@ -100,20 +116,45 @@ class Caller:
         self.roster_loaded: bool | None = None
         self.in_chat = False  # may be in a live chat with an agent (wechat/live_chat.py)
         self.intent: intents.Classification | None = None  # what the text is about, once classified
+        # From the database (read_facts); None until read.
+        self.open_chat: bool | None = None      # has an open live chat
+        self.crew_staff_id: int | None = None   # the active crew member writing, if one
+        self.bound: bool | None = None          # has at least one bound household
+
+    def read_facts(self) -> None:
+        """The user row and the facts above, in one query."""
+        row = db.session.execute(_FACTS, {"openid": self.openid}).first()
+        if row is None:  # a new follower: no chat, no staff, no household yet
+            self._row, self.open_chat, self.crew_staff_id, self.bound = None, False, None, False
+        else:
+            self._row, open_chat, self.crew_staff_id, bound = row
+            self.open_chat, self.bound = bool(open_chat), bool(bound)
+
+    @property
+    def facts_read(self) -> bool:
+        return self._row is not _UNREAD
 
     @property
     def user(self) -> WechatUser:
         if self._user is None:
-            self._user = _user(self.openid)
+            self._user = _user(self.openid, found=self._row)
         return self._user
+
+    def households(self) -> list[Household]:
+        """The bound households (the user row is touched as before: it records the interaction)."""
+        user = self.user
+        if self.bound is False:
+            return []
+        return binding.bound_households(user)
 
     def remember_step(self, **state) -> None:
         """A pending step for this user's next message (e.g. which task a note is for)."""
         _set_state(self.openid, **state)
 
 
-def _user(openid: str, *, interacted: bool = True) -> WechatUser:
-    user = db.session.scalar(select(WechatUser).where(WechatUser.oa_openid == openid))
+def _user(openid: str, *, interacted: bool = True, found=_UNREAD) -> WechatUser:
+    """The sender's row (``found``: as read already, None when there is none), created if new."""
+    user = db.session.scalar(select(WechatUser).where(WechatUser.oa_openid == openid)) if found is _UNREAD else found
     if user is None:
         user = WechatUser(oa_openid=openid, subscribed=True, subscribed_at=utcnow())
         db.session.add(user)
@@ -163,6 +204,8 @@ def prepare(msg) -> Caller | None:
         _after_commit("jobs.identity.learn_unionid", caller.openid)
     caller.in_roster, caller.roster_loaded = bool(in_roster), bool(roster_loaded)
     caller.state = json.loads(raw_state) if raw_state else None
+    if caller.faq_version is None:  # Redis lost its keys: a fresh version, so caches stay right
+        caller.faq_version = knowledge.stamp_version(_redis())
     return caller
 
 
@@ -204,7 +247,8 @@ def handle(msg, caller: Caller | None) -> str | None:
     if caller.state is not None:
         _redis().delete(_state_key(caller.openid))  # a pending step is answered once
     text = _text_of(msg)
-    handled, reply = live_chat.intercept(msg, text)  # an open conversation: the agent's
+    caller.read_facts()
+    handled, reply = live_chat.intercept(msg, text, open_chat=caller.open_chat)  # an open conversation: the agent's
     if handled:
         return reply
     if text is not None:
@@ -369,11 +413,11 @@ def _handle_text(caller: Caller, text: str) -> str:
     if match and text not in REPAIR_WORDS:
         return _report_repair(caller.user, match.group(1).strip())
     if text in BILL_WORDS:
-        return _bills(caller.user)
+        return _bills(caller)
     if text in REPAIR_WORDS:
         return _repair_help()
     if text in OUTAGE_WORDS:
-        return _outages(caller.user)
+        return _outages(caller)
     if text in PROGRESS_WORDS:
         return _progress(caller.user)
     if text in HUMAN_WORDS:
@@ -390,9 +434,9 @@ def _by_intent(caller: Caller, text: str) -> str:
     found = caller.intent or intents.classify(text)
     kind = found.intent
     if kind == Intent.EMERGENCY:
-        return intent_replies.gas_smell() if "gas" in found.tags else intent_replies.emergency(caller.user, text)
+        return intent_replies.gas_smell() if "gas" in found.tags else intent_replies.emergency(caller, text)
     if kind == Intent.REPAIR:
-        homes = binding.bound_households(caller.user)
+        homes = caller.households()
         if homes and outages.active_outage_for(homes[0]) is not None and tickets.is_heat_report(
                 TicketType.REPAIR, guess_category(text)):
             return _report_repair(caller.user, text)  # linked to the outage: answered at once, no crew sent
@@ -400,7 +444,7 @@ def _by_intent(caller: Caller, text: str) -> str:
     if kind == Intent.PROGRESS:
         return _progress(caller.user)
     if kind == Intent.BILL:
-        return _bills(caller.user)
+        return _bills(caller)
     if kind == Intent.HUMAN:
         return _to_human(caller.user, text)
     if kind == Intent.RATING:
@@ -420,13 +464,13 @@ def _link_code(user: WechatUser) -> str:
             "请在小程序【我的】-【关联公众号】中输入，关联后绑定的房屋和工单两边通用。")
 
 
-def _households_or_hint(user: WechatUser) -> list[Household] | str:
-    homes = binding.bound_households(user)
+def _households_or_hint(who: WechatUser | Caller) -> list[Household] | str:
+    homes = who.households() if isinstance(who, Caller) else binding.bound_households(who)
     return homes or "您还没有绑定住户。请回复：绑定 户号 户主姓名（或手机号后四位），例如：绑定 10100023 张伟"
 
 
-def _bills(user: WechatUser) -> str:
-    homes = _households_or_hint(user)
+def _bills(caller: Caller) -> str:
+    homes = _households_or_hint(caller)
     if isinstance(homes, str):
         return homes
     today = billing.local_today()
@@ -511,12 +555,12 @@ def _repair_help() -> str:
             'href="https://mp.weixin.qq.com">打开报修页面</a>')
 
 
-def _outages(user: WechatUser) -> str:
-    homes = _households_or_hint(user)
+def _outages(caller: Caller) -> str:
+    homes = _households_or_hint(caller)
     if isinstance(homes, str):
         return homes
     lines = []
-    for outage, _ in access.outages_of(user, homes):
+    for outage, _ in access.outages_of(caller.user, homes):
         end = _local(outage.expected_end_at) if outage.expected_end_at else "待定"
         lines.append(f"【{outage.title}】{outage.reason.rstrip('。.')}。预计恢复：{end}")
     return "\n".join(lines) if lines else "您绑定的住户目前没有停热计划，如家中不热请回复【报修】。"
@@ -535,7 +579,7 @@ def _faq(text: str, faq_version: bytes | None) -> str:
     threshold = current_app.config["FAQ_CONFIDENCE_THRESHOLD"]
     matches = knowledge.search_faq(text, limit=3, version=faq_version)
     if matches and matches[0].confidence >= threshold:
-        return knowledge.render_answer(matches[0].answer)
+        return knowledge.render_answer(matches[0].answer, version=faq_version)
     return intent_replies.not_understood([m.question for m in matches])
 
 

@@ -167,7 +167,10 @@ def crew_member(caller: Caller) -> Staff | None:
     """The active crew member writing, from the database (the truth), or None.
 
     Also keeps the Redis roster in step with what was found (see the module docstring)."""
-    staff = crew_staff_of(caller.openid)
+    if caller.facts_read:  # read with the sender's row, in this transaction
+        staff = db.session.get(Staff, caller.crew_staff_id) if caller.crew_staff_id is not None else None
+    else:
+        staff = crew_staff_of(caller.openid)
     try:
         if caller.roster_loaded is False:
             rebuild_roster()

@@ -66,8 +66,10 @@ def gas_smell() -> str:
             f"燃气不归供热公司管理，我们没有为此创建维修工单；如同时有暖气漏水，请拨打24小时热线 {_hotline()}。")
 
 
-def emergency(user: WechatUser, text: str) -> str:
-    homes = binding.bound_households(user)
+def emergency(caller, text: str) -> str:
+    """``caller``: wechat.conversation.Caller (its households are read with the sender's row)."""
+    homes = caller.households()
+    user = caller.user
     if not homes:
         # No household, no address: the hotline takes the address and dispatches at once.
         return (f"请立即：\n{SAFETY_ADVICE}\n并马上拨打24小时热线 {_hotline()}，说明详细地址，我们会立即派人处理。\n"
@@ -86,7 +88,7 @@ def emergency(user: WechatUser, text: str) -> str:
 
 def propose_repair(caller, text: str) -> str:
     """Ask once before opening a repair; offer the open one instead of a duplicate."""
-    homes = binding.bound_households(caller.user)
+    homes = caller.households()
     if not homes:
         return ("报修需要先绑定户号，请回复：绑定 户号 户主姓名（或手机号后四位），例如：绑定 10100023 张伟。\n"
                 f"绑定后直接描述问题即可报修；漏水、爆管等紧急情况请拨打24小时热线 {_hotline()}。")

@@ -45,8 +45,13 @@ def start(user: WechatUser, text: str | None = None, *, msgid: str | None = None
     return answer
 
 
-def intercept(msg, text: str | None) -> tuple[bool, str | None]:
-    """``(handled, reply)``: handled when the message belongs to a conversation."""
+def intercept(msg, text: str | None, *, open_chat: bool | None = None) -> tuple[bool, str | None]:
+    """``(handled, reply)``: handled when the message belongs to a conversation.
+
+    ``open_chat``: whether the person has an open conversation, when the caller read it in the
+    same transaction (False: no query here)."""
+    if open_chat is False:
+        return False, None
     openid = msg.source
     msgid = str(msg.id) if getattr(msg, "id", 0) else None
     conv = _open_for(openid)

@@ -92,8 +92,14 @@ def is_emoji_only(text: str) -> bool:
     return bool(text.strip()) and not _compact("".join(parts))
 
 
+MEMO_SIZE = 4096  # recent texts and their classification, per vocabulary
+
+
 class _Rules:
     def __init__(self, rows: list[tuple[str, str, str, int, str | None]], *, indoor_standard: float):
+        # The same questions come in by the hundred on a cold night: remember recent results
+        # (a Classification is frozen; the memo goes with this vocabulary when it is replaced).
+        self._memo: dict[str, Classification] = {}
         self.words: dict[str, list] = defaultdict(list)
         self.exact: dict[str, list] = defaultdict(list)
         self.phrases: list[tuple[str, tuple]] = []
@@ -118,6 +124,15 @@ class _Rules:
         words.add_words(p for p, _ in self.phrases if 1 < len(p) <= 4)
 
     def classify(self, text: str) -> Classification:
+        found = self._memo.get(text)
+        if found is None:
+            found = self._classify(text)
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[text] = found
+        return found
+
+    def _classify(self, text: str) -> Classification:
         norm = normalize(text)
         compact = _compact(norm)
         if not norm:

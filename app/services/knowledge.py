@@ -8,6 +8,7 @@ a minute for edits made around the ORM. Nothing stateful lives in memory.
 from __future__ import annotations
 
 import math
+import random
 import re
 import threading
 import time
@@ -124,9 +125,17 @@ def _redis_version():
     return current_app.extensions["redis"].get(VERSION_KEY)
 
 
+def stamp_version(redis) -> bytes | None:
+    """``VERSION_KEY``'s value, set first to a random number when missing (a Redis that lost its
+    keys): a value is never reused for other contents, so what is cached under it stays right."""
+    redis.set(VERSION_KEY, random.randrange(1 << 40, 1 << 62), nx=True)
+    return redis.get(VERSION_KEY)
+
+
 @event.listens_for(Session, "after_flush")
 def _bump_on_change(session, flush_context):
-    if any(isinstance(obj, FaqEntry) for obj in (*session.new, *session.dirty, *session.deleted)):
+    # The answers' season facts are cached under the same version: a season's change bumps it too.
+    if any(isinstance(obj, (FaqEntry, HeatingSeason)) for obj in (*session.new, *session.dirty, *session.deleted)):
         from flask import current_app, has_app_context
 
         if has_app_context():
@@ -212,11 +221,40 @@ def _facts(names: set[str]) -> dict[str, str]:
     return facts
 
 
-def render_answer(answer: str) -> str:
+_rendered: dict = {}  # answers with their facts filled in, for one version, day and settings
+
+
+def render_answer(answer: str, *, version=None) -> str:
     """An FAQ answer with its placeholders ({hotline}, {season_start} …) filled in; unknown
-    placeholders are left as written."""
+    placeholders are left as written.
+
+    ``version``: the value of ``VERSION_KEY`` if the caller fetched it (the callback does, in
+    its one Redis round trip). Then the filled-in answer is kept in this process for that
+    version, local day and settings: an ORM change to the FAQ or to a heating season bumps the
+    version, and the season is read again at least once a minute for edits made around the
+    ORM. Without a version the facts are read each time."""
     names = set(PLACEHOLDER.findall(answer))
     if not names:
         return answer
-    facts = _facts(names)
+    if version is None:
+        return _fill(answer, _facts(names))
+    cfg = current_app.config
+    key = (db.engine.url.render_as_string(), version, billing.local_today(), cfg["HOTLINE_NUMBER"],
+           cfg["GAS_COMPANY_HOTLINE"], cfg["INDOOR_TEMP_STANDARD"], billing.configured_late_fee_bp())
+    now = time.monotonic()
+    with _lock:
+        if _rendered.get("key") != key or now - _rendered.get("checked", 0) >= DB_CHECK_SECONDS:
+            _rendered.clear()
+            _rendered.update(key=key, checked=now, answers={})
+        answers = _rendered["answers"]
+        found = answers.get(answer)
+    if found is None:
+        found = _fill(answer, _facts(names))
+        with _lock:
+            if _rendered.get("key") == key and len(answers) < MEMO_SIZE:
+                answers[answer] = found
+    return found
+
+
+def _fill(answer: str, facts: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: facts.get(m.group(1), m.group(0)), answer)
