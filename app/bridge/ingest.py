@@ -36,7 +36,10 @@ from app.services import ratings
 log = logging.getLogger(__name__)
 
 KINDS = {"tickets": "ticket", "calls": "call", "ratings": "rating"}  # endpoint -> BridgeEvent.kind
-_ARGS = {"tickets": TicketEventArgs, "calls": CallEventArgs, "ratings": RatingArgs}
+# Schema instances are built once (building one costs more than a load or a dump) and hold no
+# per-request state.
+_ARGS = {"tickets": TicketEventArgs(), "calls": CallEventArgs(), "ratings": RatingArgs()}
+_TICKET_ANSWER, _RATING_ANSWER, _CALL_ANSWER = TicketAnswerSchema(), RatingAnswerSchema(), CallAnswerSchema()
 ATTEMPTS = 3  # a lost race on a unique key (same external_id or call_id) is retried as an update
 
 
@@ -117,7 +120,7 @@ def _parse(endpoint: str, raw: bytes) -> dict:
     if not isinstance(payload, dict):
         raise _Reject(400, "invalid_json", "请求内容应为JSON对象")
     try:
-        return _ARGS[endpoint]().load(payload)
+        return _ARGS[endpoint].load(payload)
     except SchemaValidationError as exc:
         fields = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         raise _Reject(400, "invalid_input", "提交的内容有误，请检查后重试", fields) from exc
@@ -154,7 +157,7 @@ def _process(endpoint: str, data: dict, received_at: datetime) -> Answer:
     if kind == "ticket":
         outcome = bridge_service.apply_ticket_event(data, received_at=received_at)
         status = 201 if outcome.result == "created" else 200
-        body = TicketAnswerSchema().dump({"result": outcome.result, "event_id": event_id, "ticket": outcome.ticket,
+        body = _TICKET_ANSWER.dump({"result": outcome.result, "event_id": event_id, "ticket": outcome.ticket,
                                           **bridge_service.outage_answer(outcome.ticket)})
         ticket_id, occurred_at = outcome.ticket.id, outcome.occurred_at
     elif kind == "rating":
@@ -162,13 +165,13 @@ def _process(endpoint: str, data: dict, received_at: datetime) -> Answer:
                                              ticket_number=data.get("ticket_number"),
                                              caller_phone=data["caller_phone"].e164 if data.get("caller_phone") else None)
         status = 200
-        body = RatingAnswerSchema().dump({"result": "recorded", "call": outcome.call, "ticket_rated": outcome.ticket_rated,
+        body = _RATING_ANSWER.dump({"result": "recorded", "call": outcome.call, "ticket_rated": outcome.ticket_rated,
                                           "ticket_number": outcome.ticket.number if outcome.ticket else None})
         ticket_id, occurred_at = outcome.call.ticket_id, data["rated_at"]
     else:
         outcome = bridge_service.record_call_event(data, received_at=received_at)
         status = 200
-        body = CallAnswerSchema().dump({"result": outcome.result, "event_id": event_id, "call": outcome.call,
+        body = _CALL_ANSWER.dump({"result": outcome.result, "event_id": event_id, "call": outcome.call,
                                         "callback_task_id": outcome.callback.id if outcome.callback else None})
         ticket_id, occurred_at = outcome.call.ticket_id, data.get("occurred_at") or received_at
     db.session.execute(update(BridgeEvent).where(BridgeEvent.id == claimed).values(

@@ -14,9 +14,9 @@ empty (the ticket waits at the crew, still visible to agents).
 """
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 
 from app.extensions import db
 from app.models import Community, Crew, CrewArea, Household, Role, Staff, Ticket, TicketState
@@ -36,33 +36,62 @@ def _crew_for(*condition) -> Crew | None:
     )
 
 
-def responsible_crew(household: Household) -> Crew | None:
-    """The crew answering for this household's place, or None when no crew covers it."""
+T = TypeVar("T")
+
+
+def _covering(household: Household, find: Callable[..., T | None]) -> T | None:
+    """``find(condition on CrewArea)`` for the household's station, else its community, else
+    the community's usual station: the first found."""
     if household.station_id is not None:
-        crew = _crew_for(CrewArea.station_id == household.station_id)
-        if crew is not None:
-            return crew
-    crew = _crew_for(CrewArea.community_id == household.community_id)
-    if crew is not None:
-        return crew
+        found = find(CrewArea.station_id == household.station_id)
+        if found is not None:
+            return found
+    found = find(CrewArea.community_id == household.community_id)
+    if found is not None:
+        return found
     community_station_id = db.session.scalar(
         select(Community.station_id).where(Community.id == household.community_id)
     )
     if community_station_id is not None and community_station_id != household.station_id:
-        return _crew_for(CrewArea.station_id == community_station_id)
+        return find(CrewArea.station_id == community_station_id)
     return None
+
+
+def responsible_crew(household: Household) -> Crew | None:
+    """The crew answering for this household's place, or None when no crew covers it."""
+    return _covering(household, _crew_for)
+
+
+def _in_hand():
+    """SQL: the number of tickets in the hands of the ``Staff`` row of the enclosing query."""
+    return (
+        select(func.count(Ticket.id))
+        .where(Ticket.assignee_id == Staff.id, Ticket.state.in_(IN_HAND))
+        .correlate(Staff)
+        .scalar_subquery()
+    )
+
+
+def _route_for(*condition) -> Route | None:
+    """The crew ``_crew_for`` finds and the person ``pick_assignee`` would pick in it, in one
+    query: the crew's active members and leads joined (none: the crew alone), members first,
+    then by tickets in hand, then by id."""
+    row = db.session.execute(
+        select(Crew, Staff).select_from(CrewArea).join(Crew, Crew.id == CrewArea.crew_id)
+        .outerjoin(Staff, and_(Staff.crew_id == Crew.id, Staff.active.is_(True),
+                               Staff.role.in_((Role.CREW_MEMBER, Role.CREW_LEAD))))
+        .where(*condition)
+        .order_by(Crew.id, case((Staff.role == Role.CREW_MEMBER, 0), else_=1), _in_hand(), Staff.id)
+        .limit(1)
+    ).first()
+    return Route(row[0], row[1]) if row is not None else None
 
 
 def pick_assignee(crew: Crew, *, exclude: Iterable[int] = ()) -> Staff | None:
     """The crew's least-loaded active member (ties: lowest id); else its crew lead; else None."""
     excluded = set(exclude)
     for role in (Role.CREW_MEMBER, Role.CREW_LEAD):
-        in_hand = (
-            select(func.count(Ticket.id))
-            .where(Ticket.assignee_id == Staff.id, Ticket.state.in_(IN_HAND))
-            .correlate(Staff)
-            .scalar_subquery()
-        )
+        in_hand = _in_hand()
         query = (
             select(Staff)
             .where(Staff.crew_id == crew.id, Staff.role == role, Staff.active.is_(True))
@@ -84,7 +113,4 @@ def route_ticket(ticket: Ticket) -> Route | None:
     if ticket.household_id is None:
         return None
     household = ticket.household or db.session.get(Household, ticket.household_id)
-    crew = responsible_crew(household)
-    if crew is None:
-        return None
-    return Route(crew, pick_assignee(crew))
+    return _covering(household, _route_for)

@@ -45,9 +45,17 @@ def policy_for(ticket_type: str, priority: str) -> SlaPolicy:
 
 
 def deadlines_for(ticket_type: str, priority: str, start: datetime) -> tuple[datetime, datetime]:
-    """(respond_by, finish_by) for a ticket of this type and priority opened at ``start``."""
-    policy = policy_for(ticket_type, priority)
-    return start + timedelta(minutes=policy.respond_minutes), start + timedelta(minutes=policy.finish_minutes)
+    """(respond_by, finish_by) for a ticket of this type and priority opened at ``start``.
+
+    Reads the two numbers only (no ORM object): this runs for every new ticket."""
+    rows = db.session.execute(
+        select(SlaPolicy.ticket_type, SlaPolicy.respond_minutes, SlaPolicy.finish_minutes)
+        .where(SlaPolicy.priority == priority, SlaPolicy.ticket_type.in_((ticket_type, ANY_TYPE)))
+        .order_by(SlaPolicy.id)).all()
+    if not rows:
+        policy_for(ticket_type, priority)  # raises SlaMissingError with its message
+    _, respond, finish = next((r for r in rows if r.ticket_type == ticket_type), rows[0])
+    return start + timedelta(minutes=respond), start + timedelta(minutes=finish)
 
 
 def apply_deadlines(ticket: Ticket) -> None:

@@ -88,3 +88,28 @@ def test_crew_without_members_falls_back_to_its_lead_then_nobody(db, make_crew, 
     make_staff(Role.CREW_MEMBER, crew, active=False)
 
     assert pick_assignee(crew) == lead
+
+
+def test_route_in_one_query_agrees_with_crew_then_pick(db, make_area, make_household, make_crew, make_staff):
+    """route_ticket reads crew and person in one query: the same answer as responsible_crew
+    then pick_assignee, for an empty crew, a lead alone, and members with loads."""
+    _, community, station = make_area()
+    household = make_household(community=community, station=station)
+    ticket = _repair(None)
+    ticket.household_id = household.id
+    crew = make_crew(stations=[station])
+    make_crew(stations=[station])  # a second crew for the station: the lowest id still wins
+
+    def both():
+        return route_ticket(ticket), (responsible_crew(household), pick_assignee(crew))
+
+    route, (by_crew, by_pick) = both()
+    assert (route.crew, route.assignee) == (by_crew, by_pick) == (crew, None)
+    lead = make_staff(Role.CREW_LEAD, crew)
+    route, (by_crew, by_pick) = both()
+    assert (route.crew, route.assignee) == (by_crew, by_pick) == (crew, lead)
+    busy = make_staff(Role.CREW_MEMBER, crew)
+    free = make_staff(Role.CREW_MEMBER, crew)
+    assign_ticket(_repair(None), Actor.system(), staff=busy)
+    route, (by_crew, by_pick) = both()
+    assert (route.crew, route.assignee) == (by_crew, by_pick) == (crew, free)
