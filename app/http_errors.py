@@ -2,7 +2,7 @@
 
 ``error_body`` builds the shape (the bridge adds ``dead_letter_id``), ``ApiErrorSchema`` documents
 it in the OpenAPI document (mobile API and bridge alike), and ``HTTP_MESSAGES`` is the one table
-of Chinese messages per status — for JSON answers, the HTML error pages (app/web/pages.py) and
+of Chinese messages per status — for JSON answers, the HTML error pages (app/web/error_pages.py) and
 the OpenAPI descriptions.
 """
 from __future__ import annotations

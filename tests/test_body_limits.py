@@ -199,4 +199,5 @@ def test_a_chunked_console_form_past_one_megabyte_is_413(db, live_app):
     answer = requests.post(live_app.url + "/console/login", data=feed, timeout=60,
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 413
+    assert answer.headers["Content-Type"].startswith("text/html") and "请求内容过大" in answer.text  # a page
     _assert_stopped(feed, MiB)

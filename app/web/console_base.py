@@ -21,12 +21,10 @@ from app.services import clusters as cluster_service
 from app.services import staff_admin, staff_auth
 from app.services.actors import Actor
 from app.web import auth
-from app.web.pages import install_html_errors
 
 __all__ = ["bp", "tz", "actor", "done", "parse_local_datetime", "qr_svg", "PAGE_SIZE"]
 
-bp = Blueprint("console", __name__, url_prefix="/console")
-install_html_errors(bp)
+bp = Blueprint("console", __name__, url_prefix="/console")  # its error pages: console_forms
 
 PUBLIC_ENDPOINTS = {"console.login"}
 PAGE_SIZE = 20

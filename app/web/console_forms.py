@@ -21,12 +21,10 @@ import inspect
 
 from flask import current_app, g, render_template, request
 from markupsafe import Markup, escape
-from werkzeug.exceptions import HTTPException
 
 from app.errors import DomainError
-from app.extensions import db
-from app.web.pages import page_message, unexpected
 from app.web import auth
+from app.web.error_pages import common_page, install_error_pages
 from app.web.console_base import bp
 
 # POST endpoint -> the page (GET endpoint, same URL values) that holds its form.
@@ -118,43 +116,30 @@ def _form_helpers():
             "page_refusal": page_refusal}
 
 
-def _error_page(status: int, message: str, fields: dict | None = None):
+def _page(status: int, message: str, fields: dict | None = None):
+    """An error page in the layout (menu kept) for a signed-in person, the plain one before."""
+    if auth.current_staff() is None:
+        return common_page(status, message)
+    return _layout_page(status, message, fields)
+
+
+def _layout_page(status: int, message: str, fields: dict | None = None):
     return render_template("console/error.html", status=status, message=message, fields=field_list(fields)), status
 
 
-@bp.errorhandler(DomainError)
 def _refused(exc: DomainError):
-    db.session.rollback()
+    """A refused form's page again, with the messages (``FORM_PAGES``); any other refusal in
+    the layout."""
     page = FORM_PAGES.get(request.endpoint or "")
     if request.method == "POST" and page:
         g.form_refusal = exc
         view = current_app.view_functions[page]
         wanted = inspect.signature(view).parameters
         args = {k: v for k, v in (request.view_args or {}).items() if k in wanted}
-        try:
-            response = current_app.make_response(view(**args))
-        except HTTPException as inner:
-            return _http(inner)
+        response = current_app.make_response(view(**args))
         response.status_code = exc.status
         return response
-    return _error_page(exc.status, exc.message, exc.fields)
+    return _layout_page(exc.status, exc.message, exc.fields)
 
 
-@bp.errorhandler(HTTPException)
-def _http(exc: HTTPException):
-    status, message = page_message(exc)
-    return _page(status, message)
-
-
-@bp.errorhandler(Exception)
-def _unexpected(exc: Exception):
-    """A fault of ours: the page in the layout (menu kept), never a JSON body."""
-    status, message = unexpected(exc)
-    return _page(status, message)
-
-
-def _page(status: int, message: str):
-    if auth.current_staff() is None:
-        # Not signed in: the plain page (no menu).
-        return render_template("common/error.html", status=status, message=message, fields=None), status
-    return _error_page(status, message)
+install_error_pages(bp, _page, refused=_refused)

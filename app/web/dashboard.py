@@ -28,13 +28,13 @@ from app.services.privacy import mask_name
 from app.services import metrics, staff_auth
 from app.services import tickets as ticket_service
 from app.web import auth
-from app.web.pages import install_html_errors
+from app.web.error_pages import common_page, install_error_pages
 from app.web.redirects import safe_next
 from app.web.wechat_oauth import new_state, public_url
 from wechat.web_oauth import OAuthError, authorize_url, openid_for_code
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
-install_html_errors(bp)
+install_error_pages(bp, common_page)
 
 PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.oauth_callback"}
 HEARTBEAT_SECONDS = 15

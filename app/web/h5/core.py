@@ -10,22 +10,18 @@ identities keeps the sign-in for the surviving person.
 from __future__ import annotations
 
 import functools
-import logging
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError as SchemaError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from app.errors import DomainError, UnauthorizedError, ValidationError
+from app.errors import UnauthorizedError, ValidationError
 from app.extensions import db
-from app.http_errors import http_message
-from app.http_limits import BodyTooLarge, limit_blueprint
+from app.http_limits import limit_blueprint
 from app.models import Staff, WechatUser
 from app.services import access, sessions, staff_auth
 from app.web import WEB_BODY_BYTES, auth
+from app.web.error_pages import PageWords, install_error_pages
 from wechat.web_oauth import is_real_wechat
-
-log = logging.getLogger(__name__)
 
 PAGE_FIELDS = ("csrf_token", "back")   # a form's own fields (CSRF token, where to go back), not the action's
 SESSION_KEY = "h5_sid"          # the login family's id, in the signed cookie
@@ -45,7 +41,7 @@ def h5_blueprint(name: str, import_name: str, **kw) -> Blueprint:
     bp.before_request(_forget_user)
     bp.before_request(_check_csrf)
     bp.context_processor(template_globals)
-    install_h5_errors(bp)
+    install_error_pages(bp, _h5_error_page, words=H5_WORDS)
     return bp
 
 
@@ -163,28 +159,10 @@ def h5_error(status: int, message: str, *, fields: dict | None = None, again: st
                            title=title), status
 
 
-def install_h5_errors(bp: Blueprint) -> None:
-    @bp.errorhandler(DomainError)
-    def _domain(exc: DomainError):
-        db.session.rollback()
-        return h5_error(exc.status, exc.message, fields=exc.fields)
+# Where the pages' words differ from the console's.
+H5_WORDS = PageWords(csrf="页面已过期或来源不明（安全校验失败），请返回刷新页面后重试",
+                     too_large="上传的内容太大，请减少照片数量或压缩后再试", unexpected="系统繁忙，请稍后再试")
 
-    @bp.errorhandler(RequestEntityTooLarge)   # the app's JSON 413 handler is registered by code
-    @bp.errorhandler(HTTPException)
-    def _http(exc: HTTPException):
-        db.session.rollback()
-        status = exc.code or 500
-        message = http_message(status)
-        if isinstance(exc, BodyTooLarge):
-            message = exc.message
-        elif status == 413:
-            message = "上传的内容太大，请减少照片数量或压缩后再试"
-        elif status == 400 and exc.description == "csrf":
-            message = "页面已过期或来源不明（安全校验失败），请返回刷新页面后重试"
-        return h5_error(status, message)
 
-    @bp.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        db.session.rollback()
-        log.exception("h5 page failed")
-        return h5_error(500, "系统繁忙，请稍后再试")
+def _h5_error_page(status: int, message: str, fields: dict | None = None):
+    return h5_error(status, message, fields=fields)
