@@ -8,7 +8,8 @@ from app.models import Ticket
 
 
 def public_url(path: str) -> str:
-    """``path`` (starting with /) on the site people reach, as WeChat opens it."""
+    """``path`` (starting with /) on the site people reach, as WeChat opens it — also the
+    redirect_uri of WeChat's web sign-in (``public_url(url_for(...))``)."""
     return current_app.config["PUBLIC_BASE_URL"] + path
 
 

@@ -6,10 +6,13 @@ The consent page lives on open.weixin.qq.com for the real WeChat and under the A
 sandbox, whose authorize endpoint also takes ``sandbox_openid=`` (consent at once as that user).
 WeChat checks the request before anything else: ``redirect_uri`` must be on the account's
 web-authorisation domain (网页授权域名; 10003 otherwise) and ``state`` may only hold a-zA-Z0-9,
-at most 128 bytes — the callers build the redirect_uri from PUBLIC_BASE_URL and a hex state.
+at most 128 bytes — ``new_state`` makes a hex one; the callers build the redirect_uri from
+PUBLIC_BASE_URL (``app.links.public_url``), never from the host and scheme the request arrived
+with, which behind a TLS-terminating proxy are the proxy's ``http://internal:8000``.
 """
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlencode
 
 import requests
@@ -57,6 +60,12 @@ def _oauth(redirect_uri: str = "", state: str = "") -> HeatingWeChatOAuth:
     cfg = current_app.config
     return HeatingWeChatOAuth(cfg["WECHAT_APPID"], cfg["WECHAT_SECRET"], redirect_uri, api_base=_api_base(),
                               timeout=cfg.get("WECHAT_TIMEOUT", 5.0), state=state)
+
+
+def new_state() -> str:
+    """A fresh state for the authorize URL: 32 hex characters, inside WeChat's a-zA-Z0-9 /
+    128-byte rule."""
+    return secrets.token_hex(16)
 
 
 def authorize_url(redirect_uri: str, state: str, *, sandbox_openid: str | None = None) -> str:

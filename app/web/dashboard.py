@@ -22,6 +22,7 @@ from flask import (
 )
 
 from app.extensions import db
+from app.links import public_url
 from app.models import Priority, Ticket, TicketCategory, TicketSource, TicketState, TicketType
 from app.phones import masked
 from app.services.privacy import mask_name
@@ -30,8 +31,7 @@ from app.services import tickets as ticket_service
 from app.web import auth
 from app.web.error_pages import common_page, install_error_pages
 from app.web.redirects import safe_next
-from app.web.wechat_oauth import new_state, public_url
-from wechat.web_oauth import OAuthError, authorize_url, openid_for_code
+from wechat.web_oauth import OAuthError, authorize_url, new_state, openid_for_code
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 install_error_pages(bp, common_page)
@@ -68,7 +68,7 @@ def login():
     state = new_state()
     session["oauth_state"] = state
     session["oauth_next"] = safe_next(request.args.get("next"))
-    target = authorize_url(public_url("dashboard.oauth_callback"), state,
+    target = authorize_url(public_url(url_for("dashboard.oauth_callback")), state,
                            sandbox_openid=request.args.get("sandbox_openid"))
     in_wechat = "MicroMessenger" in (request.user_agent.string or "")
     if in_wechat or request.args.get("sandbox_openid"):

@@ -15,13 +15,13 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.links import public_url
 from app.queue import enqueue
 from app.services import identity, staff_auth
 from app.web.h5.core import HOME_ENDPOINT, h5_blueprint, h5_error, sign_in_wechat, sign_out_wechat
 from app.web.redirects import safe_next
-from app.web.wechat_oauth import new_state, public_url
 from wechat.client import BAD_LOGIN_CODE
-from wechat.web_oauth import OAuthError, authorize_url, openid_for_code
+from wechat.web_oauth import OAuthError, authorize_url, new_state, openid_for_code
 
 bp = h5_blueprint("h5", __name__)
 
@@ -35,7 +35,7 @@ def login():
     state = new_state()
     session[STATE_KEY] = state
     session[NEXT_KEY] = safe_next(request.args.get("next"))
-    return redirect(authorize_url(public_url("h5.oauth_callback"), state,
+    return redirect(authorize_url(public_url(url_for("h5.oauth_callback")), state,
                                   sandbox_openid=request.args.get("sandbox_openid")))
 
 
