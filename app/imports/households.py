@@ -697,10 +697,12 @@ def write_template(path: str | Path) -> None:
 EXPORT_STATUS = {value: label for label, value in STATUS_VALUES.items() if label != value}
 
 
-def export_rows() -> Iterable[tuple]:
-    """Every household as a row of the import template (same header, same order), by 户号."""
-    query = (select(Household).options(selectinload(Household.district), selectinload(Household.community),
-                                       selectinload(Household.station))
+def export_rows(where: Sequence = ()) -> Iterable[tuple]:
+    """Every household (or those matching the conditions ``where``, e.g. the console's filters)
+    as a row of the import template (same header, same order), by 户号; streamed in chunks."""
+    query = (select(Household).where(*where)
+             .options(selectinload(Household.district), selectinload(Household.community),
+                      selectinload(Household.station))
              .order_by(Household.account_no).execution_options(yield_per=CHUNK))
     for h in db.session.scalars(query):
         yield (h.account_no, h.district.name, h.community.name, h.building, h.unit, h.room,
@@ -708,9 +710,9 @@ def export_rows() -> Iterable[tuple]:
                phones.display(h.owner_phone, h.owner_phone_ext) or None, EXPORT_STATUS.get(h.status, h.status))
 
 
-def export_households(path: str | Path) -> int:
-    """Write every household to .xlsx or .csv (UTF-8 with BOM) in the import template; the file
-    imports back unchanged. Returns the number of households written."""
+def export_households(path: str | Path, *, where: Sequence = ()) -> int:
+    """Write every household (or those matching ``where``) to .xlsx or .csv (UTF-8 with BOM)
+    in the import template; the file imports back unchanged. Returns the number written."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".xlsx", ".csv"):
@@ -720,15 +722,22 @@ def export_households(path: str | Path) -> int:
         with path.open("w", newline="", encoding="utf-8-sig") as f:
             writer = csv.writer(f)
             writer.writerow(TEMPLATE_HEADER)
-            for row in export_rows():
+            for row in export_rows(where):
                 writer.writerow(row)
                 count += 1
         return count
+    return write_export_xlsx(path, where=where)
+
+
+def write_export_xlsx(target, *, where: Sequence = ()) -> int:
+    """The .xlsx of ``export_households`` written to a path or a binary file object (the
+    console streams it from a temporary file). Write-only workbook: memory stays flat."""
+    count = 0
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("用户导入")
     ws.append(TEMPLATE_HEADER)
-    for row in export_rows():
+    for row in export_rows(where):
         ws.append(row)
         count += 1
-    wb.save(path)
+    wb.save(target)
     return count

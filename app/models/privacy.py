@@ -15,8 +15,9 @@ from app.models.types import UTCDateTime, utcnow
 class AccessAction:
     VIEW_CUSTOMER = "view_customer"     # opened a customer page (full names and numbers)
     EXPORT_TICKETS = "export_tickets"   # downloaded the ticket list as Excel
-    ALL = (VIEW_CUSTOMER, EXPORT_TICKETS)
-    LABELS = {VIEW_CUSTOMER: "查看客户资料", EXPORT_TICKETS: "导出工单列表"}
+    EXPORT_HOUSEHOLDS = "export_households"  # downloaded the household list (full names, phones)
+    ALL = (VIEW_CUSTOMER, EXPORT_TICKETS, EXPORT_HOUSEHOLDS)
+    LABELS = {VIEW_CUSTOMER: "查看客户资料", EXPORT_TICKETS: "导出工单列表", EXPORT_HOUSEHOLDS: "导出住户名单"}
 
 
 class PersonalDataAccess(db.Model):

@@ -56,9 +56,18 @@ def _address_condition(q: str):
 
 def search_households(text: str | None, *, limit: int = SEARCH_LIMIT) -> list[Household]:
     """Households matching a 户号, a phone number (or its last digits), a name or an address."""
+    cond = search_condition(text)
+    if cond is None:
+        return []
+    return list(db.session.scalars(select(Household).where(cond).order_by(Household.account_no).limit(limit)))
+
+
+def search_condition(text: str | None):
+    """The WHERE clause of ``search_households`` (None for an empty search), for lists that
+    filter and page on top of the same search (the console's 住户 list)."""
     q = clean_text(text)
     if not q:
-        return []
+        return None
     conds = [Household.account_no == q, Household.account_no.startswith(q, autoescape=True)]
     fragment = phones.search_fragment(q)
     if fragment and len(fragment.lstrip("+")) >= MIN_PHONE_DIGITS:
@@ -72,8 +81,7 @@ def search_households(text: str | None, *, limit: int = SEARCH_LIMIT) -> list[Ho
         address = _address_condition(q)
         if address is not None:
             conds.append(address)
-    return list(db.session.scalars(
-        select(Household).where(or_(*conds)).order_by(Household.account_no).limit(limit)))
+    return or_(*conds)
 
 
 @dataclass
