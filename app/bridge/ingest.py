@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from marshmallow import ValidationError as SchemaValidationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.bridge.schemas import (
@@ -126,6 +126,23 @@ def _parse(endpoint: str, raw: bytes) -> dict:
         raise _Reject(400, "invalid_input", "提交的内容有误，请检查后重试", fields) from exc
 
 
+_STATEMENTS: dict = {}
+
+
+def _statements() -> tuple:
+    """The claim and the answer's UPDATE of ``bridge_event``, built once per database kind
+    (the values travel as parameters): every event runs both."""
+    dialect = db.engine.dialect.name
+    found = _STATEMENTS.get(dialect)
+    if found is None:
+        table = BridgeEvent.__table__
+        found = _STATEMENTS[dialect] = (
+            insert_or_skip(table, conflict=["event_id"]).returning(table.c.id),
+            update(table).where(table.c.id == bindparam("claimed_id")),
+        )
+    return found
+
+
 def _stored(event_id: str, kind: str) -> Answer | None:
     row = db.session.scalar(select(BridgeEvent).where(BridgeEvent.event_id == event_id))
     if row is None:
@@ -141,12 +158,10 @@ def _process(endpoint: str, data: dict, received_at: datetime) -> Answer:
     event_id = data["event_id"]
     # Claim first (one statement for a new event); only a repeat — sent again, or a
     # concurrent copy that committed first — reads the stored answer.
-    claimed = db.session.execute(
-        insert_or_skip(BridgeEvent, conflict=["event_id"]).values(
-            event_id=event_id, kind=kind, external_id=data.get("external_id") or data.get("call_id"),
-            response_status=0, received_at=received_at,
-        ).returning(BridgeEvent.id)
-    ).scalar()
+    claim, answered = _statements()
+    claimed = db.session.execute(claim, {
+        "event_id": event_id, "kind": kind, "external_id": data.get("external_id") or data.get("call_id"),
+        "response_status": 0, "received_at": received_at}).scalar()
     if claimed is None:
         stored = _stored(event_id, kind)
         db.session.rollback()
@@ -174,8 +189,8 @@ def _process(endpoint: str, data: dict, received_at: datetime) -> Answer:
         body = _CALL_ANSWER.dump({"result": outcome.result, "event_id": event_id, "call": outcome.call,
                                         "callback_task_id": outcome.callback.id if outcome.callback else None})
         ticket_id, occurred_at = outcome.call.ticket_id, data.get("occurred_at") or received_at
-    db.session.execute(update(BridgeEvent).where(BridgeEvent.id == claimed).values(
-        response_status=status, response=body, ticket_id=ticket_id, occurred_at=occurred_at))
+    db.session.execute(answered, {"claimed_id": claimed, "response_status": status, "response": body,
+                                  "ticket_id": ticket_id, "occurred_at": occurred_at})
     return Answer(status, body)
 
 

@@ -46,15 +46,19 @@ def count_affected(areas: list[OutageArea]) -> int:
     return db.session.scalar(select(func.count(Household.id)).where(area_condition(areas))) or 0
 
 
-def outages_touching(household: Household, statuses=LIVE) -> list[Outage]:
-    """Live outages whose area contains this household, soonest first."""
-    touches = or_(
+def _touches(household: Household) -> ColumnElement[bool]:
+    """SQL condition: an ``OutageArea`` row containing this household."""
+    return or_(
         OutageArea.station_id == household.station_id,
         and_(OutageArea.community_id == household.community_id, OutageArea.building.is_(None)),
         and_(OutageArea.community_id == household.community_id, OutageArea.building == household.building),
     )
+
+
+def outages_touching(household: Household, statuses=LIVE) -> list[Outage]:
+    """Live outages whose area contains this household, soonest first."""
     return list(db.session.scalars(
-        select(Outage).join(OutageArea).where(Outage.status.in_(statuses), touches)
+        select(Outage).join(OutageArea).where(Outage.status.in_(statuses), _touches(household))
         .distinct().order_by(Outage.starts_at)
     ))
 
@@ -186,9 +190,12 @@ def area_text(outage: Outage) -> str:
 
 
 def active_outage_for(household: Household) -> Outage | None:
-    """The active outage covering this household (the earliest started), if any."""
-    found = outages_touching(household, statuses=(OutageStatus.ACTIVE,))
-    return found[0] if found else None
+    """The active outage covering this household (the earliest started, ties: the lowest id), if any.
+
+    One row (no DISTINCT over all of them): this runs for every new ticket."""
+    return db.session.scalars(
+        select(Outage).join(OutageArea).where(Outage.status == OutageStatus.ACTIVE, _touches(household))
+        .order_by(Outage.starts_at, Outage.id).limit(1)).first()
 
 
 def linked_message(outage: Outage) -> str:

@@ -79,8 +79,10 @@ def collect(session: Session | None = None):
     now = utcnow()
     values = [{**row, "status": OutboxStatus.PENDING, "attempts": 0, "available_at": now, "created_at": now}
               for row in rows.values()]
-    new_ids = session.execute(insert_or_skip(table, conflict=["dedupe_key"]).values(values)
-                              .returning(table.c.id)).scalars().all()
+    # Parameters apart from the statement (SQLAlchemy's "insertmanyvalues": still one INSERT
+    # with a VALUES row each), so the statement is compiled once per process, not per call.
+    new_ids = session.execute(insert_or_skip(table, conflict=["dedupe_key"]).returning(table.c.id),
+                              values).scalars().all()
     session.info.setdefault(_NEW_KEY, []).extend(sorted(new_ids))
 
 

@@ -103,12 +103,17 @@ def next_ticket_number(now: datetime | None = None) -> str:
     number; SQLite serialises writers anyway.
     """
     day = _local_day(now or utcnow())
-    counter = TicketCounter.__table__
-    value = db.session.execute(
-        insert_or_update(counter, conflict=["day"], set_={"value": counter.c.value + 1})
-        .values(day=day, value=1).returning(counter.c.value)
-    ).scalar_one()
+    dialect = db.engine.dialect.name
+    statement = _NUMBERING.get(dialect)
+    if statement is None:  # built once per database kind: the day travels as a parameter
+        counter = TicketCounter.__table__
+        statement = _NUMBERING[dialect] = insert_or_update(
+            counter, conflict=["day"], set_={"value": counter.c.value + 1}).returning(counter.c.value)
+    value = db.session.execute(statement, {"day": day, "value": 1}).scalar_one()
     return f"GD{day}-{value:04d}"
+
+
+_NUMBERING: dict = {}
 
 
 # --- shared checks ------------------------------------------------------------------------
