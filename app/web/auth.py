@@ -9,7 +9,9 @@ token, as a form field ``csrf_token`` or an ``X-CSRF-Token`` header.
 """
 from __future__ import annotations
 
-from flask import abort, request, session
+from collections.abc import Callable, Collection
+
+from flask import Request, abort, redirect, request, session, url_for
 from markupsafe import Markup
 
 from app.extensions import db
@@ -64,6 +66,42 @@ def check_csrf(req) -> None:
     given = req.form.get("csrf_token") or req.headers.get("X-CSRF-Token")
     if not staff_auth.csrf_matches(session.get(SESSION_CSRF), given):
         abort(400, description="csrf")
+
+
+def wants_json(req: Request) -> bool:
+    """A script asking (JSON preferred, or a ``.json`` address), not a person's browser."""
+    return req.accept_mimetypes.best == "application/json" or req.path.endswith(".json")
+
+
+def staff_guard(*, login_endpoint: str, public: Collection[str], may_enter: Callable,
+                answers_401: Callable[[Request], bool], may_change: Callable | None = None,
+                read_only_posts: Collection[str] = ()) -> Callable:
+    """The ``before_request`` of a staff area (console, dashboard), its policies as arguments.
+
+    Every POST carries the CSRF token (400 otherwise). Outside the ``public`` endpoints the
+    caller is a signed-in staff member — else 401 where ``answers_401(request)`` (a script
+    asking), the sign-in page ``login_endpoint`` with ``next`` for a person — whom
+    ``may_enter(staff)`` lets in (403 otherwise); with ``may_change``, a POST outside
+    ``read_only_posts`` also needs ``may_change(staff)`` (403: read-only roles).
+    """
+
+    def guard():
+        check_csrf(request)
+        if request.endpoint in public:
+            return None
+        staff = current_staff()
+        if staff is None:
+            if answers_401(request):
+                abort(401)
+            return redirect(url_for(login_endpoint, next=request.full_path))
+        if not may_enter(staff):
+            abort(403)
+        if may_change is not None and request.method == "POST" and request.endpoint not in read_only_posts \
+                and not may_change(staff):
+            abort(403)
+        return None
+
+    return guard
 
 
 def template_globals() -> dict:

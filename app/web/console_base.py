@@ -1,5 +1,6 @@
 """The staff console's blueprint and what every console page shares: the sign-in and role
-guard, the template globals, the acting staff member, commit-then-redirect.
+guard (``auth.staff_guard`` with the console's policies), the template globals, the acting
+staff member, commit-then-redirect.
 
 The page modules (``console`` — sign-in, queue, tickets — and ``console_*``) import this one and
 add their routes to ``bp``; ``console`` imports the others so that registering ``console.bp``
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, url_for
 from markupsafe import Markup
 
 from app import qrcodes
@@ -32,22 +33,9 @@ PAGE_SIZE = 20
 READ_ONLY_POSTS = {"console.logout", "console.audience_count", "console.affected_count"}
 
 
-@bp.before_request
-def _guard():
-    auth.check_csrf(request)
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    staff = auth.current_staff()
-    if staff is None:
-        if request.accept_mimetypes.best == "application/json" or request.path.endswith(".json"):
-            abort(401)
-        return redirect(url_for("console.login", next=request.full_path))
-    if not staff_auth.can_use_console(staff):
-        abort(403)
-    if request.method == "POST" and request.endpoint not in READ_ONLY_POSTS \
-            and not staff_auth.can_change_console(staff):
-        abort(403)
-    return None
+bp.before_request(auth.staff_guard(
+    login_endpoint="console.login", public=PUBLIC_ENDPOINTS, answers_401=auth.wants_json,
+    may_enter=staff_auth.can_use_console, may_change=staff_auth.can_change_console, read_only_posts=READ_ONLY_POSTS))
 
 
 @bp.context_processor

@@ -40,19 +40,11 @@ PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.oauth_callback"}
 HEARTBEAT_SECONDS = 15
 
 
-@bp.before_request
-def _guard():
-    auth.check_csrf(request)
-    if request.endpoint in PUBLIC_ENDPOINTS:
-        return None
-    staff = auth.current_staff()
-    if staff is None:
-        if request.endpoint in ("dashboard.stream", "dashboard.summary_json"):
-            abort(401)
-        return redirect(url_for("dashboard.login", next=request.full_path))
-    if not staff_auth.can_see_dashboard(staff):
-        abort(403)
-    return None
+PUSHED_ENDPOINTS = {"dashboard.stream", "dashboard.summary_json"}   # the wall's scripts: 401, never a redirect
+
+bp.before_request(auth.staff_guard(
+    login_endpoint="dashboard.login", public=PUBLIC_ENDPOINTS, may_enter=staff_auth.can_see_dashboard,
+    answers_401=lambda req: req.endpoint in PUSHED_ENDPOINTS))
 
 
 @bp.context_processor

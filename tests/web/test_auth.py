@@ -84,6 +84,10 @@ def test_leaders_read_the_console_but_cannot_change_anything(db, staff, console)
     assert res.status_code == 403
     db.session.expire_all()
     assert db.session.get(Ticket, ticket.id).state == TicketState.NEW
+    # A POST that changes nothing of the business (counting an audience) is theirs too.
+    count = console.client.post("/console/announcements/audience.json", json={"audience": "all"},
+                                headers={"X-CSRF-Token": console.token})
+    assert count.status_code == 200 and "recipients" in count.get_json()
 
 
 def test_signing_out_ends_the_session(staff, console):
@@ -117,6 +121,12 @@ def test_dashboard_data_needs_a_session(client):
     res = client.get("/dashboard/")
     assert res.status_code == 302 and "/dashboard/login" in res.location
 
+
+def test_console_scripts_without_a_session_get_401_and_people_the_sign_in_page(client):
+    assert client.get("/console/chats/live.json").status_code == 401
+    assert client.get("/console/tickets", headers={"Accept": "application/json"}).status_code == 401
+    res = client.get("/console/tickets?state=new")
+    assert res.status_code == 302 and "/console/login" in res.location and "state%3Dnew" in res.location
 
 def _wechat_sign_in(client, wechat, openid: str):
     """Follow WeChat's web OAuth as a browser in WeChat would (the sandbox consents for `openid`)."""
