@@ -155,7 +155,8 @@ class Caller:
 def _user(openid: str, *, interacted: bool = True, found=_UNREAD) -> WechatUser:
     """The sender's row (``found``: as read already, None when there is none), created if new."""
     user = db.session.scalar(select(WechatUser).where(WechatUser.oa_openid == openid)) if found is _UNREAD else found
-    if user is None:
+    new = user is None
+    if new:
         user = WechatUser(oa_openid=openid, subscribed=True, subscribed_at=utcnow())
         db.session.add(user)
     if user.unionid is None and identity.claim_unionid_lookup(_redis(), openid):
@@ -164,7 +165,8 @@ def _user(openid: str, *, interacted: bool = True, found=_UNREAD) -> WechatUser:
     # Also on the row (minute precision) for reports; the Redis key is what senders check.
     if interacted and (user.last_interaction_at is None or now - user.last_interaction_at > INTERACTION_GRANULARITY):
         user.last_interaction_at = now
-    db.session.flush()
+    if new:
+        db.session.flush()  # an id for what the handler adds; a change to a known row goes with the commit
     return user
 
 
@@ -185,27 +187,32 @@ def _staff(user: WechatUser) -> Staff | None:
 
 def prepare(msg) -> Caller | None:
     """Before dedupe, in one Redis round trip: open the 48-hour window, read any pending
-    conversation step and the FAQ and vocabulary versions. None for events (they need none of it)."""
+    conversation step, the crew roster, the chat route and the FAQ and vocabulary versions.
+    None for events (they need none of it).
+
+    A missing FAQ version (Redis lost its keys) is set to a fresh random number in the same
+    trip: a version's value is never reused for other contents, so what the process caches
+    under it (the FAQ index, answers with season facts) stays right."""
     if msg.type == "event":
         return None
     caller = Caller(msg.source)
     pipe = _redis().pipeline(transaction=False)
     pipe.set(window_key(caller.openid), 1, ex=int(CUSTOM_WINDOW.total_seconds()))
     pipe.get(_state_key(caller.openid))
+    pipe.set(knowledge.VERSION_KEY, knowledge.fresh_version(), nx=True)
     pipe.get(knowledge.VERSION_KEY)
     crew_chat.queue_roster_reads(pipe, caller.openid)
     # Once a day per follower: ask WeChat who they are (unionid), to join their mini-program self.
     pipe.set(identity.unionid_asked_key(caller.openid), 1, ex=identity.UNIONID_ASK_INTERVAL, nx=True)
     pipe.exists(chat.route_key(caller.openid))
     pipe.get(intents.VERSION_KEY)
-    _, raw_state, caller.faq_version, in_roster, roster_loaded, ask, in_chat, caller.intents_version = pipe.execute()
+    (_, raw_state, _, caller.faq_version, in_roster, roster_loaded, ask, in_chat,
+     caller.intents_version) = pipe.execute()
     caller.in_chat = bool(in_chat)
     if ask:
         _after_commit("jobs.identity.learn_unionid", caller.openid)
     caller.in_roster, caller.roster_loaded = bool(in_roster), bool(roster_loaded)
     caller.state = json.loads(raw_state) if raw_state else None
-    if caller.faq_version is None:  # Redis lost its keys: a fresh version, so caches stay right
-        caller.faq_version = knowledge.stamp_version(_redis())
     return caller
 
 

@@ -125,11 +125,10 @@ def _redis_version():
     return current_app.extensions["redis"].get(VERSION_KEY)
 
 
-def stamp_version(redis) -> bytes | None:
-    """``VERSION_KEY``'s value, set first to a random number when missing (a Redis that lost its
-    keys): a value is never reused for other contents, so what is cached under it stays right."""
-    redis.set(VERSION_KEY, random.randrange(1 << 40, 1 << 62), nx=True)
-    return redis.get(VERSION_KEY)
+def fresh_version() -> int:
+    """A value for ``VERSION_KEY`` when it is missing (a Redis that lost its keys): random, so a
+    value is never reused for other contents and what is cached under it stays right."""
+    return random.randrange(1 << 40, 1 << 62)
 
 
 @event.listens_for(Session, "after_flush")
