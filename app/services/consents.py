@@ -1,7 +1,7 @@
 """Subscribe-message consent (订阅消息授权): each "允许" a person gives in the mini-program for
 a template lets us send that template to them once.
 
-This side grants and lists; sending spends one (wechat/notify.py). Channel-free: the
+This side grants and lists; sending spends one (wechat/notify/records.py). Channel-free: the
 mini-program API calls it with the templates it knows (``wechat.templates``' registry), and
 the caller's unit of work commits.
 """
