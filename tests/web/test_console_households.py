@@ -253,3 +253,17 @@ def test_an_admin_filters_counts_and_downloads_at_1920(app, db, live_app, staff,
     page.click(".household-row[data-account='10100006'] a")
     page.wait_for_selector("#customer-facts")
     assert page.text_content("#owner-name") == "刘秀英"
+
+
+def test_more_households_than_the_web_export_allows_are_refused_with_the_cli_named(db, as_staff, town, monkeypatch):
+    from app.web import console_households
+    monkeypatch.setattr(console_households, "EXPORT_MAX_ROWS", 4)
+    admin = as_staff(Role.ADMIN)
+    html = admin.page()
+    assert total(html) == 5 and 'id="export-households"' not in html and 'id="export-too-many"' in html
+    res = admin.get("/console/households.xlsx")
+    assert res.status_code in (400, 422) and "flask export-households" in res.text
+    assert "openxmlformats" not in res.headers.get("Content-Type", "")
+    res = admin.get("/console/households.xlsx", status="active")   # narrowed: 3 households
+    assert res.status_code == 200 and res.headers["X-Row-Count"] == "3"
+    assert db.session.scalars(select(PersonalDataAccess.rows)).all() == [3]
