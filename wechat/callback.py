@@ -17,7 +17,7 @@ from defusedxml.ElementTree import fromstring as safe_fromstring
 from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy import create_engine, event
 from sqlalchemy import text as sql
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
@@ -221,28 +221,24 @@ def _record_inbound_alone(key: str, msg, xml: str) -> bool:
     False when seen before."""
     row = _inbound_row(key, msg, xml)
     engine = _log_engine()
-    if engine is db.engine:  # not PostgreSQL: the app's engine, through SQLAlchemy
+    if engine is db.engine:  # not PostgreSQL: the app's engine
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             return conn.execute(_inbound_insert(), row).first() is not None
-    # PostgreSQL: the statement compiled once and run by the driver as a prepared statement on
-    # the log engine's autocommit connection (SQLAlchemy's execution machinery cost about as
-    # much CPU here as the rest of the row's work).
+    # PostgreSQL: the statement compiled once, its parameters as the driver takes them (what
+    # UTCDateTime's bind processing does: naive UTC), on the log engine's autocommit
+    # connections — compiling and processing each time cost about as much CPU as the rest.
     statement = _log_insert_sql(engine)
-    # What UTCDateTime's bind processing does: naive UTC for the TIMESTAMP column.
     row["received_at"] = row["received_at"].astimezone(timezone.utc).replace(tzinfo=None)
-    for attempt in (1, 2):
-        conn = engine.raw_connection()
-        try:
-            return conn.driver_connection.execute(statement, row, prepare=True).fetchone() is not None
-        except engine.dialect.loaded_dbapi.Error as exc:
-            # The log engine does not ping before each use: a connection the database dropped
-            # fails once (and is discarded); the statement is tried again on a new one.
-            if attempt == 2 or not engine.dialect.is_disconnect(exc, conn.driver_connection, None):
-                raise
-            conn.invalidate()
-        finally:
-            conn.close()
-    raise AssertionError("unreachable")
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql(statement, row).first() is not None
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    # The log engine does not ping before each use: a connection the database dropped fails
+    # once (and the pool is refreshed); the statement is tried again on a new one.
+    with engine.connect() as conn:
+        return conn.exec_driver_sql(statement, row).first() is not None
 
 
 _LOG_INSERT_SQL: dict = {}  # per log engine: the fast path's INSERT, compiled for its driver

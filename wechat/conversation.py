@@ -107,6 +107,7 @@ class Caller:
         self.openid = openid
         self._user: WechatUser | None = None
         self._row = _UNREAD                    # the user row as read by read_facts (None: no row)
+        self.unionid_claimed = False           # prepare() made the daily unionid claim already
         self.state: dict | None = None         # a pending step (binding proof, photo choice)
         self.faq_version: bytes | None = None  # read with the state, for the FAQ index
         self.intents_version: bytes | None = None  # and the vocabulary's, for the classifier
@@ -137,7 +138,7 @@ class Caller:
     @property
     def user(self) -> WechatUser:
         if self._user is None:
-            self._user = _user(self.openid, found=self._row)
+            self._user = _user(self.openid, found=self._row, claim=not self.unionid_claimed)
         return self._user
 
     def households(self) -> list[Household]:
@@ -152,14 +153,15 @@ class Caller:
         _set_state(self.openid, **state)
 
 
-def _user(openid: str, *, interacted: bool = True, found=_UNREAD) -> WechatUser:
-    """The sender's row (``found``: as read already, None when there is none), created if new."""
+def _user(openid: str, *, interacted: bool = True, found=_UNREAD, claim: bool = True) -> WechatUser:
+    """The sender's row (``found``: as read already, None when there is none), created if new.
+    ``claim``: make the daily unionid claim (False when the caller's Redis trip made it)."""
     user = db.session.scalar(select(WechatUser).where(WechatUser.oa_openid == openid)) if found is _UNREAD else found
     new = user is None
     if new:
         user = WechatUser(oa_openid=openid, subscribed=True, subscribed_at=utcnow())
         db.session.add(user)
-    if user.unionid is None and identity.claim_unionid_lookup(_redis(), openid):
+    if claim and user.unionid is None and identity.claim_unionid_lookup(_redis(), openid):
         _after_commit("jobs.identity.learn_unionid", openid)  # joins them with their mini-program self
     now = utcnow()
     # Also on the row (minute precision) for reports; the Redis key is what senders check.
@@ -209,6 +211,7 @@ def prepare(msg) -> Caller | None:
     (_, raw_state, _, caller.faq_version, in_roster, roster_loaded, ask, in_chat,
      caller.intents_version) = pipe.execute()
     caller.in_chat = bool(in_chat)
+    caller.unionid_claimed = True  # the SET NX above: at most once a day, whatever the handler does
     if ask:
         _after_commit("jobs.identity.learn_unionid", caller.openid)
     caller.in_roster, caller.roster_loaded = bool(in_roster), bool(roster_loaded)
