@@ -53,6 +53,37 @@ def test_same_dedupe_key_records_one_row(db, make_household):
     assert h.id
 
 
+def test_collected_promises_are_one_insert_at_the_end_of_the_block(db, redis, make_household):
+    """outbox.collect: nothing written inside the block; at its end one row per dedupe key (the
+    first payload wins, a key already stored is skipped), in the order recorded, each enqueued
+    after the commit."""
+    make_household()
+    outbox.record("test.ping", {"n": 0}, dedupe_key="stored")
+    with outbox.collect():
+        assert outbox.record("test.ping", {"n": 1}, dedupe_key="a", ordering_key="k") is None
+        with outbox.collect():  # a nested block joins the outer one
+            outbox.record("test.ping", {"n": 2}, dedupe_key="b")
+        outbox.record("test.ping", {"n": 3}, dedupe_key="a")
+        outbox.record("test.ping", {"n": 4}, dedupe_key="stored")
+        assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+    rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [(r.dedupe_key, r.payload, r.ordering_key, r.status) for r in rows] == [
+        ("stored", {"n": 0}, None, OutboxStatus.PENDING), ("a", {"n": 1}, "k", OutboxStatus.PENDING),
+        ("b", {"n": 2}, None, OutboxStatus.PENDING)]
+    db.session.commit()
+    assert Queue("notify", connection=redis).job_ids == [f"outbox-{r.id}" for r in rows]
+
+
+def test_a_failing_block_writes_nothing(db, make_household):
+    make_household()
+    with pytest.raises(RuntimeError), outbox.collect():
+        outbox.record("test.ping", {"n": 1}, dedupe_key="a")
+        raise RuntimeError("the change failed")
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    outbox.record("test.ping", {"n": 2}, dedupe_key="b")  # and recording works as before afterwards
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
 def test_worker_delivers_once_even_if_the_job_runs_twice(db, redis, worker, make_household, test_handler):
     msg_id = _make_change(db, make_household)
     db.session.commit()
