@@ -118,9 +118,10 @@ def resident_in_arrears(db, driver, make_area, make_household, make_season, *, n
     return Resident(person, user, household, bills)
 
 
-def wechat_person(db, driver, *, nickname: str, staff=None) -> tuple[dict, WechatUser]:
-    """A sandbox user following the account, and their WechatUser (bound to ``staff`` if given)."""
-    person, user = bind_wechat_user(db, driver, nickname=nickname, staff=staff)
+def wechat_person(db, driver, *, nickname: str, staff=None, household=None) -> tuple[dict, WechatUser]:
+    """A sandbox user following the account, and their WechatUser (bound to ``staff`` and to
+    ``household`` if given); committed."""
+    person, user = bind_wechat_user(db, driver, nickname=nickname, staff=staff, household=household)
     db.session.commit()
     return person, user
 

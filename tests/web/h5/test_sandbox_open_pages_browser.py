@@ -2,7 +2,6 @@
 person whose phone it is — the phone's 打开公众号页面, and the links in their chat (账单's 点击缴费)."""
 from __future__ import annotations
 
-from app.models import HouseholdBinding
 from app.services import billing
 from tests.web.conftest import screenshot
 from tests.web.h5_support import resident_in_arrears, wechat_person
@@ -14,10 +13,8 @@ def test_a_phone_opens_the_pages_as_its_person(app, db, live_app, wechat, monkey
     monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", live_app.url)
     h5 = wechat
     liu = resident_in_arrears(db, h5, make_area, make_household, make_season, today=billing.local_today())
-    other_person, other_user = wechat_person(db, h5, nickname="张伟")
     other_home = make_household(owner_name="张伟")
-    db.session.add(HouseholdBinding(wechat_user_id=other_user.id, household_id=other_home.id, proof="owner_name"))
-    db.session.commit()
+    other_person, _ = wechat_person(db, h5, nickname="张伟", household=other_home)
     assert "点击缴费" in h5.say(liu.person["openid"], "账单")
 
     page = open_page()

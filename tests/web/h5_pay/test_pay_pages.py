@@ -10,7 +10,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from app.models import Bill, BillStatus, HouseholdBinding, Payment, PaymentState
+from app.models import Bill, BillStatus, Payment, PaymentState
 from app.services import billing
 from tests.web.conftest import csrf_from
 from tests.web.h5_support import H5_NOW, is_page, open_as, resident_in_arrears, wechat_person
@@ -157,9 +157,7 @@ def test_bad_input_gets_a_chinese_page_and_changes_nothing(app, db, live_app, h5
     _no_change(db, [])
 
     # Someone else in the family is paying this bill right now: refused, their order kept.
-    other, other_user = wechat_person(db, h5, nickname="刘秀英的儿子")
-    db.session.add(HouseholdBinding(wechat_user_id=other_user.id, household_id=liu.household.id, proof="owner_name"))
-    db.session.commit()
+    other, _ = wechat_person(db, h5, nickname="刘秀英的儿子", household=liu.household)
     other_session = requests.Session()
     open_as(other_session, f"{live_app.url}/pay", other["openid"])
     assert order_bills(other_session, live_app.url, liu.household, liu.bills[0]).status_code == 303
