@@ -210,7 +210,12 @@ def _inbound_row(key: str, msg, xml: str) -> dict:
 
 def _record_inbound(key: str, msg, xml: str) -> bool:
     """Add the dedupe row to the session's transaction; False when seen before."""
-    if db.session.execute(_inbound_insert(), _inbound_row(key, msg, xml)).first() is None:
+    row = _inbound_row(key, msg, xml)
+    if db.engine.dialect.name == "postgresql":  # as the fast path writes it (_record_inbound_alone)
+        found = db.session.connection().exec_driver_sql(_driver_insert_sql(db.engine), _driver_row(row)).first()
+    else:
+        found = db.session.execute(_inbound_insert(), row).first()
+    if found is None:
         db.session.rollback()
         return False
     return True
@@ -224,11 +229,10 @@ def _record_inbound_alone(key: str, msg, xml: str) -> bool:
     if engine is db.engine:  # not PostgreSQL: the app's engine
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             return conn.execute(_inbound_insert(), row).first() is not None
-    # PostgreSQL: the statement compiled once, its parameters as the driver takes them (what
-    # UTCDateTime's bind processing does: naive UTC), on the log engine's autocommit
-    # connections — compiling and processing each time cost about as much CPU as the rest.
-    statement = _log_insert_sql(engine)
-    row["received_at"] = row["received_at"].astimezone(timezone.utc).replace(tzinfo=None)
+    # PostgreSQL: the statement compiled once, its parameters as the driver takes them, on the
+    # log engine's autocommit connections — compiling and processing each time cost about as
+    # much CPU as the rest.
+    statement, row = _driver_insert_sql(engine), _driver_row(row)
     try:
         with engine.connect() as conn:
             return conn.exec_driver_sql(statement, row).first() is not None
@@ -241,15 +245,21 @@ def _record_inbound_alone(key: str, msg, xml: str) -> bool:
         return conn.exec_driver_sql(statement, row).first() is not None
 
 
-_LOG_INSERT_SQL: dict = {}  # per log engine: the fast path's INSERT, compiled for its driver
+def _driver_row(row: dict) -> dict:
+    """The row's parameters as PostgreSQL's driver takes them: what UTCDateTime's bind
+    processing does (naive UTC for the TIMESTAMP column)."""
+    return {**row, "received_at": row["received_at"].astimezone(timezone.utc).replace(tzinfo=None)}
 
 
-def _log_insert_sql(engine) -> str:
-    found = _LOG_INSERT_SQL.get(engine)
-    if found is None:
-        found = str(_inbound_insert().compile(dialect=engine.dialect, column_keys=list(_INBOUND_COLUMNS)))
-        _LOG_INSERT_SQL[engine] = found
-    return found
+_DRIVER_INSERT: dict = {}  # per dialect: the dedupe INSERT, compiled once for its driver
+
+
+def _driver_insert_sql(engine) -> str:
+    dialect = engine.dialect.name
+    if dialect not in _DRIVER_INSERT:
+        _DRIVER_INSERT[dialect] = str(_inbound_insert().compile(dialect=engine.dialect,
+                                                                column_keys=list(_INBOUND_COLUMNS)))
+    return _DRIVER_INSERT[dialect]
 
 
 _LOG_ENGINE_KEY = "wechat_callback_log_engine"
