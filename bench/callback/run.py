@@ -1,8 +1,9 @@
 """Benchmark: safe-mode text → FAQ answer through /wechat/callback, against a bare wechatpy
 echo endpoint on the same gunicorn in the same run. Prints throughput, p50/p99 latency and
 the ratio callback/echo (target ≥ 0.7, median of rounds) and the
-p99 ratio (target < 2). The messages are QUESTIONS in turn: most are answered from the FAQ,
-缴费 is a command (the full path, through the ORM).
+p99 ratio (target < 2). The messages are QUESTIONS in turn: four of the six are answered from
+the FAQ (the fast path: one Redis round trip, one autocommitted row); 家里暖气片漏水了 and 缴费
+take the full path (one transaction: the dedupe row and one query for what is known of the sender).
 
     .venv/bin/python bench/callback/run.py [--requests 3000] [--rounds 5] [--concurrency 4] [--workers 2] [--threads 2]
 
